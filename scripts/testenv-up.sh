@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# Starts etcd, kube-apiserver and kube-controller-manager on 127.0.0.1 with fresh certificates,
+# waits until the API server is ready, and writes a kubeconfig.
+#
+# Usage: scripts/testenv-up.sh [BIN_DIR]
+# Without BIN_DIR the binaries come from scripts/testenv-build.sh (built or cached).
+# Prints the run directory on stdout; "$RUN/env" holds KRO_TEST_KUBECONFIG, KUBECONFIG and the PIDs.
+# A pointer to the run directory is kept in .testenv/current so testenv-down.sh can find it.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+bin=${1:-$(bash "$root/scripts/testenv-build.sh")}
+for b in etcd kube-apiserver kube-controller-manager; do
+  [ -x "$bin/$b" ] || { echo "testenv-up: $bin/$b is missing" >&2; exit 1; }
+done
+
+base=/dev/shm
+[ -d "$base" ] && [ -w "$base" ] || base=${TMPDIR:-/tmp}
+run=$(mktemp -d "$base/kro-testenv-XXXXXX")
+mkdir -p "$root/.testenv"
+ln -sfn "$run" "$root/.testenv/current"
+pki="$run/pki"
+mkdir -p "$pki" "$run/etcd"
+echo "testenv-up: run directory $run" >&2
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+# Certificates: one CA signs the serving leaf (IP SAN 127.0.0.1, which rustls requires) and the
+# admin client leaf. Keys are PKCS#8 (kube-rs rejects PEM files with extra sections).
+gen_key() { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1" 2>/dev/null; }
+gen_key "$pki/ca.key"
+openssl req -x509 -new -key "$pki/ca.key" -subj "/CN=kro-testenv-ca" -days 30 -out "$pki/ca.crt" 2>/dev/null
+sign_leaf() { # name subject eku san
+  local name=$1 subj=$2 eku=$3 san=$4
+  gen_key "$pki/$name.key"
+  openssl req -new -key "$pki/$name.key" -subj "$subj" -out "$pki/$name.csr" 2>/dev/null
+  {
+    echo "basicConstraints=critical,CA:FALSE"
+    echo "keyUsage=critical,digitalSignature,keyEncipherment"
+    echo "extendedKeyUsage=$eku"
+    [ -n "$san" ] && echo "subjectAltName=$san"
+  } > "$pki/$name.ext"
+  openssl x509 -req -in "$pki/$name.csr" -CA "$pki/ca.crt" -CAkey "$pki/ca.key" -CAcreateserial \
+    -days 30 -extfile "$pki/$name.ext" -out "$pki/$name.crt" 2>/dev/null
+}
+sign_leaf apiserver "/CN=kube-apiserver" serverAuth \
+  "IP:127.0.0.1,IP:::1,DNS:localhost,IP:10.96.0.1,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc"
+sign_leaf admin "/O=system:masters/CN=kro-admin" clientAuth ""
+openssl ecparam -name prime256v1 -genkey -noout -out "$pki/sa.key" 2>/dev/null
+token=$(openssl rand -hex 24)
+echo "$token,kro-admin,kro-admin,\"system:masters\"" > "$run/tokens.csv"
+
+etcd_port=$(free_port); peer_port=$(free_port); api_port=$(free_port)
+while [ "$peer_port" = "$etcd_port" ]; do peer_port=$(free_port); done
+while [ "$api_port" = "$etcd_port" ] || [ "$api_port" = "$peer_port" ]; do api_port=$(free_port); done
+
+"$bin/etcd" --name=kro-test --data-dir="$run/etcd" \
+  --listen-client-urls="http://127.0.0.1:$etcd_port" --advertise-client-urls="http://127.0.0.1:$etcd_port" \
+  --listen-peer-urls="http://127.0.0.1:$peer_port" --initial-advertise-peer-urls="http://127.0.0.1:$peer_port" \
+  --initial-cluster="kro-test=http://127.0.0.1:$peer_port" \
+  --unsafe-no-fsync=true --log-level=warn > "$run/etcd.log" 2>&1 &
+echo "etcd $!" > "$run/pids"
+
+fail() {
+  echo "testenv-up: $*" >&2
+  for log in "$run"/*.log; do echo "--- tail of $log" >&2; tail -n 30 "$log" >&2; done
+  bash "$root/scripts/testenv-down.sh" >&2 || true
+  exit 1
+}
+wait_until() { # seconds description command...
+  local limit=$1 what=$2; shift 2
+  local deadline=$((SECONDS + limit))
+  until "$@" >/dev/null 2>&1; do
+    [ $SECONDS -lt $deadline ] || fail "timed out after ${limit}s waiting for $what"
+    sleep 0.5
+  done
+}
+wait_until 30 "etcd health" curl -fsS "http://127.0.0.1:$etcd_port/health"
+
+"$bin/kube-apiserver" \
+  --etcd-servers="http://127.0.0.1:$etcd_port" \
+  --bind-address=127.0.0.1 --secure-port="$api_port" --advertise-address=127.0.0.1 \
+  --endpoint-reconciler-type=none \
+  --cert-dir="$pki" --tls-cert-file="$pki/apiserver.crt" --tls-private-key-file="$pki/apiserver.key" \
+  --client-ca-file="$pki/ca.crt" --token-auth-file="$run/tokens.csv" \
+  --authorization-mode=RBAC \
+  --service-account-issuer="https://127.0.0.1:$api_port" \
+  --service-account-key-file="$pki/sa.key" --service-account-signing-key-file="$pki/sa.key" \
+  --service-cluster-ip-range=10.96.0.0/16 \
+  --disable-admission-plugins=ServiceAccount \
+  --enable-priority-and-fairness=false \
+  --max-requests-inflight=800 --max-mutating-requests-inflight=400 \
+  --allow-privileged=true --profiling=false --v=1 > "$run/kube-apiserver.log" 2>&1 &
+echo "kube-apiserver $!" >> "$run/pids"
+
+ca_b64=$(base64 -w0 < "$pki/ca.crt")
+cat > "$run/kubeconfig" <<KUBECONFIG
+apiVersion: v1
+kind: Config
+clusters:
+- name: kro-test
+  cluster:
+    server: https://127.0.0.1:$api_port
+    certificate-authority-data: $ca_b64
+users:
+- name: kro-admin
+  user:
+    token: $token
+contexts:
+- name: kro-test
+  context:
+    cluster: kro-test
+    user: kro-admin
+    namespace: default
+current-context: kro-test
+KUBECONFIG
+
+api() { curl -fsS --cacert "$pki/ca.crt" -H "Authorization: Bearer $token" "https://127.0.0.1:$api_port$1"; }
+wait_until 90 "kube-apiserver /readyz" api /readyz
+wait_until 30 "the default namespace" api /api/v1/namespaces/default
+
+# The controller manager gives namespace deletion, garbage collection and Deployment -> ReplicaSet
+# -> Pod. There is no scheduler or kubelet, so Pods stay Pending; tests that need readiness patch
+# .status themselves.
+"$bin/kube-controller-manager" \
+  --kubeconfig="$run/kubeconfig" --leader-elect=false --secure-port=0 \
+  --use-service-account-credentials=false \
+  --service-account-private-key-file="$pki/sa.key" --root-ca-file="$pki/ca.crt" \
+  --controllers=namespace-controller,garbage-collector-controller,deployment-controller,replicaset-controller,serviceaccount-controller \
+  --v=1 > "$run/kube-controller-manager.log" 2>&1 &
+echo "kube-controller-manager $!" >> "$run/pids"
+sleep 1
+kill -0 "$(awk '$1=="kube-controller-manager"{print $2}' "$run/pids")" 2>/dev/null \
+  || fail "kube-controller-manager exited at start"
+
+cat > "$run/env" <<ENV
+export KRO_TESTENV_RUN=$run
+export KRO_TEST_KUBECONFIG=$run/kubeconfig
+export KUBECONFIG=$run/kubeconfig
+export KRO_TESTENV_BIN=$bin
+export KRO_TEST_API_URL=https://127.0.0.1:$api_port
+ENV
+echo "testenv-up: kube-apiserver ready at https://127.0.0.1:$api_port (kubeconfig $run/kubeconfig)" >&2
+echo "$run"

@@ -1,0 +1,104 @@
+//! Shared helpers for the workspace integration tests.
+//!
+//! Every test here talks to a real kube-apiserver started by `scripts/testenv-up.sh`. The tests read
+//! the kubeconfig from `KRO_TEST_KUBECONFIG` only, never from `KUBECONFIG`, so that running them by
+//! accident can never touch a real cluster.
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context as _, bail};
+use k8s_openapi::api::core::v1::Namespace;
+use kube::api::{Api, DeleteParams, PostParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Client, Config};
+
+/// The environment variable that points the tests at the test control plane's kubeconfig.
+pub const KUBECONFIG_ENV: &str = "KRO_TEST_KUBECONFIG";
+
+/// A client for the test control plane.
+pub async fn client() -> anyhow::Result<Client> {
+    let path = std::env::var(KUBECONFIG_ENV).with_context(|| {
+        format!(
+            "{KUBECONFIG_ENV} is not set: run the suite with `bash scripts/test-all.sh`, or start a \
+             control plane with `scripts/testenv-up.sh` and `source <run dir>/env` first"
+        )
+    })?;
+    let kubeconfig =
+        Kubeconfig::read_from(&path).with_context(|| format!("reading kubeconfig {path}"))?;
+    let mut config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+        .await
+        .with_context(|| format!("loading kubeconfig {path}"))?;
+    // The control plane is on loopback; a proxy from the environment would only get in the way.
+    config.proxy_url = None;
+    Client::try_from(config).context("building the kube client")
+}
+
+/// A name that no other test (or earlier run against the same control plane) uses.
+pub fn unique_name(prefix: &str) -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    format!("{prefix}-{:x}{:x}", std::process::id(), nanos % 0xffff_ffff)
+}
+
+/// Creates a namespace with a unique name and returns that name.
+pub async fn create_namespace(client: &Client, prefix: &str) -> anyhow::Result<String> {
+    let name = unique_name(prefix);
+    let api: Api<Namespace> = Api::all(client.clone());
+    let ns: Namespace = serde_json::from_value(serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": { "name": name, "labels": { "kro.run/test": "true" } }
+    }))?;
+    api.create(&PostParams::default(), &ns)
+        .await
+        .with_context(|| format!("creating namespace {name}"))?;
+    Ok(name)
+}
+
+/// Deletes a namespace and waits until it is gone (the namespace controller must be running).
+pub async fn delete_namespace_and_wait(
+    client: &Client,
+    name: &str,
+    timeout: Duration,
+) -> anyhow::Result<()> {
+    let api: Api<Namespace> = Api::all(client.clone());
+    api.delete(name, &DeleteParams::default()).await?;
+    wait_for(timeout, &format!("namespace {name} to be deleted"), || async {
+        Ok(api.get_opt(name).await?.is_none())
+    })
+    .await
+}
+
+/// Polls `check` every 200 ms until it returns true, or fails after `timeout` naming `what`.
+pub async fn wait_for<F, Fut>(timeout: Duration, what: &str, mut check: F) -> anyhow::Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<bool>>,
+{
+    let start = Instant::now();
+    let mut last_error = None;
+    loop {
+        match check().await {
+            Ok(true) => return Ok(()),
+            Ok(false) => {}
+            Err(e) => last_error = Some(e),
+        }
+        if start.elapsed() > timeout {
+            match last_error {
+                Some(e) => bail!("timed out after {timeout:?} waiting for {what}; last error: {e:#}"),
+                None => bail!("timed out after {timeout:?} waiting for {what}"),
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The workspace root, for tests that read files such as the shared corpus.
+pub fn workspace_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(std::path::Path::to_path_buf)
+        .unwrap_or_else(|| std::path::PathBuf::from("."))
+}
