@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Starts etcd, kube-apiserver and kube-controller-manager on 127.0.0.1 with fresh certificates,
+# Starts etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok on 127.0.0.1 with fresh certificates,
 # waits until the API server is ready, and writes a kubeconfig.
 #
 # Usage: scripts/testenv-up.sh [BIN_DIR]
@@ -9,7 +9,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 bin=${1:-$(bash "$root/scripts/testenv-build.sh")}
-for b in etcd kube-apiserver kube-controller-manager; do
+for b in etcd kube-apiserver kube-controller-manager kube-scheduler kwok kubectl; do
   [ -x "$bin/$b" ] || { echo "testenv-up: $bin/$b is missing" >&2; exit 1; }
 done
 
@@ -133,6 +133,48 @@ echo "kube-controller-manager $!" >> "$run/pids"
 sleep 1
 kill -0 "$(awk '$1=="kube-controller-manager"{print $2}' "$run/pids")" 2>/dev/null \
   || fail "kube-controller-manager exited at start"
+
+# kube-scheduler plus kwok (a fake kubelet) on one fake node: Pods get scheduled and become Running
+# and Ready, so Deployments report real availability.
+"$bin/kube-scheduler" --kubeconfig="$run/kubeconfig" --leader-elect=false --secure-port=0 --v=1 \
+  > "$run/kube-scheduler.log" 2>&1 &
+echo "kube-scheduler $!" >> "$run/pids"
+{
+  cat <<KWOK
+apiVersion: config.kwok.x-k8s.io/v1alpha1
+kind: KwokConfiguration
+options:
+  podPlayStageParallelism: 4
+  nodePlayStageParallelism: 4
+  nodeLeaseParallelism: 4
+  podsOnNodeSyncParallelism: 1
+  enablePodsOnNodeSyncListPager: true
+  enablePodsOnNodeSyncStreamWatch: false
+  enableDebuggingHandlers: false
+  enableProfilingHandler: false
+KWOK
+  cat "$bin/kwok-stages.yaml"
+} > "$run/kwok.yaml"
+"$bin/kwok" --kubeconfig="$run/kubeconfig" --config="$run/kwok.yaml" \
+  --manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake \
+  --cidr=10.244.0.0/16 --node-ip=10.240.0.1 > "$run/kwok.log" 2>&1 &
+echo "kwok $!" >> "$run/pids"
+kubectl=("$bin/kubectl" --kubeconfig="$run/kubeconfig")
+"${kubectl[@]}" apply -f - >/dev/null <<NODE
+apiVersion: v1
+kind: Node
+metadata:
+  name: kwok-node-0
+  annotations: {kwok.x-k8s.io/node: fake}
+  labels: {type: kwok, kubernetes.io/hostname: kwok-node-0, kubernetes.io/os: linux}
+status:
+  allocatable: {cpu: "64", memory: 256Gi, pods: "1000"}
+  capacity: {cpu: "64", memory: 256Gi, pods: "1000"}
+NODE
+wait_until 60 "the kwok node to be Ready" "${kubectl[@]}" wait --for=condition=Ready node/kwok-node-0 --timeout=2s
+# Admission taints a new node not-ready; the node lifecycle controller that would lift the taint is
+# not running, so lift it here once kwok reports the node Ready.
+"${kubectl[@]}" taint node kwok-node-0 node.kubernetes.io/not-ready:NoSchedule- >/dev/null 2>&1 || true
 
 cat > "$run/env" <<ENV
 export KRO_TESTENV_RUN=$run

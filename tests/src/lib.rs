@@ -65,9 +65,11 @@ pub async fn delete_namespace_and_wait(
 ) -> anyhow::Result<()> {
     let api: Api<Namespace> = Api::all(client.clone());
     api.delete(name, &DeleteParams::default()).await?;
-    wait_for(timeout, &format!("namespace {name} to be deleted"), || async {
-        Ok(api.get_opt(name).await?.is_none())
-    })
+    wait_for(
+        timeout,
+        &format!("namespace {name} to be deleted"),
+        || async { Ok(api.get_opt(name).await?.is_none()) },
+    )
     .await
 }
 
@@ -87,7 +89,9 @@ where
         }
         if start.elapsed() > timeout {
             match last_error {
-                Some(e) => bail!("timed out after {timeout:?} waiting for {what}; last error: {e:#}"),
+                Some(e) => {
+                    bail!("timed out after {timeout:?} waiting for {what}; last error: {e:#}")
+                }
                 None => bail!("timed out after {timeout:?} waiting for {what}"),
             }
         }

@@ -7,7 +7,9 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kro_integration_tests::{client, create_namespace, delete_namespace_and_wait, unique_name};
-use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams};
+use kube::api::{
+    Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams,
+};
 use kube::runtime::wait::{await_condition, conditions::is_crd_established};
 use serde_json::json;
 
@@ -95,7 +97,11 @@ async fn control_plane_serves_core_objects_crds_and_custom_objects() -> anyhow::
     widgets.create(&PostParams::default(), &widget).await?;
     let read = widgets.get("first").await?;
     assert_eq!(read.data["spec"]["name"], json!("sprocket"));
-    assert_eq!(read.data["spec"]["size"], json!(3), "the CRD default was not applied");
+    assert_eq!(
+        read.data["spec"]["size"],
+        json!(3),
+        "the CRD default was not applied"
+    );
 
     // Deleting the namespace really deletes it (the namespace controller is running).
     delete_namespace_and_wait(&client, &ns, Duration::from_secs(60)).await?;
