@@ -106,3 +106,60 @@ pub fn workspace_root() -> std::path::PathBuf {
         .map(std::path::Path::to_path_buf)
         .unwrap_or_else(|| std::path::PathBuf::from("."))
 }
+
+/// The shared corpus of upstream RGDs and instances (`../shared/corpus` beside the workspace).
+pub fn corpus_root() -> std::path::PathBuf {
+    workspace_root().join("../shared/corpus")
+}
+
+/// One YAML document of the corpus.
+#[derive(Debug, Clone)]
+pub struct CorpusDocument {
+    /// The file it came from.
+    pub path: std::path::PathBuf,
+    /// The document.
+    pub value: serde_json::Value,
+}
+
+/// Every YAML document of every file in the corpus, in a stable order (sorted by path).
+pub fn corpus_documents() -> anyhow::Result<Vec<CorpusDocument>> {
+    let mut files = Vec::new();
+    collect_yaml_files(&corpus_root(), &mut files)
+        .with_context(|| format!("reading the corpus at {}", corpus_root().display()))?;
+    files.sort();
+    let mut documents = Vec::new();
+    for path in files {
+        let text = std::fs::read_to_string(&path)?;
+        // Like sigs.k8s.io/yaml, a repeated key keeps its last value (core-dns.yaml repeats one).
+        let mut options = serde_saphyr::Options::default();
+        options.duplicate_keys = serde_saphyr::DuplicateKeyPolicy::LastWins;
+        let values: Vec<serde_json::Value> =
+            serde_saphyr::from_multiple_with_options(&text, options)
+                .with_context(|| format!("parsing {}", path.display()))?;
+        documents.extend(
+            values
+                .into_iter()
+                .filter(|v| !v.is_null())
+                .map(|value| CorpusDocument {
+                    path: path.clone(),
+                    value,
+                }),
+        );
+    }
+    Ok(documents)
+}
+
+fn collect_yaml_files(
+    dir: &std::path::Path,
+    out: &mut Vec<std::path::PathBuf>,
+) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            collect_yaml_files(&path, out)?;
+        } else if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
+            out.push(path);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,500 @@
+//! Compiling and evaluating expressions: [`Environment`], [`Program`], [`Activation`].
+
+use crate::error::{CompileError, ConversionError, ErrorKind, EvalError};
+use crate::library::ENVIRONMENT;
+use crate::library::budget::{BUDGET_FUNCTION, BudgetGuard};
+use crate::library::comprehension::instrument;
+use crate::library::omit::is_omit;
+use crate::parse::{Parsed, parse};
+use crate::references::{Reference, references, root_names};
+use crate::value::{cel_to_json, json_to_cel, json_to_cel_with_schema};
+use cel::common::ast::{Expr, IdedExpr};
+use cel::common::value::{CowVal, Val};
+use cel::context::VariableResolver;
+use cel::objects::Value;
+use cel::{Context, Env, ExecutionError};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::JSONSchemaProps;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Limits on one evaluation. See the crate README for what is bounded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Budget {
+    /// Cost units per evaluation: one per comprehension element visited (nested loops pay for
+    /// every pass) plus the size of what kro's functions build.
+    pub max_cost: u64,
+    /// Wall-clock limit, checked whenever cost is charged. `None` for no deadline.
+    pub timeout: Option<Duration>,
+    /// Most AST nodes an expression may have after macro expansion (checked when compiling).
+    pub max_ast_nodes: usize,
+}
+
+impl Default for Budget {
+    fn default() -> Self {
+        Budget {
+            max_cost: 1_000_000,
+            timeout: Some(Duration::from_millis(100)),
+            max_ast_nodes: 10_000,
+        }
+    }
+}
+
+/// Builds [`Program`]s: which variables exist, which feature gates are on, the budget.
+#[derive(Debug, Clone, Default)]
+pub struct Environment {
+    variables: Option<BTreeSet<String>>,
+    omit_enabled: bool,
+    budget: Budget,
+}
+
+impl Environment {
+    /// An environment with every variable allowed, `omit()` disabled and the default budget.
+    pub fn new() -> Self {
+        Environment::default()
+    }
+
+    /// Restricts expressions to these variables: compiling one that reads any other fails.
+    pub fn with_variables<I, S>(mut self, names: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.variables = Some(names.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Enables `omit()` (kro's `CELOmitFunction` feature gate, off by default).
+    pub fn with_omit(mut self, enabled: bool) -> Self {
+        self.omit_enabled = enabled;
+        self
+    }
+
+    /// Sets the per-evaluation budget.
+    pub fn with_budget(mut self, budget: Budget) -> Self {
+        self.budget = budget;
+        self
+    }
+
+    /// The per-evaluation budget programs compiled here get.
+    pub fn budget(&self) -> Budget {
+        self.budget
+    }
+
+    /// Compiles an expression (the text between `${` and `}`).
+    ///
+    /// # Errors
+    /// Syntax errors, an undeclared variable, `omit()` while the gate is off, an expression
+    /// larger than the budget's AST node limit; each with the line and column.
+    pub fn compile(&self, source: &str) -> Result<Program, CompileError> {
+        let parsed = parse(source)?;
+        let error = |id: u64, message: String| {
+            let (line, column) = parsed.position_of(id);
+            CompileError {
+                expression: source.to_owned(),
+                line,
+                column,
+                message,
+            }
+        };
+        let nodes = count_nodes(&parsed.expr);
+        if nodes > self.budget.max_ast_nodes {
+            return Err(error(
+                parsed.expr.id,
+                format!(
+                    "expression has {nodes} nodes, more than the limit of {}",
+                    self.budget.max_ast_nodes
+                ),
+            ));
+        }
+        if !self.omit_enabled
+            && let Some(id) = find_call(&parsed.expr, "omit")
+        {
+            return Err(error(
+                id,
+                "omit() requires the CELOmitFunction feature gate, which is disabled".to_owned(),
+            ));
+        }
+        if let Some(declared) = &self.variables {
+            for name in root_names(&parsed.expr) {
+                if !declared.contains(&name) {
+                    let id = find_ident(&parsed.expr, &name).unwrap_or(parsed.expr.id);
+                    let known: Vec<&str> = declared.iter().map(String::as_str).collect();
+                    return Err(error(
+                        id,
+                        format!(
+                            "undeclared reference to `{name}`: expected one of {}",
+                            known.join(", ")
+                        ),
+                    ));
+                }
+            }
+        }
+        let env = match ENVIRONMENT.as_ref() {
+            Ok(env) => Arc::clone(env),
+            Err(e) => {
+                return Err(error(
+                    0,
+                    format!("the CEL environment failed to build: {e}"),
+                ));
+            }
+        };
+        let mut instrumented = parsed.expr.clone();
+        instrument(&mut instrumented);
+        let roots = root_names(&parsed.expr);
+        Ok(Program {
+            inner: Arc::new(CompiledProgram {
+                source: source.to_owned(),
+                parsed,
+                instrumented,
+                env,
+                budget: self.budget,
+                roots,
+            }),
+        })
+    }
+}
+
+fn count_nodes(expr: &IdedExpr) -> usize {
+    let mut count = 0;
+    visit(expr, &mut |_| count += 1);
+    count
+}
+
+fn find_call(expr: &IdedExpr, name: &str) -> Option<u64> {
+    let mut found = None;
+    visit(expr, &mut |e| {
+        if let Expr::Call(call) = &e.expr
+            && call.func_name == name
+            && call.target.is_none()
+            && found.is_none()
+        {
+            found = Some(e.id);
+        }
+    });
+    found
+}
+
+fn find_ident(expr: &IdedExpr, name: &str) -> Option<u64> {
+    let mut found = None;
+    visit(expr, &mut |e| {
+        if matches!(&e.expr, Expr::Ident(n) if n == name) && found.is_none() {
+            found = Some(e.id);
+        }
+    });
+    found
+}
+
+/// Calls `f` on every node, parents first.
+pub(crate) fn visit(expr: &IdedExpr, f: &mut dyn FnMut(&IdedExpr)) {
+    f(expr);
+    match &expr.expr {
+        Expr::Call(call) => {
+            if let Some(target) = &call.target {
+                visit(target, f);
+            }
+            call.args.iter().for_each(|a| visit(a, f));
+        }
+        Expr::Comprehension(c) => {
+            for part in [
+                &c.iter_range,
+                &c.accu_init,
+                &c.loop_cond,
+                &c.loop_step,
+                &c.result,
+            ] {
+                visit(part, f);
+            }
+        }
+        Expr::Select(s) => visit(&s.operand, f),
+        Expr::List(l) => l.elements.iter().for_each(|e| visit(e, f)),
+        Expr::Map(m) => {
+            for entry in &m.entries {
+                if let cel::common::ast::EntryExpr::MapEntry(e) = &entry.expr {
+                    visit(&e.key, f);
+                    visit(&e.value, f);
+                }
+            }
+        }
+        Expr::Struct(s) => {
+            for entry in &s.entries {
+                if let cel::common::ast::EntryExpr::StructField(field) = &entry.expr {
+                    visit(&field.value, f);
+                }
+            }
+        }
+        Expr::Ident(_) | Expr::Literal(_) | Expr::Unspecified => {}
+    }
+}
+
+struct CompiledProgram {
+    source: String,
+    parsed: Parsed,
+    instrumented: IdedExpr,
+    env: Arc<Env>,
+    budget: Budget,
+    roots: BTreeSet<String>,
+}
+
+/// A compiled expression: `Send + Sync`, cheap to clone (shared), evaluated many times.
+#[derive(Clone)]
+pub struct Program {
+    inner: Arc<CompiledProgram>,
+}
+
+impl std::fmt::Debug for Program {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Program")
+            .field("source", &self.inner.source)
+            .finish()
+    }
+}
+
+/// A CEL value produced by an evaluation, before conversion to JSON.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CelValue(Value);
+
+impl CelValue {
+    /// The CEL type name: `int`, `string`, `map`, `list`, `null_type`, ...
+    pub fn type_name(&self) -> String {
+        match &self.0 {
+            Value::Opaque(o) => o.runtime_type_name().to_owned(),
+            other => format!("{}", other.type_of()),
+        }
+    }
+
+    /// The boolean, when this is a `bool`.
+    pub fn as_bool(&self) -> Option<bool> {
+        match self.0 {
+            Value::Bool(b) => Some(b),
+            _ => None,
+        }
+    }
+
+    /// The string, when this is a `string`.
+    pub fn as_str(&self) -> Option<&str> {
+        match &self.0 {
+            Value::String(s) => Some(s.as_str()),
+            _ => None,
+        }
+    }
+
+    /// True for `null`.
+    pub fn is_null(&self) -> bool {
+        matches!(self.0, Value::Null)
+    }
+
+    /// True for the `omit()` sentinel.
+    pub fn is_omit(&self) -> bool {
+        is_omit(&self.0)
+    }
+
+    /// Converts to JSON (see [`crate::cel_to_json`]); `None` for `omit()`.
+    ///
+    /// # Errors
+    /// Values without a JSON form, such as bytes.
+    pub fn to_json(&self) -> Result<Option<serde_json::Value>, ConversionError> {
+        cel_to_json(&self.0)
+    }
+
+    /// The underlying `cel` crate value. The `cel` crate's API changes between releases: prefer
+    /// the methods above.
+    pub fn as_cel(&self) -> &Value {
+        &self.0
+    }
+
+    /// Wraps a `cel` crate value.
+    pub fn from_cel(value: Value) -> Self {
+        CelValue(value)
+    }
+}
+
+impl Program {
+    /// The expression source.
+    pub fn source(&self) -> &str {
+        &self.inner.source
+    }
+
+    /// The variables and field paths the expression reads, sorted (see [`Reference`]).
+    pub fn references(&self) -> Vec<Reference> {
+        references(&self.inner.parsed.expr).into_iter().collect()
+    }
+
+    /// The macro-expanded AST, for the type checker.
+    #[allow(dead_code)]
+    pub(crate) fn ast(&self) -> &IdedExpr {
+        &self.inner.parsed.expr
+    }
+
+    /// Evaluates to a CEL value.
+    ///
+    /// # Errors
+    /// An [`EvalError`] whose kind says whether the data is pending or the expression failed.
+    pub fn evaluate_value(&self, activation: &Activation) -> Result<CelValue, EvalError> {
+        let budget = self.inner.budget;
+        let _guard =
+            BudgetGuard::install(budget.max_cost, budget.timeout.map(|t| Instant::now() + t));
+        let resolver = Resolver(activation);
+        let mut context = Context::with_env(Arc::clone(&self.inner.env));
+        context.set_variable_resolver(&resolver);
+        let result = Value::resolve_val(&self.inner.instrumented, &context)
+            .and_then(|value| Value::try_from(value.as_ref()));
+        result.map(CelValue).map_err(|e| self.classify(&e))
+    }
+
+    /// Evaluates to JSON; `Ok(None)` when the expression evaluates to `omit()`.
+    ///
+    /// # Errors
+    /// As [`Program::evaluate_value`], plus [`ErrorKind::Conversion`] for results without a JSON
+    /// form (bytes must be encoded explicitly).
+    pub fn evaluate_optional(
+        &self,
+        activation: &Activation,
+    ) -> Result<Option<serde_json::Value>, EvalError> {
+        self.evaluate_value(activation)?
+            .to_json()
+            .map_err(|e| EvalError::new(ErrorKind::Conversion, &self.inner.source, e.to_string()))
+    }
+
+    /// Evaluates to JSON.
+    ///
+    /// # Errors
+    /// As [`Program::evaluate_optional`], plus [`ErrorKind::Omitted`] when the result is
+    /// `omit()`.
+    pub fn evaluate(&self, activation: &Activation) -> Result<serde_json::Value, EvalError> {
+        self.evaluate_optional(activation)?.ok_or_else(|| {
+            EvalError::new(
+                ErrorKind::Omitted,
+                &self.inner.source,
+                "omit() is not allowed here",
+            )
+        })
+    }
+
+    fn classify(&self, error: &ExecutionError) -> EvalError {
+        let kind = match error {
+            ExecutionError::NoSuchKey(_) | ExecutionError::IndexOutOfBounds(_) => {
+                ErrorKind::Pending
+            }
+            ExecutionError::UndeclaredReference(name)
+                if self.inner.roots.contains(name.as_str()) =>
+            {
+                ErrorKind::Pending
+            }
+            ExecutionError::NoSuchOverload(overload)
+                if overload.function() == "_._"
+                    && overload
+                        .argument_types()
+                        .first()
+                        .is_some_and(|t| t == "null_type") =>
+            {
+                ErrorKind::NullSelection
+            }
+            ExecutionError::DivisionByZero(_)
+            | ExecutionError::RemainderByZero(_)
+            | ExecutionError::Overflow(..) => ErrorKind::Arithmetic,
+            ExecutionError::FunctionError { function, .. } if function == BUDGET_FUNCTION => {
+                ErrorKind::BudgetExceeded
+            }
+            ExecutionError::FunctionError { .. } => ErrorKind::InvalidArgument,
+            ExecutionError::NoSuchOverload(_)
+            | ExecutionError::UndeclaredReference(_)
+            | ExecutionError::UnsupportedBinaryOperator(..)
+            | ExecutionError::ValuesNotComparable(..)
+            | ExecutionError::NotSupportedAsMethod { .. }
+            | ExecutionError::UnsupportedTargetType { .. }
+            | ExecutionError::UnexpectedType { .. }
+            | ExecutionError::InvalidArgumentCount { .. }
+            | ExecutionError::UnsupportedIndex(..)
+            | ExecutionError::UnsupportedKeyType(_) => ErrorKind::NoSuchOverload,
+            _ => ErrorKind::Other,
+        };
+        let message = match (kind, error) {
+            (ErrorKind::Pending, ExecutionError::UndeclaredReference(name)) => {
+                format!("no such attribute: variable `{name}` is not bound yet")
+            }
+            (ErrorKind::NullSelection, _) => {
+                "field selected on null: the value exists but is null".to_owned()
+            }
+            _ => error.to_string(),
+        };
+        EvalError::new(kind, &self.inner.source, message)
+    }
+}
+
+/// The variable bindings of an evaluation, converted to CEL once and reusable across programs
+/// and evaluations.
+#[derive(Debug, Default)]
+pub struct Activation {
+    variables: BTreeMap<String, Box<dyn Val>>,
+}
+
+impl Activation {
+    /// An activation with no variables.
+    pub fn new() -> Self {
+        Activation::default()
+    }
+
+    /// Binds `name` to a JSON value, converted without a schema.
+    ///
+    /// # Errors
+    /// None in practice; kept for symmetry with the schema-aware binding.
+    pub fn bind(&mut self, name: &str, json: &serde_json::Value) -> Result<(), ConversionError> {
+        self.bind_value(name, CelValue(json_to_cel(json)))
+    }
+
+    /// Binds `name` to a JSON value converted under its OpenAPI schema.
+    ///
+    /// # Errors
+    /// A value that contradicts its schema (see [`crate::json_to_cel_with_schema`]).
+    pub fn bind_with_schema(
+        &mut self,
+        name: &str,
+        json: &serde_json::Value,
+        schema: &JSONSchemaProps,
+    ) -> Result<(), ConversionError> {
+        let value = json_to_cel_with_schema(json, schema).map_err(|mut e| {
+            e.path = if e.path.is_empty() {
+                name.to_owned()
+            } else {
+                format!("{name}.{}", e.path)
+            };
+            e
+        })?;
+        self.bind_value(name, CelValue(value))
+    }
+
+    /// Binds `name` to a CEL value (such as another program's result).
+    ///
+    /// # Errors
+    /// Values the interpreter cannot hold (function values).
+    pub fn bind_value(&mut self, name: &str, value: CelValue) -> Result<(), ConversionError> {
+        let boxed = Box::<dyn Val>::try_from(value.0).map_err(|e| ConversionError {
+            path: name.to_owned(),
+            message: e.to_string(),
+        })?;
+        self.variables.insert(name.to_owned(), boxed);
+        Ok(())
+    }
+
+    /// True when `name` is bound.
+    pub fn contains(&self, name: &str) -> bool {
+        self.variables.contains_key(name)
+    }
+
+    /// Removes a binding.
+    pub fn unbind(&mut self, name: &str) {
+        self.variables.remove(name);
+    }
+}
+
+struct Resolver<'a>(&'a Activation);
+
+impl VariableResolver for Resolver<'_> {
+    fn resolve<'b>(&'b self, variable: &str) -> Option<CowVal<'b, 'b>> {
+        self.0
+            .variables
+            .get(variable)
+            .map(|v| CowVal::Borrowed(v.as_ref()))
+    }
+}

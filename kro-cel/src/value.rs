@@ -1,0 +1,327 @@
+//! Conversions between JSON and CEL values.
+//!
+//! JSON to CEL: integers become `int` (never `uint`, which would break `x + 1`); with a schema,
+//! `format: byte` strings become bytes, `format: date-time` strings become timestamps and whole
+//! floats are accepted for `integer` fields. CEL to JSON: timestamps become RFC 3339 strings in
+//! UTC with a `Z`, durations Go duration strings (`1h30m0s`), an absent optional `null`, map keys
+//! are written sorted, and bytes are rejected (the user must encode them explicitly).
+
+use crate::error::ConversionError;
+use crate::library::omit::is_omit;
+use base64::Engine as _;
+use cel::objects::{Key, Map, OptionalValue, Value};
+use chrono::{DateTime, SecondsFormat, Utc};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
+    JSONSchemaProps, JSONSchemaPropsOrArray, JSONSchemaPropsOrBool,
+};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Converts JSON to a CEL value without a schema: numbers that are integers become `int`,
+/// other numbers `double`; strings stay strings.
+pub fn json_to_cel(json: &serde_json::Value) -> Value {
+    match json {
+        serde_json::Value::Null => Value::Null,
+        serde_json::Value::Bool(b) => Value::Bool(*b),
+        serde_json::Value::Number(n) => number_without_schema(n),
+        serde_json::Value::String(s) => Value::String(Arc::new(s.clone())),
+        serde_json::Value::Array(items) => {
+            Value::List(Arc::new(items.iter().map(json_to_cel).collect()))
+        }
+        serde_json::Value::Object(fields) => {
+            let map: HashMap<Key, Value> = fields
+                .iter()
+                .map(|(k, v)| (Key::String(Arc::new(k.clone())), json_to_cel(v)))
+                .collect();
+            Value::Map(Map { map: Arc::new(map) })
+        }
+    }
+}
+
+fn number_without_schema(n: &serde_json::Number) -> Value {
+    if let Some(i) = n.as_i64() {
+        Value::Int(i)
+    } else {
+        // Integers above i64::MAX have no `int` form; a double keeps their magnitude.
+        Value::Float(n.as_f64().unwrap_or(f64::NAN))
+    }
+}
+
+/// Converts JSON to a CEL value following an OpenAPI schema (see the module documentation).
+///
+/// # Errors
+/// A value that contradicts its schema: a fractional number in an `integer` field, invalid
+/// base64 in a `format: byte` field, an invalid timestamp in a `format: date-time` field.
+pub fn json_to_cel_with_schema(
+    json: &serde_json::Value,
+    schema: &JSONSchemaProps,
+) -> Result<Value, ConversionError> {
+    convert_with_schema(json, Some(schema), &mut String::new())
+}
+
+fn convert_with_schema(
+    json: &serde_json::Value,
+    schema: Option<&JSONSchemaProps>,
+    path: &mut String,
+) -> Result<Value, ConversionError> {
+    let Some(schema) = schema else {
+        return Ok(json_to_cel(json));
+    };
+    let error = |path: &str, message: String| ConversionError {
+        path: path.to_owned(),
+        message,
+    };
+    match json {
+        serde_json::Value::Number(n) if schema.type_.as_deref() == Some("integer") => {
+            if let Some(i) = n.as_i64() {
+                return Ok(Value::Int(i));
+            }
+            let f = n.as_f64().unwrap_or(f64::NAN);
+            // Whole doubles are accepted where the schema says integer: clients that went through
+            // a float64 (JavaScript, Go's interface{}) send `3.0` for 3.
+            if f.fract() == 0.0 && f >= i64::MIN as f64 && f < i64::MAX as f64 {
+                Ok(Value::Int(f as i64))
+            } else {
+                Err(error(path, format!("expected an integer, found {n}")))
+            }
+        }
+        serde_json::Value::Number(n) if schema.type_.as_deref() == Some("number") => {
+            Ok(Value::Float(n.as_f64().unwrap_or(f64::NAN)))
+        }
+        serde_json::Value::String(s) if schema.x_kubernetes_int_or_string != Some(true) => {
+            match schema.format.as_deref() {
+                Some("byte") => base64::engine::general_purpose::STANDARD
+                    .decode(s)
+                    .map(|b| Value::Bytes(Arc::new(b)))
+                    .map_err(|e| error(path, format!("expected base64 (format: byte): {e}"))),
+                Some("date-time") => DateTime::parse_from_rfc3339(s)
+                    .map(Value::Timestamp)
+                    .map_err(|e| {
+                        error(
+                            path,
+                            format!("expected an RFC 3339 timestamp (format: date-time): {e}"),
+                        )
+                    }),
+                _ => Ok(Value::String(Arc::new(s.clone()))),
+            }
+        }
+        serde_json::Value::Array(items) => {
+            let item_schema = match &schema.items {
+                Some(JSONSchemaPropsOrArray::Schema(s)) => Some(s.as_ref()),
+                Some(JSONSchemaPropsOrArray::Schemas(list)) => list.first(),
+                None => None,
+            };
+            let base = path.len();
+            let mut out = Vec::with_capacity(items.len());
+            for (index, item) in items.iter().enumerate() {
+                path.push_str(&format!("[{index}]"));
+                out.push(convert_with_schema(item, item_schema, path)?);
+                path.truncate(base);
+            }
+            Ok(Value::List(Arc::new(out)))
+        }
+        serde_json::Value::Object(fields) => {
+            let base = path.len();
+            let mut map = HashMap::with_capacity(fields.len());
+            for (name, field) in fields {
+                let field_schema = schema.properties.as_ref().and_then(|p| p.get(name)).or(
+                    match &schema.additional_properties {
+                        Some(JSONSchemaPropsOrBool::Schema(s)) => Some(s.as_ref()),
+                        _ => None,
+                    },
+                );
+                if !path.is_empty() {
+                    path.push('.');
+                }
+                path.push_str(name);
+                let value = convert_with_schema(field, field_schema, path)?;
+                path.truncate(base);
+                map.insert(Key::String(Arc::new(name.clone())), value);
+            }
+            Ok(Value::Map(Map { map: Arc::new(map) }))
+        }
+        other => Ok(json_to_cel(other)),
+    }
+}
+
+/// How bytes are written when converting CEL to JSON.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BytesPolicy {
+    /// Bytes are an error: kro requires templates to encode them explicitly.
+    Reject,
+    /// Bytes become standard base64, as Go's `encoding/json` writes `[]byte` (used by
+    /// `json.marshal`).
+    Base64,
+}
+
+/// Converts a CEL value to JSON (see the module documentation). `omit()` sentinels inside maps
+/// and lists drop their key or element; a top-level `omit()` returns `Ok(None)`.
+///
+/// # Errors
+/// Bytes, non-finite doubles, `uint`s above `i64::MAX`, and values without a JSON form (types,
+/// Kubernetes opaque values such as quantities).
+pub fn cel_to_json(value: &Value) -> Result<Option<serde_json::Value>, ConversionError> {
+    to_json(value, BytesPolicy::Reject, &mut String::new())
+}
+
+pub(crate) fn to_json(
+    value: &Value,
+    bytes: BytesPolicy,
+    path: &mut String,
+) -> Result<Option<serde_json::Value>, ConversionError> {
+    let error = |path: &str, message: String| ConversionError {
+        path: if path.is_empty() {
+            "<result>".to_owned()
+        } else {
+            path.to_owned()
+        },
+        message,
+    };
+    let json = match value {
+        Value::Null => serde_json::Value::Null,
+        Value::Bool(b) => serde_json::Value::Bool(*b),
+        Value::Int(i) => serde_json::Value::from(*i),
+        Value::UInt(u) => match i64::try_from(*u) {
+            Ok(i) => serde_json::Value::from(i),
+            Err(_) => {
+                return Err(error(
+                    path,
+                    format!("uint {u} does not fit a 64-bit integer"),
+                ));
+            }
+        },
+        Value::Float(f) => match serde_json::Number::from_f64(*f) {
+            Some(n) => serde_json::Value::Number(n),
+            None => return Err(error(path, format!("double {f} has no JSON form"))),
+        },
+        Value::String(s) => serde_json::Value::String(s.as_str().to_owned()),
+        Value::Bytes(b) => match bytes {
+            BytesPolicy::Base64 => serde_json::Value::String(
+                base64::engine::general_purpose::STANDARD.encode(b.as_slice()),
+            ),
+            BytesPolicy::Reject => {
+                return Err(error(
+                    path,
+                    "bytes cannot be written to JSON: encode it explicitly, for example with \
+                     base64.encode() or string()"
+                        .to_owned(),
+                ));
+            }
+        },
+        Value::Timestamp(t) => serde_json::Value::String(rfc3339(t)),
+        Value::Duration(d) => serde_json::Value::String(go_duration(d)),
+        Value::List(items) => {
+            let base = path.len();
+            let mut out = Vec::with_capacity(items.len());
+            for (index, item) in items.iter().enumerate() {
+                path.push_str(&format!("[{index}]"));
+                if let Some(json) = to_json(item, bytes, path)? {
+                    out.push(json);
+                }
+                path.truncate(base);
+            }
+            serde_json::Value::Array(out)
+        }
+        Value::Map(map) => {
+            let mut entries: Vec<(String, &Value)> =
+                map.map.iter().map(|(k, v)| (key_string(k), v)).collect();
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            let base = path.len();
+            let mut out = serde_json::Map::new();
+            for (name, item) in entries {
+                if !path.is_empty() {
+                    path.push('.');
+                }
+                path.push_str(&name);
+                if let Some(json) = to_json(item, bytes, path)? {
+                    out.insert(name, json);
+                }
+                path.truncate(base);
+            }
+            serde_json::Value::Object(out)
+        }
+        Value::Opaque(opaque) => {
+            if is_omit(value) {
+                return Ok(None);
+            }
+            if let Some(optional) = opaque.downcast_ref::<OptionalValue>() {
+                return match optional.value() {
+                    Some(inner) => to_json(inner, bytes, path),
+                    None => Ok(Some(serde_json::Value::Null)),
+                };
+            }
+            return Err(error(
+                path,
+                format!(
+                    "a value of type {} has no JSON form: convert it first (for example with \
+                     string())",
+                    opaque.runtime_type_name()
+                ),
+            ));
+        }
+        Value::Struct(_) | Value::Function(..) => {
+            return Err(error(
+                path,
+                format!("a {:?} value has no JSON form", value.type_of()),
+            ));
+        }
+    };
+    Ok(Some(json))
+}
+
+/// A map key as a JSON object key. Only string keys appear in Kubernetes objects; other key
+/// types are written in their CEL literal form so the output stays deterministic.
+fn key_string(key: &Key) -> String {
+    match key {
+        Key::String(s) => s.as_str().to_owned(),
+        Key::Int(i) => i.to_string(),
+        Key::Uint(u) => u.to_string(),
+        Key::Bool(b) => b.to_string(),
+    }
+}
+
+/// RFC 3339 in UTC with a `Z`, as Go's `time.RFC3339` writes it (no fractional seconds).
+pub(crate) fn rfc3339(t: &DateTime<chrono::FixedOffset>) -> String {
+    t.with_timezone(&Utc)
+        .to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// A duration as Go's `time.Duration.String()` writes it: `1h30m0s`, `1.5s`, `300ms`, `0s`.
+pub(crate) fn go_duration(d: &chrono::Duration) -> String {
+    let nanos: i128 = i128::from(d.num_seconds()) * 1_000_000_000 + i128::from(d.subsec_nanos());
+    if nanos == 0 {
+        return "0s".to_owned();
+    }
+    let sign = if nanos < 0 { "-" } else { "" };
+    let u = nanos.unsigned_abs();
+    let with_fraction = |whole: u128, frac: u128, digits: usize| {
+        if frac == 0 {
+            whole.to_string()
+        } else {
+            let f = format!("{frac:0digits$}");
+            format!("{whole}.{}", f.trim_end_matches('0'))
+        }
+    };
+    if u < 1_000_000_000 {
+        let (unit, div, digits) = if u < 1_000 {
+            ("ns", 1, 0)
+        } else if u < 1_000_000 {
+            ("µs", 1_000, 3)
+        } else {
+            ("ms", 1_000_000, 6)
+        };
+        return format!("{sign}{}{unit}", with_fraction(u / div, u % div, digits));
+    }
+    let secs = u / 1_000_000_000;
+    let frac = u % 1_000_000_000;
+    let (hours, minutes, seconds) = (secs / 3600, (secs / 60) % 60, secs % 60);
+    let mut out = sign.to_owned();
+    if hours > 0 {
+        out.push_str(&format!("{hours}h{minutes}m"));
+    } else if minutes > 0 {
+        out.push_str(&format!("{minutes}m"));
+    }
+    out.push_str(&with_fraction(seconds, frac, 9));
+    out.push('s');
+    out
+}
