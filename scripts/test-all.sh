@@ -52,4 +52,7 @@ trap cleanup EXIT
 step "cargo test (workspace, unit + doc + integration, real control plane)"
 cargo test --workspace --locked --no-fail-fast
 
+step "fuzz targets: bounded runs on the seed corpora"
+bash scripts/fuzz-smoke.sh "${KRO_FUZZ_SECONDS:-20}"
+
 step "all checks passed in $((SECONDS - t0)) s"

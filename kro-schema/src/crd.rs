@@ -336,7 +336,12 @@ pub fn default_printer_columns() -> Vec<CustomResourceColumnDefinition> {
     ]
 }
 
-/// The status schema: the inferred one plus kro's `state` and `conditions`.
+/// The status schema: the inferred one plus kro's `state`, `conditions` and `resources`, each added
+/// only when the RGD does not define a status field of that name.
+///
+/// `resources` is kro-rs's explanation of the instance: one entry per resource of the graph with
+/// its state, what it waits for and how long it took to become ready. Upstream kro has no such
+/// field; it is why an instance is IN_PROGRESS, readable with `kubectl get -o yaml`.
 pub fn status_schema(inferred: Option<JSONSchemaProps>) -> JSONSchemaProps {
     let mut status = inferred.unwrap_or_default();
     status.type_ = Some("object".into());
@@ -347,7 +352,33 @@ pub fn status_schema(inferred: Option<JSONSchemaProps>) -> JSONSchemaProps {
     properties
         .entry("conditions".to_owned())
         .or_insert_with(conditions_schema);
+    properties
+        .entry(RESOURCES_STATUS_FIELD.to_owned())
+        .or_insert_with(resources_schema);
     status
+}
+
+/// The status field in which kro-rs explains the state of each resource (see [`status_schema`]).
+pub const RESOURCES_STATUS_FIELD: &str = "resources";
+
+fn resources_schema() -> JSONSchemaProps {
+    let mut fields: BTreeMap<String, JSONSchemaProps> = ["id", "state", "message", "waitingFor"]
+        .into_iter()
+        .map(|name| (name.to_owned(), typed("string")))
+        .collect();
+    fields.insert("readyAfterSeconds".to_owned(), typed("integer"));
+    JSONSchemaProps {
+        type_: Some("array".into()),
+        x_kubernetes_list_type: Some("map".into()),
+        x_kubernetes_list_map_keys: Some(vec!["id".into()]),
+        items: Some(JSONSchemaPropsOrArray::Schema(Box::new(JSONSchemaProps {
+            type_: Some("object".into()),
+            required: Some(vec!["id".into()]),
+            properties: Some(fields),
+            ..Default::default()
+        }))),
+        ..Default::default()
+    }
 }
 
 fn conditions_schema() -> JSONSchemaProps {

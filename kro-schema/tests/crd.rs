@@ -66,7 +66,19 @@ fn root_schema_shape() {
                     "message": {"type": "string"},
                     "lastTransitionTime": {"type": "string"},
                     "observedGeneration": {"type": "integer"}
-                }}}
+                }}},
+                "resources": {
+                    "type": "array",
+                    "x-kubernetes-list-type": "map",
+                    "x-kubernetes-list-map-keys": ["id"],
+                    "items": {"type": "object", "required": ["id"], "properties": {
+                        "id": {"type": "string"},
+                        "state": {"type": "string"},
+                        "message": {"type": "string"},
+                        "waitingFor": {"type": "string"},
+                        "readyAfterSeconds": {"type": "integer"}
+                    }}
+                }
             }
         })
     );
@@ -154,7 +166,7 @@ fn inferred_status_keeps_user_fields_and_adds_state_and_conditions_once() {
     let props = status.properties.expect("properties");
     assert_eq!(
         props.keys().collect::<Vec<_>>(),
-        ["conditions", "state", "url"]
+        ["conditions", "resources", "state", "url"]
     );
     // A user-defined `state` is not overwritten.
     assert_eq!(props["state"].type_.as_deref(), Some("integer"));
