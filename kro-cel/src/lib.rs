@@ -25,7 +25,7 @@ pub use value::{cel_to_json, json_to_cel, json_to_cel_with_schema};
 pub mod check;
 pub mod types;
 pub use check::{
-    CheckError, CheckErrors, Checked, Checker, FieldCheckError, TypeEnv, TypeMismatch, Warning,
-    assignable, check_assignable,
+    CheckError, CheckErrors, Checked, Checker, FieldCheckError, LocatedCheckError, TypeEnv,
+    TypeMismatch, Warning, assignable, check_assignable,
 };
 pub use types::{CelType, FieldType, StructType, instance_schema_type, object_meta_type};

@@ -41,6 +41,25 @@ pub(crate) fn position_at(source: &str, char_offset: usize) -> (usize, usize) {
 
 /// Parses `source` with kro's environment (standard and kro macros expanded).
 pub(crate) fn parse(source: &str) -> Result<Parsed, CompileError> {
+    parse_with_details(source).map_err(|failure| failure.error)
+}
+
+/// A parse failure: the first error, positioned, and the parser's full report (every error,
+/// with source snippets) for the type checker's messages.
+#[derive(Debug)]
+pub(crate) struct ParseFailure {
+    /// The first error.
+    pub(crate) error: CompileError,
+    /// Every error the parser reported, as it formats them.
+    pub(crate) report: String,
+}
+
+/// [`parse`], keeping the parser's full report on failure.
+pub(crate) fn parse_with_details(source: &str) -> Result<Parsed, ParseFailure> {
+    let only = |error: CompileError| ParseFailure {
+        report: error.message.clone(),
+        error,
+    };
     let error = |line: usize, column: usize, message: String| CompileError {
         expression: source.to_owned(),
         line,
@@ -50,32 +69,36 @@ pub(crate) fn parse(source: &str) -> Result<Parsed, CompileError> {
     let env = match ENVIRONMENT.as_ref() {
         Ok(env) => env,
         Err(e) => {
-            return Err(error(
+            return Err(only(error(
                 1,
                 1,
                 format!("the CEL environment failed to build: {e}"),
-            ));
+            )));
         }
     };
     if source.trim().is_empty() {
-        return Err(error(
+        return Err(only(error(
             1,
             1,
             "empty expression: expected a CEL expression".to_owned(),
-        ));
+        )));
     }
     match env.parser().parse_with_source_info(source) {
         Ok((expr, source_info)) => Ok(Parsed { expr, source_info }),
         Err(errors) => {
             let first = errors.errors.first();
+            // The parser's positions are 1-based already, for syntax and macro errors alike.
             let (line, column) = first.map_or((1, 1), |e| {
                 (
                     usize::try_from(e.pos.0).unwrap_or(1).max(1),
-                    usize::try_from(e.pos.1).unwrap_or(0) + 1,
+                    usize::try_from(e.pos.1).unwrap_or(1).max(1),
                 )
             });
             let message = first.map_or_else(|| errors.to_string(), |e| e.msg.clone());
-            Err(error(line, column, message))
+            Err(ParseFailure {
+                error: error(line, column, message),
+                report: errors.to_string().trim().to_owned(),
+            })
         }
     }
 }

@@ -1,8 +1,9 @@
 //! Conversions between JSON and CEL values.
 //!
 //! JSON to CEL: integers become `int` (never `uint`, which would break `x + 1`); with a schema,
-//! `format: byte` strings become bytes, `format: date-time` strings become timestamps and whole
-//! floats are accepted for `integer` fields. CEL to JSON: timestamps become RFC 3339 strings in
+//! `format: byte` strings become bytes, `format: date-time` and `date` strings timestamps,
+//! `format: duration` strings durations (as the type checker types them), and whole floats are
+//! accepted for `integer` fields. CEL to JSON: timestamps become RFC 3339 strings in
 //! UTC with a `Z`, durations Go duration strings (`1h30m0s`), an absent optional `null`, map keys
 //! are written sorted, and bytes are rejected (the user must encode them explicitly).
 
@@ -102,6 +103,25 @@ fn convert_with_schema(
                             format!("expected an RFC 3339 timestamp (format: date-time): {e}"),
                         )
                     }),
+                Some("date") => chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                    .map(|date| {
+                        Value::Timestamp(date.and_time(chrono::NaiveTime::MIN).and_utc().into())
+                    })
+                    .map_err(|e| {
+                        error(
+                            path,
+                            format!("expected a full-date such as 2024-01-31 (format: date): {e}"),
+                        )
+                    }),
+                Some("duration") => parse_go_duration(s).map(Value::Duration).ok_or_else(|| {
+                    error(
+                        path,
+                        format!(
+                            "expected a duration such as 1h30m or 300ms (format: duration), \
+                             found {s:?}"
+                        ),
+                    )
+                }),
                 _ => Ok(Value::String(Arc::new(s.clone()))),
             }
         }
@@ -284,6 +304,59 @@ fn key_string(key: &Key) -> String {
 pub(crate) fn rfc3339(t: &DateTime<chrono::FixedOffset>) -> String {
     t.with_timezone(&Utc)
         .to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// A duration as Go's `time.ParseDuration` reads it: an optional sign, then one or more decimal
+/// numbers each followed by a unit (`ns`, `us`, `µs`, `ms`, `s`, `m`, `h`), or a bare `0`.
+pub(crate) fn parse_go_duration(text: &str) -> Option<chrono::Duration> {
+    let (negative, mut rest) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text.strip_prefix('+').unwrap_or(text)),
+    };
+    if rest == "0" {
+        return Some(chrono::Duration::zero());
+    }
+    if rest.is_empty() {
+        return None;
+    }
+    let mut nanos: i128 = 0;
+    while !rest.is_empty() {
+        let number_len = rest
+            .find(|c: char| !c.is_ascii_digit() && c != '.')
+            .unwrap_or(rest.len());
+        let (number, after) = rest.split_at(number_len);
+        let unit_len = after
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(after.len());
+        let (unit, after) = after.split_at(unit_len);
+        let unit_nanos: i128 = match unit {
+            "ns" => 1,
+            "us" | "µs" | "μs" => 1_000,
+            "ms" => 1_000_000,
+            "s" => 1_000_000_000,
+            "m" => 60_000_000_000,
+            "h" => 3_600_000_000_000,
+            _ => return None,
+        };
+        let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
+        if whole.is_empty() && fraction.is_empty() {
+            return None;
+        }
+        let whole: i128 = if whole.is_empty() {
+            0
+        } else {
+            whole.parse().ok()?
+        };
+        nanos = nanos.checked_add(whole.checked_mul(unit_nanos)?)?;
+        let mut scale = unit_nanos;
+        for digit in fraction.chars() {
+            scale /= 10;
+            nanos += i128::from(digit.to_digit(10)?) * scale;
+        }
+        rest = after;
+    }
+    let nanos = i64::try_from(if negative { -nanos } else { nanos }).ok()?;
+    Some(chrono::Duration::nanoseconds(nanos))
 }
 
 /// A duration as Go's `time.Duration.String()` writes it: `1h30m0s`, `1.5s`, `300ms`, `0s`.

@@ -1,14 +1,11 @@
 //! Every `${}` expression of every RGD in the shared corpus type-checks, with `schema` typed from
-//! the RGD's SimpleSchema (converted by a small hand-written converter below) and other resources
+//! the RGD's SimpleSchema (converted by `kro-schema`, as the controller does) and other resources
 //! declared `dyn` until the graph crate supplies their schemas.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
-    JSON, JSONSchemaProps, JSONSchemaPropsOrArray, JSONSchemaPropsOrBool,
-};
 use kro_cel::{CelType, Checker, TypeEnv, assignable, instance_schema_type};
+use kro_schema::SimpleSchema;
 use serde_json::Value;
 
 const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/corpus");
@@ -25,104 +22,6 @@ fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) {
         } else if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
             out.push(path);
         }
-    }
-}
-
-fn scalar(type_name: &str) -> JSONSchemaProps {
-    JSONSchemaProps {
-        type_: Some(type_name.to_string()),
-        ..Default::default()
-    }
-}
-
-/// SimpleSchema type text (`string`, `[]integer`, `map[string]T`, custom names) to a schema.
-fn simple_type(text: &str, types: &BTreeMap<String, JSONSchemaProps>) -> JSONSchemaProps {
-    let text = text.trim();
-    if let Some(element) = text.strip_prefix("[]") {
-        return JSONSchemaProps {
-            items: Some(JSONSchemaPropsOrArray::Schema(Box::new(simple_type(
-                element, types,
-            )))),
-            ..scalar("array")
-        };
-    }
-    if let Some(rest) = text.strip_prefix("map[") {
-        let (_, value) = rest.split_once(']').expect("map value type");
-        return JSONSchemaProps {
-            additional_properties: Some(JSONSchemaPropsOrBool::Schema(Box::new(simple_type(
-                value, types,
-            )))),
-            ..scalar("object")
-        };
-    }
-    match text {
-        "string" | "integer" | "boolean" | "number" => scalar(text),
-        "float" => scalar("number"),
-        "object" => JSONSchemaProps {
-            x_kubernetes_preserve_unknown_fields: Some(true),
-            ..scalar("object")
-        },
-        custom => types
-            .get(custom)
-            .cloned()
-            .unwrap_or_else(|| panic!("unknown SimpleSchema type {custom}")),
-    }
-}
-
-/// A SimpleSchema field: a `type | marker=value ...` string or a nested object.
-fn simple_field(
-    value: &Value,
-    types: &BTreeMap<String, JSONSchemaProps>,
-) -> (JSONSchemaProps, bool) {
-    match value {
-        Value::String(text) => {
-            let mut parts = text.splitn(2, '|');
-            let mut schema = simple_type(parts.next().unwrap_or_default(), types);
-            let markers = parts.next().unwrap_or_default();
-            let required = markers.contains("required=true");
-            if let Some(start) = markers.find("default=") {
-                let raw = markers[start + "default=".len()..]
-                    .split_whitespace()
-                    .next()
-                    .unwrap_or_default();
-                let default = serde_json::from_str(raw).unwrap_or(Value::String(raw.to_string()));
-                schema.default = Some(JSON(default));
-            }
-            (schema, required)
-        }
-        Value::Object(fields) => {
-            let mut schema = simple_object(fields, types);
-            // kro defaults an object to `{}` when it has defaulted fields, so it is present.
-            let defaulted = schema
-                .properties
-                .as_ref()
-                .is_some_and(|p| p.values().any(|f| f.default.is_some()));
-            if defaulted {
-                schema.default = Some(JSON(serde_json::json!({})));
-            }
-            (schema, false)
-        }
-        other => panic!("unexpected SimpleSchema value {other}"),
-    }
-}
-
-fn simple_object(
-    fields: &serde_json::Map<String, Value>,
-    types: &BTreeMap<String, JSONSchemaProps>,
-) -> JSONSchemaProps {
-    let mut properties = BTreeMap::new();
-    let mut required = Vec::new();
-    for (name, value) in fields {
-        let (schema, is_required) = simple_field(value, types);
-        if is_required {
-            required.push(name.clone());
-        }
-        properties.insert(name.clone(), schema);
-    }
-    JSONSchemaProps {
-        properties: Some(properties),
-        required: (!required.is_empty()).then_some(required),
-        ..scalar("object")
     }
 }
 
@@ -201,15 +100,9 @@ fn every_corpus_rgd_expression_type_checks() {
         {
             rgds += 1;
             let schema = &rgd["spec"]["schema"];
-            let mut types = BTreeMap::new();
-            if let Some(custom) = schema["types"].as_object() {
-                for (name, definition) in custom {
-                    let (converted, _) = simple_field(definition, &types);
-                    types.insert(name.clone(), converted);
-                }
-            }
-            let spec_fields = schema["spec"].as_object().cloned().unwrap_or_default();
-            let spec = simple_object(&spec_fields, &types);
+            let spec = SimpleSchema::new(schema.get("types"))
+                .and_then(|simple| simple.convert(&schema["spec"]))
+                .unwrap_or_else(|e| panic!("{}: invalid SimpleSchema: {e}", file.display()));
             let mut env = TypeEnv::new();
             env.declare("schema", instance_schema_type(&spec, false));
             env.declare("each", CelType::Dyn);

@@ -82,7 +82,7 @@ fn cluster_scoped_instances_have_no_namespace() {
         .expect_err("no namespace");
     assert_eq!(
         error.to_string(),
-        "expression \"schema.metadata.namespace\": type \"schema.metadata\" has no field \"namespace\""
+        "invalid CEL expression `schema.metadata.namespace` at line 1, column 16: type \"schema.metadata\" has no field \"namespace\""
     );
 }
 
@@ -210,7 +210,7 @@ fn field_mismatch_names_resource_path_expression_and_types() {
         .expect_err("unknown field");
     assert_eq!(
         error.to_string(),
-        "expression \"schema.spec.nam\": type \"schema.spec\" has no field \"nam\" (did you mean \"name\"?)"
+        "invalid CEL expression `schema.spec.nam` at line 1, column 12: type \"schema.spec\" has no field \"nam\" (did you mean \"name\"?)"
     );
     let ok = checker
         .check_field(
@@ -283,5 +283,41 @@ fn unguarded_optional_reads_warn_and_guarded_ones_do_not() {
     assert_eq!(
         warning.to_string(),
         "expression \"schema.spec.image\" reads optional field \"schema.spec.image\" that has no default and no has(), \".?\" or orValue() guard; it cannot be evaluated while the field is absent"
+    );
+}
+
+#[test]
+fn errors_point_at_the_offending_node() {
+    let env = kro_cel::TypeEnv::new().with("schema", instance_schema_type(&spec_schema(), false));
+    let checker = Checker::new(&env);
+    let positions = |expression: &str| -> Vec<(usize, usize)> {
+        checker
+            .check(expression)
+            .expect_err("rejected")
+            .errors
+            .iter()
+            .map(|e| (e.line, e.column))
+            .collect()
+    };
+    assert_eq!(
+        positions("schema.spec.name +\n  schema.spec.nmae"),
+        vec![(2, 14)]
+    );
+    assert_eq!(positions("schem.a + deploymnt.b"), vec![(1, 1), (1, 11)]);
+    assert_eq!(positions("[1, 2].map(x, x + 'a')"), vec![(1, 17)]);
+    assert_eq!(positions("1 +"), vec![(1, 4)]);
+    let error = checker
+        .check("size(schema.spec.name) + 'x'")
+        .expect_err("rejected");
+    assert_eq!(
+        error.to_string(),
+        "invalid CEL expression `size(schema.spec.name) + 'x'` at line 1, column 24: found no \
+         matching overload for \"_+_\" applied to \"(int, string)\""
+    );
+    let two = checker.check("schem + zz").expect_err("rejected");
+    assert_eq!(
+        two.to_string(),
+        "invalid CEL expression `schem + zz` at line 1, column 1: undeclared reference to \
+         \"schem\" (did you mean \"schema\"?); at line 1, column 9: undeclared reference to \"zz\""
     );
 }

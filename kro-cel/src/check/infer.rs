@@ -1,10 +1,9 @@
 //! Type inference over the parsed AST.
 
-use std::collections::BTreeSet;
-
 use cel::IdedExpr;
 use cel::common::ast::{
     CallExpr, ComprehensionExpr, EntryExpr, Expr, ListExpr, LiteralValue, MapExpr, SelectExpr,
+    SourceInfo,
 };
 
 use super::overloads::{self, free, join, resolve, table};
@@ -12,10 +11,11 @@ use super::suggest::nearest;
 use super::{CheckError, TypeEnv};
 use crate::types::{CelType, FieldType};
 
-/// What inference found: the output type, the errors and the unguarded optional reads.
+/// What inference found: the output type, the errors (each with the id of the innermost node
+/// that has a source position) and the unguarded optional reads.
 pub(super) struct Outcome {
     pub output: CelType,
-    pub errors: Vec<CheckError>,
+    pub errors: Vec<(u64, CheckError)>,
     pub unguarded_reads: Vec<String>,
 }
 
@@ -36,11 +36,15 @@ const TYPE_NAMES: &[&str] = &[
     "google.protobuf.Timestamp",
 ];
 
+/// The fields of a `kro.run.Condition`.
 const CONDITION_KEYS: &[&str] = &["type", "status", "reason", "message"];
 
-pub(super) fn infer(env: &TypeEnv, expr: &IdedExpr) -> Outcome {
+/// Infers the type of `expr`, parsed from the source `positions` describes.
+pub(super) fn infer(env: &TypeEnv, expr: &IdedExpr, positions: &SourceInfo) -> Outcome {
     let mut walker = Walker {
         env,
+        positions,
+        node: expr.id,
         scopes: Vec::new(),
         guards: Vec::new(),
         errors: Vec::new(),
@@ -56,11 +60,14 @@ pub(super) fn infer(env: &TypeEnv, expr: &IdedExpr) -> Outcome {
 
 struct Walker<'env> {
     env: &'env TypeEnv,
+    positions: &'env SourceInfo,
+    /// The innermost node being checked that has a source position: errors point at it.
+    node: u64,
     /// Comprehension and bind variables, innermost last.
     scopes: Vec<(String, CelType)>,
     /// Paths known present thanks to an enclosing `has()` test.
     guards: Vec<String>,
-    errors: Vec<CheckError>,
+    errors: Vec<(u64, CheckError)>,
     reads: Vec<String>,
 }
 
@@ -122,6 +129,50 @@ fn presence_tests(expr: &IdedExpr, positive: bool) -> Vec<String> {
     }
 }
 
+/// Whether `condition ? then : otherwise` is the expansion of `x.optFlatMap(v, e)`:
+/// `x.hasValue() ? cel.bind(v, x.value(), e) : optional.none()`.
+fn is_opt_flat_map(condition: &IdedExpr, then: &IdedExpr, otherwise: &IdedExpr) -> bool {
+    let receiver_of = |expr: &IdedExpr, method: &str| match &expr.expr {
+        Expr::Call(c) if c.func_name == method && c.args.is_empty() => {
+            c.target.as_deref().and_then(ident_name).map(str::to_owned)
+        }
+        _ => None,
+    };
+    let Some(optional) = receiver_of(condition, "hasValue") else {
+        return false;
+    };
+    let binds_value = matches!(&then.expr, Expr::Comprehension(c)
+        if receiver_of(&c.accu_init, "value").as_deref() == Some(optional.as_str()));
+    let is_none = matches!(&otherwise.expr, Expr::Call(c)
+        if c.func_name == "none" && c.target.as_deref().and_then(ident_name) == Some("optional"));
+    binds_value && is_none
+}
+
+/// The error to report, in the terms of the macro the user wrote, when an internal helper of a
+/// macro expansion rejects its arguments; `None` for ordinary functions.
+fn internal_misuse(function: &str, args: &[CelType]) -> Option<CheckError> {
+    let first = args.first().cloned().unwrap_or(CelType::Dyn);
+    match function {
+        overloads::ITER | overloads::KEYS => Some(invalid(format!(
+            "expression of type \"{first}\" cannot be iterated; expected a list or a map"
+        ))),
+        overloads::ENTRIES_TO_MAP => {
+            let element = match first {
+                CelType::List(element) => *element,
+                other => other,
+            };
+            Some(invalid(format!(
+                "transformMapEntry must return a map, found \"{element}\""
+            )))
+        }
+        overloads::SORT_BY_KEYS => Some(CheckError::NoMatchingOverload {
+            function: "sortBy".to_string(),
+            arguments: describe_arguments(Some(&first), &[]),
+        }),
+        _ => None,
+    }
+}
+
 fn describe_arguments(target: Option<&CelType>, args: &[CelType]) -> String {
     let list = args
         .iter()
@@ -135,7 +186,23 @@ fn describe_arguments(target: Option<&CelType>, args: &[CelType]) -> String {
 }
 
 impl Walker<'_> {
+    fn report(&mut self, error: CheckError) {
+        self.errors.push((self.node, error));
+    }
+
     fn expr(&mut self, expr: &IdedExpr) -> CelType {
+        let outer = self.node;
+        // Nodes added after parsing (the `@kro.iter` wrappers) have no position: errors in
+        // them point at the enclosing node.
+        if self.positions.offset_for(expr.id).is_some() {
+            self.node = expr.id;
+        }
+        let ty = self.expr_kind(expr);
+        self.node = outer;
+        ty
+    }
+
+    fn expr_kind(&mut self, expr: &IdedExpr) -> CelType {
         match &expr.expr {
             Expr::Literal(literal) => match literal {
                 LiteralValue::Boolean(_) => CelType::Bool,
@@ -153,14 +220,14 @@ impl Walker<'_> {
             Expr::Map(map) => self.map(map),
             Expr::Comprehension(comprehension) => self.comprehension(comprehension),
             Expr::Struct(s) => {
-                self.errors.push(invalid(format!(
+                self.report(invalid(format!(
                     "message construction \"{}{{...}}\" is not supported; use a map literal",
                     s.type_name
                 )));
                 CelType::Dyn
             }
             Expr::Unspecified => {
-                self.errors.push(invalid("empty expression"));
+                self.report(invalid("empty expression"));
                 CelType::Dyn
             }
         }
@@ -188,7 +255,7 @@ impl Walker<'_> {
             .map(|(n, _)| n.as_str())
             .chain(self.env.variables().map(|(n, _)| n))
             .collect();
-        self.errors.push(CheckError::UnknownIdentifier {
+        self.report(CheckError::UnknownIdentifier {
             name: name.to_string(),
             suggestion: nearest(name, candidates),
         });
@@ -214,7 +281,7 @@ impl Walker<'_> {
                 | CelType::Condition
                 | CelType::Optional(_) => CelType::Bool,
                 other => {
-                    self.errors.push(CheckError::NotSelectable {
+                    self.report(CheckError::NotSelectable {
                         field: select.field.clone(),
                         on: other.to_string(),
                     });
@@ -241,7 +308,7 @@ impl Walker<'_> {
                 Some(f) => f.ty.clone(),
                 None if s.preserves_unknown_fields => CelType::Dyn,
                 None => {
-                    self.errors.push(CheckError::UnknownField {
+                    self.report(CheckError::UnknownField {
                         field: field.to_string(),
                         on: s.name.clone(),
                         suggestion: nearest(field, s.fields.keys().map(String::as_str)),
@@ -253,7 +320,7 @@ impl Walker<'_> {
                 if CONDITION_KEYS.contains(&field) {
                     CelType::String
                 } else {
-                    self.errors.push(CheckError::UnknownField {
+                    self.report(CheckError::UnknownField {
                         field: field.to_string(),
                         on: CelType::Condition.to_string(),
                         suggestion: nearest(field, CONDITION_KEYS.iter().copied()),
@@ -270,7 +337,7 @@ impl Walker<'_> {
                 t => CelType::optional(t),
             },
             other => {
-                self.errors.push(CheckError::NotSelectable {
+                self.report(CheckError::NotSelectable {
                     field: field.to_string(),
                     on: other.to_string(),
                 });
@@ -296,7 +363,7 @@ impl Walker<'_> {
             CelType::Optional(inner) => *inner,
             CelType::Dyn => CelType::Dyn,
             other => {
-                self.errors.push(invalid(format!(
+                self.report(invalid(format!(
                     "{what} must be of type optional_type(T), found \"{other}\""
                 )));
                 CelType::Dyn
@@ -308,7 +375,7 @@ impl Walker<'_> {
         let (mut key, mut value) = (free(), free());
         for entry in &map.entries {
             let EntryExpr::MapEntry(entry) = &entry.expr else {
-                self.errors.push(invalid("struct field in a map literal"));
+                self.report(invalid("struct field in a map literal"));
                 continue;
             };
             let key_type = self.expr(&entry.key);
@@ -316,7 +383,7 @@ impl Walker<'_> {
                 key_type,
                 CelType::String | CelType::Int | CelType::Uint | CelType::Bool | CelType::Dyn
             ) {
-                self.errors.push(invalid(format!(
+                self.report(invalid(format!(
                     "map keys must be string, int, uint or bool, found \"{key_type}\""
                 )));
             }
@@ -344,7 +411,7 @@ impl Walker<'_> {
             CelType::Struct(_) | CelType::Condition => (CelType::String, CelType::Dyn),
             CelType::Dyn | CelType::Param(_) => (CelType::Dyn, CelType::Dyn),
             other => {
-                self.errors.push(invalid(format!(
+                self.report(invalid(format!(
                     "expression of type \"{other}\" cannot be iterated; expected a list or a map"
                 )));
                 (CelType::Dyn, CelType::Dyn)
@@ -386,7 +453,7 @@ impl Walker<'_> {
 
     fn expect_bool(&mut self, ty: &CelType, what: &str) {
         if !matches!(ty, CelType::Bool | CelType::Dyn) {
-            self.errors.push(invalid(format!(
+            self.report(invalid(format!(
                 "{what} must be of type bool, found \"{ty}\""
             )));
         }
@@ -414,13 +481,20 @@ impl Walker<'_> {
                 let then_type = self.with_guards(presence_tests(condition, true), |w| w.expr(then));
                 let else_type =
                     self.with_guards(presence_tests(condition, false), |w| w.expr(otherwise));
+                if is_opt_flat_map(condition, then, otherwise)
+                    && !matches!(then_type, CelType::Optional(_) | CelType::Dyn)
+                {
+                    self.report(invalid(format!(
+                        "optFlatMap must return an optional, found \"{then_type}\""
+                    )));
+                    return CelType::Dyn;
+                }
                 return self.resolve_call(name, false, &[condition_type, then_type, else_type]);
             }
             ("_?._", None, [operand, field]) => {
                 let operand_type = self.expr(operand);
                 let Some(field) = literal_string(field) else {
-                    self.errors
-                        .push(invalid("optional selection needs a field name"));
+                    self.report(invalid("optional selection needs a field name"));
                     return CelType::Dyn;
                 };
                 return match self.field(&operand_type, field) {
@@ -463,9 +537,6 @@ impl Walker<'_> {
                 let qualified = format!("{namespace}.{name}");
                 return self.global_call(&qualified, &call.args);
             }
-            if let Some(ty) = self.macro_call(name, target, &call.args) {
-                return ty;
-            }
             let target_type = self.expr(target);
             let mut args = vec![target_type];
             args.extend(call.args.iter().map(|a| self.expr(a)));
@@ -490,32 +561,25 @@ impl Walker<'_> {
     }
 
     fn global_call(&mut self, name: &str, args: &[IdedExpr]) -> CelType {
-        match (name, args) {
-            ("cel.bind", [var, init, body]) => {
-                let Some(var) = self.macro_variable(name, var) else {
-                    return CelType::Dyn;
-                };
-                let init_type = self.expr(init);
-                self.scopes.push((var, init_type));
-                let out = self.expr(body);
-                self.scopes.pop();
-                return out;
-            }
-            (overloads::OMIT, []) if !self.env.omit_enabled() => {
-                self.errors.push(invalid(
-                    "omit() requires the CELOmitFunction feature gate to be enabled",
-                ));
-                return CelType::Dyn;
-            }
-            _ => {}
+        if name == overloads::OMIT && args.is_empty() && !self.env.omit_enabled() {
+            self.report(invalid(
+                "omit() requires the CELOmitFunction feature gate to be enabled",
+            ));
+            return CelType::Dyn;
         }
-        if name.starts_with("runtime.") && self.env.variable("runtime").is_none() {
-            self.errors.push(invalid(format!(
-                "{name}() is only available in status conditions"
+        // `runtime.newCondition(...)` reaches the checker expanded to `@kro.newCondition`.
+        let user_name = if name == overloads::NEW_CONDITION {
+            "runtime.newCondition"
+        } else {
+            name
+        };
+        if user_name.starts_with("runtime.") && self.env.variable("runtime").is_none() {
+            self.report(invalid(format!(
+                "{user_name}() is only available in status conditions"
             )));
             return CelType::Dyn;
         }
-        if let ("runtime.newCondition", [argument]) = (name, args)
+        if let (overloads::NEW_CONDITION, [argument]) = (name, args)
             && let Expr::Map(map) = &argument.expr
         {
             return self.new_condition(map);
@@ -524,131 +588,24 @@ impl Walker<'_> {
         self.resolve_call(name, false, &arg_types)
     }
 
+    /// The values of `runtime.newCondition({...})`; its macro already checked the keys.
     fn new_condition(&mut self, map: &MapExpr) -> CelType {
-        let mut seen = BTreeSet::new();
         for entry in &map.entries {
             let EntryExpr::MapEntry(entry) = &entry.expr else {
                 continue;
             };
-            let key = ident_name(&entry.key).or_else(|| literal_string(&entry.key));
-            match key {
-                Some(key) if CONDITION_KEYS.contains(&key) => {
-                    if !seen.insert(key.to_string()) {
-                        self.errors.push(invalid(format!(
-                            "runtime.newCondition: duplicate key \"{key}\""
-                        )));
-                    }
-                }
-                _ => self.errors.push(invalid(
-                    "runtime.newCondition: keys must be type, status, reason or message",
-                )),
-            }
             let value = self.expr(&entry.value);
             if !matches!(value, CelType::String | CelType::Dyn) {
-                self.errors.push(invalid(format!(
+                self.report(invalid(format!(
                     "runtime.newCondition: values must be strings, found \"{value}\""
-                )));
-            }
-        }
-        for mandatory in ["type", "status"] {
-            if !seen.contains(mandatory) {
-                self.errors.push(invalid(format!(
-                    "runtime.newCondition: missing key \"{mandatory}\""
                 )));
             }
         }
         CelType::Condition
     }
 
-    fn macro_variable(&mut self, function: &str, expr: &IdedExpr) -> Option<String> {
-        match ident_name(expr) {
-            Some(name) => Some(name.to_string()),
-            None => {
-                self.errors.push(invalid(format!(
-                    "{function}: the variable argument must be a simple identifier"
-                )));
-                None
-            }
-        }
-    }
-
-    /// Receiver-style macros the parser may leave unexpanded (two-variable comprehensions,
-    /// `sortBy`, `optMap`, `optFlatMap`); `None` if `name` is an ordinary function.
-    fn macro_call(&mut self, name: &str, target: &IdedExpr, args: &[IdedExpr]) -> Option<CelType> {
-        let two_var = matches!(
-            (name, args.len()),
-            ("all" | "exists" | "existsOne" | "exists_one", 3)
-                | (
-                    "transformList" | "transformMap" | "transformMapEntry",
-                    3 | 4
-                )
-        );
-        if two_var {
-            let range = self.expr(target);
-            let (key_type, value_type) = self.iteration_types(&range, true);
-            let key = self.macro_variable(name, &args[0])?;
-            let value = self.macro_variable(name, &args[1])?;
-            let depth = self.scopes.len();
-            self.scopes.push((key, key_type.clone()));
-            self.scopes.push((value, value_type));
-            if args.len() == 4 {
-                let filter = self.expr(&args[2]);
-                self.expect_bool(&filter, &format!("{name} filter"));
-            }
-            let body = self.expr(&args[args.len() - 1]);
-            self.scopes.truncate(depth);
-            return Some(match name {
-                "transformList" => CelType::list(body),
-                "transformMap" => CelType::map(key_type, body),
-                "transformMapEntry" => match body {
-                    CelType::Map(..) | CelType::Dyn => body,
-                    other => {
-                        self.errors.push(invalid(format!(
-                            "transformMapEntry must return a map, found \"{other}\""
-                        )));
-                        CelType::Dyn
-                    }
-                },
-                _ => {
-                    self.expect_bool(&body, &format!("{name} predicate"));
-                    CelType::Bool
-                }
-            });
-        }
-        if !matches!((name, args.len()), ("sortBy" | "optMap" | "optFlatMap", 2)) {
-            return None;
-        }
-        let target_type = self.expr(target);
-        let variable = self.macro_variable(name, &args[0])?;
-        let element = match (name, &target_type) {
-            ("sortBy", CelType::List(element)) => (**element).clone(),
-            ("optMap" | "optFlatMap", CelType::Optional(inner)) => (**inner).clone(),
-            (_, CelType::Dyn) => CelType::Dyn,
-            (_, other) => {
-                self.no_overload(name, Some(other), &[]);
-                CelType::Dyn
-            }
-        };
-        self.scopes.push((variable, element));
-        let body = self.expr(&args[1]);
-        self.scopes.pop();
-        Some(match name {
-            "sortBy" => target_type,
-            "optMap" => CelType::optional(body),
-            _ => match body {
-                CelType::Optional(_) | CelType::Dyn => body,
-                other => {
-                    self.errors.push(invalid(format!(
-                        "optFlatMap must return an optional, found \"{other}\""
-                    )));
-                    CelType::Dyn
-                }
-            },
-        })
-    }
-
     fn no_overload(&mut self, function: &str, target: Option<&CelType>, args: &[CelType]) {
-        self.errors.push(CheckError::NoMatchingOverload {
+        self.report(CheckError::NoMatchingOverload {
             function: function.to_string(),
             arguments: describe_arguments(target, args),
         });
@@ -659,7 +616,7 @@ impl Walker<'_> {
     fn resolve_call(&mut self, name: &str, member: bool, args: &[CelType]) -> CelType {
         let table = table();
         let Some(candidates) = table.get(name) else {
-            self.errors.push(CheckError::UnknownFunction {
+            self.report(CheckError::UnknownFunction {
                 name: name.to_string(),
                 suggestion: nearest(name, table.names()),
             });
@@ -669,6 +626,10 @@ impl Walker<'_> {
         let mut results = results.into_iter();
         match results.next() {
             None => {
+                if let Some(error) = internal_misuse(name, args) {
+                    self.report(error);
+                    return CelType::Dyn;
+                }
                 match args.split_first() {
                     Some((receiver, rest)) if member => {
                         self.no_overload(name, Some(receiver), rest);

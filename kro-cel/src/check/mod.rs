@@ -10,6 +10,8 @@ mod suggest;
 use std::collections::BTreeMap;
 use std::fmt;
 
+use crate::library::comprehension::instrument;
+use crate::parse::parse_with_details;
 use crate::types::CelType;
 
 pub use assign::{TypeMismatch, assignable, check_assignable};
@@ -162,17 +164,31 @@ fn did_you_mean(suggestion: &Option<String>) -> String {
         .unwrap_or_default()
 }
 
-/// Every problem found in one expression.
+/// A [`CheckError`] and where it is: the 1-based line and column (in characters) of the
+/// offending node within the expression.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, thiserror::Error)]
+#[error("at line {line}, column {column}: {error}")]
+pub struct LocatedCheckError {
+    /// 1-based line of the offending node within the expression.
+    pub line: usize,
+    /// 1-based column (in characters) of the offending node.
+    pub column: usize,
+    /// What is wrong.
+    pub error: CheckError,
+}
+
+/// Every problem found in one expression, displayed like the evaluator's
+/// [`CompileError`](crate::CompileError): `` invalid CEL expression `x` at line 1, column 3: ... ``.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("expression \"{expression}\": {}", join_errors(.errors))]
+#[error("invalid CEL expression `{expression}` {}", join_errors(.errors))]
 pub struct CheckErrors {
     /// The expression, as written.
     pub expression: String,
     /// The problems, in the order found.
-    pub errors: Vec<CheckError>,
+    pub errors: Vec<LocatedCheckError>,
 }
 
-fn join_errors(errors: &[CheckError]) -> String {
+fn join_errors(errors: &[LocatedCheckError]) -> String {
     errors
         .iter()
         .map(ToString::to_string)
@@ -188,12 +204,24 @@ impl<'env> Checker<'env> {
 
     /// Parses and checks `expression` (the text inside `${}`), returning its output type and
     /// warnings, or every error found.
+    ///
+    /// The expression is parsed, macro-expanded and instrumented exactly as
+    /// [`Environment::compile`](crate::Environment::compile) does, so the checker types the AST
+    /// the evaluator runs.
     pub fn check(&self, expression: &str) -> Result<Checked, CheckErrors> {
-        let ast = crate::check::parse_expression(expression).map_err(|message| CheckErrors {
+        let parsed = parse_with_details(expression).map_err(|failure| CheckErrors {
             expression: expression.to_string(),
-            errors: vec![CheckError::Syntax { message }],
+            errors: vec![LocatedCheckError {
+                line: failure.error.line,
+                column: failure.error.column,
+                error: CheckError::Syntax {
+                    message: failure.report,
+                },
+            }],
         })?;
-        let outcome = infer::infer(self.env, &ast);
+        let mut evaluated = parsed.expr.clone();
+        instrument(&mut evaluated);
+        let outcome = infer::infer(self.env, &evaluated, &parsed.source_info);
         if outcome.errors.is_empty() {
             let mut warnings: Vec<Warning> = outcome
                 .unguarded_reads
@@ -210,9 +238,21 @@ impl<'env> Checker<'env> {
                 warnings,
             })
         } else {
+            let errors = outcome
+                .errors
+                .into_iter()
+                .map(|(node, error)| {
+                    let (line, column) = parsed.position_of(node);
+                    LocatedCheckError {
+                        line,
+                        column,
+                        error,
+                    }
+                })
+                .collect();
             Err(CheckErrors {
                 expression: expression.to_string(),
-                errors: outcome.errors,
+                errors,
             })
         }
     }
@@ -242,12 +282,4 @@ pub enum FieldCheckError {
     /// The expression is fine but returns the wrong type for the field.
     #[error(transparent)]
     Mismatch(TypeMismatch),
-}
-
-/// Parses one CEL expression with kro's syntax (optionals on, standard macros expanded).
-fn parse_expression(source: &str) -> Result<cel::IdedExpr, String> {
-    cel::parser::Parser::new()
-        .enable_optional_syntax(true)
-        .parse(source)
-        .map_err(|errors| errors.to_string().trim().to_string())
 }

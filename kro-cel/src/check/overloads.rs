@@ -274,9 +274,31 @@ g lists.removeAtIndex(list(T), int) -> list(T)
 pub(crate) const OMIT: &str = "omit";
 
 /// `runtime.*` functions, only declared where the `runtime` variable is (status conditions).
+/// `runtime.newCondition` is a macro: it reaches the checker as [`NEW_CONDITION`].
 const RUNTIME: &str = "
-g runtime.newCondition(map(string, string)) -> Condition
 g runtime.condition(dyn, string) -> Condition
+";
+
+/// The range of every one-variable comprehension: a list as is, a map's keys.
+pub(crate) const ITER: &str = "@kro.iter";
+/// The range of every two-variable comprehension: a list's indices, a map's keys.
+pub(crate) const KEYS: &str = "@kro.keys";
+/// Merges the single-entry maps `transformMap` and `transformMapEntry` collect.
+pub(crate) const ENTRIES_TO_MAP: &str = "@kro.entriesToMap";
+/// What `runtime.newCondition({...})` expands to.
+pub(crate) const NEW_CONDITION: &str = "@kro.newCondition";
+/// What `sortBy` expands to: the list, sorted by the keys computed for its elements.
+pub(crate) const SORT_BY_KEYS: &str = "@sortByAssociatedKeys";
+
+/// The helpers kro's macros expand to (their names start with `@`, so users cannot call them).
+const INTERNAL: &str = "
+g @kro.iter(list(T)) -> list(T)
+g @kro.iter(map(K, V)) -> list(K)
+g @kro.keys(list(T)) -> list(int)
+g @kro.keys(map(K, V)) -> list(K)
+g @kro.entriesToMap(list(map(K, V))) -> map(K, V)
+g @kro.newCondition(map(string, string)) -> Condition
+m @sortByAssociatedKeys(list(T), list(dyn)) -> list(T)
 ";
 
 /// One signature of a function or operator.
@@ -309,6 +331,7 @@ impl OverloadTable {
             KUBERNETES,
             KRO,
             RUNTIME,
+            INTERNAL,
         ] {
             for line in table.lines().map(str::trim).filter(|l| !l.is_empty()) {
                 let (name, overload) = parse_signature(line)?;
@@ -580,6 +603,108 @@ mod tests {
         assert!(table.get("_+_").is_some_and(|o| o.len() == 9));
         assert!(table.has_global("hash.fnv64a"));
         assert!(!table.has_global("contains"));
+    }
+
+    /// Operators are the `cel` crate's own syntax, not functions the environment lists.
+    fn is_operator(name: &str) -> bool {
+        name.starts_with('_') || matches!(name, "!_" | "-_" | "@in" | "@not_strictly_false")
+    }
+
+    /// A call of `function` that parses with kro's macros: fresh identifiers for variable
+    /// arguments, a condition literal for a map, a field selection for anything else.
+    fn sample_call(function: &crate::FunctionSignature) -> String {
+        let types = if function.receiver {
+            &function.arg_types[1..]
+        } else {
+            function.arg_types
+        };
+        let args: Vec<String> = types
+            .iter()
+            .enumerate()
+            .map(|(i, ty)| match *ty {
+                "ident" => format!("v{i}"),
+                "map" => "{type: 'A', status: 'True'}".to_string(),
+                _ => "r.f".to_string(),
+            })
+            .collect();
+        let receiver = if function.receiver { "r." } else { "" };
+        format!("{receiver}{}({})", function.name, args.join(", "))
+    }
+
+    /// Whether `expr` still calls `function` (a dotted name is a call on its namespace).
+    fn calls(expr: &cel::IdedExpr, function: &str) -> bool {
+        let mut found = false;
+        crate::program::visit(expr, &mut |e| {
+            if let cel::common::ast::Expr::Call(call) = &e.expr {
+                let qualified = match call.target.as_deref().map(|t| &t.expr) {
+                    Some(cel::common::ast::Expr::Ident(namespace)) => {
+                        format!("{namespace}.{}", call.func_name)
+                    }
+                    _ => call.func_name.clone(),
+                };
+                found |= call.func_name == function || qualified == function;
+            }
+        });
+        found
+    }
+
+    #[test]
+    fn every_evaluator_function_has_a_checker_signature() {
+        let table = OverloadTable::build().expect("tables parse");
+        let mut missing = Vec::new();
+        for function in crate::FUNCTIONS.iter() {
+            // Internal helpers cannot be written in CEL; every other name is tried, to tell
+            // macros from functions.
+            if !function.name.starts_with('@') {
+                let source = sample_call(function);
+                let parsed = crate::parse::parse(&source).expect("sample call parses");
+                if !calls(&parsed.expr, function.name) {
+                    // A macro: expanded before the checker runs, so it needs no signature.
+                    continue;
+                }
+            }
+            let declared = table.get(function.name).is_some_and(|overloads| {
+                overloads.iter().any(|o| {
+                    o.member == function.receiver
+                        && o.params.len() == function.arity + usize::from(function.receiver)
+                })
+            });
+            if !declared {
+                missing.push(format!(
+                    "{} (receiver: {}, arity: {})",
+                    function.name, function.receiver, function.arity
+                ));
+            }
+        }
+        assert!(missing.is_empty(), "no checker signature for: {missing:?}");
+    }
+
+    #[test]
+    fn every_checker_signature_is_a_registered_function() {
+        let table = OverloadTable::build().expect("tables parse");
+        let mut unregistered = Vec::new();
+        for (name, overloads) in &table.by_name {
+            if is_operator(name) {
+                continue;
+            }
+            for overload in overloads {
+                let arity = overload.params.len() - usize::from(overload.member);
+                let registered = crate::FUNCTIONS
+                    .iter()
+                    .any(|f| f.name == name && f.receiver == overload.member && f.arity == arity);
+                if !registered {
+                    unregistered.push(format!(
+                        "{name} (receiver: {}, arity: {arity})",
+                        overload.member
+                    ));
+                }
+            }
+        }
+        unregistered.dedup();
+        assert!(
+            unregistered.is_empty(),
+            "checker signatures the evaluator does not register: {unregistered:?}"
+        );
     }
 
     #[test]

@@ -1,16 +1,20 @@
 //! Comprehension support the `cel` crate lacks: `cel.bind`, two-variable comprehensions, sorted
 //! iteration over maps, and the iteration budget.
 //!
-//! Two-variable comprehensions desugar into one-variable ones over `@kro.pairs(range)`, a list of
-//! `[key, value]` pairs (`[index, element]` for lists, sorted by key for maps), with the two
-//! variables bound by `cel.bind`-style comprehensions around the user's expressions. Every other
-//! comprehension's range is wrapped in `@kro.iter(range)`, which turns a map into its sorted key
-//! list (the `cel` crate's maps iterate in random order) and charges the budget.
+//! Two-variable comprehensions desugar into one-variable ones that the type checker can type with
+//! ordinary signatures: the range is bound once to `@range`, the first variable iterates over
+//! `@kro.keys(@range)` (a list's indices, or a map's keys in sorted order) and the second is bound
+//! to `@range[key]` by a `cel.bind`-style comprehension around the user's expression.
+//! `transformMap` and `transformMapEntry` collect single-entry maps that `@kro.entriesToMap`
+//! merges. Every other comprehension's range is wrapped in `@kro.iter(range)`, which turns a map
+//! into its sorted key list (the `cel` crate's maps iterate in random order) and charges the
+//! budget.
 
 use super::budget::charge;
 use super::{Overload, value_fns};
 use cel::common::ast::{
-    CallExpr, ComprehensionExpr, EntryExpr, Expr, IdedExpr, ListExpr, LiteralValue, operators,
+    CallExpr, ComprehensionExpr, EntryExpr, Expr, IdedEntryExpr, IdedExpr, ListExpr, LiteralValue,
+    MapEntryExpr, MapExpr, operators,
 };
 use cel::common::types::{DYN_TYPE, LIST_TYPE};
 use cel::common::value::{CowVal, Val};
@@ -21,16 +25,14 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 pub(crate) const ITER: &str = "@kro.iter";
-pub(crate) const PAIRS: &str = "@kro.pairs";
-const PAIRS_TO_MAP: &str = "@kro.pairsToMap";
+pub(crate) const KEYS: &str = "@kro.keys";
 const ENTRIES_TO_MAP: &str = "@kro.entriesToMap";
-const ITEM: &str = "@it";
+const RANGE: &str = "@range";
 const RESULT: &str = "@result";
 const UNUSED: &str = "#unused";
 
 value_fns! {
-    pairs_fn => pairs,
-    pairs_to_map_fn => pairs_to_map,
+    keys_fn => keys,
     entries_to_map_fn => entries_to_map,
 }
 
@@ -43,18 +45,11 @@ pub(crate) static OVERLOADS: &[Overload] = &[
         func: iter,
     },
     Overload {
-        name: PAIRS,
-        id: "@kro.pairs(dyn)",
+        name: KEYS,
+        id: "@kro.keys(dyn)",
         receiver: false,
         args: &[DYN_TYPE],
-        func: pairs_fn,
-    },
-    Overload {
-        name: PAIRS_TO_MAP,
-        id: "@kro.pairsToMap(list)",
-        receiver: false,
-        args: &[LIST_TYPE],
-        func: pairs_to_map_fn,
+        func: keys_fn,
     },
     Overload {
         name: ENTRIES_TO_MAP,
@@ -86,25 +81,19 @@ fn iter<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, ExecutionEr
     Ok(CowVal::Owned(boxed))
 }
 
-fn pairs(args: &[Value]) -> Result<Value, ExecutionError> {
-    let pair = |k: Value, v: Value| Value::List(Arc::new(vec![k, v]));
+/// What the first variable of a two-variable comprehension visits: a list's indices, or a map's
+/// keys in sorted order.
+fn keys(args: &[Value]) -> Result<Value, ExecutionError> {
     let out: Vec<Value> = match args.first() {
         Some(Value::List(items)) => {
             charge(items.len() as u64, "comprehension")?;
-            items
-                .iter()
-                .enumerate()
-                .map(|(i, v)| pair(Value::Int(i as i64), v.clone()))
-                .collect()
+            (0..items.len()).map(|i| Value::Int(i as i64)).collect()
         }
         Some(Value::Map(map)) => {
             charge(map.map.len() as u64, "comprehension")?;
-            let mut entries: Vec<(&Key, &Value)> = map.map.iter().collect();
-            entries.sort_by(|a, b| a.0.cmp(b.0));
-            entries
-                .into_iter()
-                .map(|(k, v)| pair(Value::from(k), v.clone()))
-                .collect()
+            let mut keys: Vec<&Key> = map.map.keys().collect();
+            keys.sort();
+            keys.into_iter().map(Value::from).collect()
         }
         Some(other) => {
             return Err(ExecutionError::UnexpectedType {
@@ -115,34 +104,6 @@ fn pairs(args: &[Value]) -> Result<Value, ExecutionError> {
         None => return Err(ExecutionError::invalid_argument_count(1, 0)),
     };
     Ok(Value::List(Arc::new(out)))
-}
-
-fn map_key(value: &Value, function: &str) -> Result<Key, ExecutionError> {
-    match value {
-        Value::String(s) => Ok(Key::String(s.clone())),
-        Value::Int(i) => Ok(Key::Int(*i)),
-        Value::UInt(u) => Ok(Key::Uint(*u)),
-        Value::Bool(b) => Ok(Key::Bool(*b)),
-        other => Err(ExecutionError::function_error(
-            function,
-            format!("{other:?} cannot be a map key"),
-        )),
-    }
-}
-
-fn pairs_to_map(args: &[Value]) -> Result<Value, ExecutionError> {
-    let Some(Value::List(items)) = args.first() else {
-        return Err(ExecutionError::invalid_argument_count(1, 0));
-    };
-    let mut map = HashMap::with_capacity(items.len());
-    for item in items.iter() {
-        if let Value::List(pair) = item
-            && let [k, v] = pair.as_slice()
-        {
-            map.insert(map_key(k, "transformMap")?, v.clone());
-        }
-    }
-    Ok(Value::Map(Map { map: Arc::new(map) }))
 }
 
 fn entries_to_map(args: &[Value]) -> Result<Value, ExecutionError> {
@@ -216,37 +177,43 @@ pub(crate) fn bind(
     })))
 }
 
-/// `body` with the two comprehension variables bound to the current pair's halves.
-fn with_pair(
+/// `body` with the second variable bound to the element the first one indexes: `value` is
+/// `@range[key]`.
+fn with_value(
     helper: &mut MacroExprHelper<'_>,
     (key, value): (&str, &str),
     body: IdedExpr,
 ) -> IdedExpr {
-    let item = ident(helper, ITEM);
-    let one = int(helper, 1);
-    let second = call(helper, operators::INDEX, vec![item, one]);
-    let inner = bind(helper, value, second, body);
-    let item = ident(helper, ITEM);
-    let zero = int(helper, 0);
-    let first = call(helper, operators::INDEX, vec![item, zero]);
-    bind(helper, key, first, inner)
+    let range = ident(helper, RANGE);
+    let key = ident(helper, key);
+    let element = call(helper, operators::INDEX, vec![range, key]);
+    bind(helper, value, element, body)
 }
 
-fn variable_name(helper: &MacroExprHelper<'_>, arg: &IdedExpr) -> Result<String, ParseError> {
+fn variable_name(
+    helper: &MacroExprHelper<'_>,
+    arg: &IdedExpr,
+    function: &str,
+) -> Result<String, ParseError> {
     match &arg.expr {
         Expr::Ident(name) => Ok(name.clone()),
-        _ => Err(helper.new_error(arg.id, "argument must be a simple name")),
+        _ => Err(helper.new_error(
+            arg.id,
+            format!("{function}: the variable argument must be a simple identifier"),
+        )),
     }
 }
 
-/// The parts every two-variable macro starts from: both variable names and the pairs range.
+/// The parts every two-variable macro starts from: both variable names and the target, which
+/// the finished comprehension is bound around (see [`bind_range`]).
 fn two_var_setup(
     helper: &mut MacroExprHelper<'_>,
+    function: &str,
     target: &mut Option<IdedExpr>,
     args: &mut Vec<IdedExpr>,
 ) -> Result<(String, String, IdedExpr), ParseError> {
-    let key = variable_name(helper, &args[0])?;
-    let value = variable_name(helper, &args[1])?;
+    let key = variable_name(helper, &args[0], function)?;
+    let value = variable_name(helper, &args[1], function)?;
     if key == value {
         return Err(helper.new_error(
             args[1].id,
@@ -254,9 +221,37 @@ fn two_var_setup(
         ));
     }
     let target = target.take().unwrap_or_default();
-    let range = call(helper, PAIRS, vec![target]);
     args.drain(0..2);
-    Ok((key, value, range))
+    Ok((key, value, target))
+}
+
+/// A comprehension whose first variable `key` visits `@kro.keys(@range)`.
+fn over_keys(
+    helper: &mut MacroExprHelper<'_>,
+    key: &str,
+    (init, cond, step, result): (IdedExpr, IdedExpr, IdedExpr, IdedExpr),
+) -> IdedExpr {
+    let range = ident(helper, RANGE);
+    let keys = call(helper, KEYS, vec![range]);
+    helper.next_expr(Expr::Comprehension(Box::new(ComprehensionExpr {
+        iter_range: keys,
+        iter_var: key.to_owned(),
+        iter_var2: None,
+        accu_var: RESULT.to_owned(),
+        accu_init: init,
+        loop_cond: cond,
+        loop_step: step,
+        result,
+    })))
+}
+
+/// `comprehension` with `@range` bound to the macro's target, evaluated once.
+fn bind_range(
+    helper: &mut MacroExprHelper<'_>,
+    target: IdedExpr,
+    comprehension: IdedExpr,
+) -> IdedExpr {
+    bind(helper, RANGE, target, comprehension)
 }
 
 #[derive(Clone, Copy)]
@@ -277,11 +272,16 @@ fn quantifier(
 + Sync
 + 'static {
     move |helper, target, args| {
-        let (key, value, range) = two_var_setup(helper, target, args)?;
+        let function = match kind {
+            Quantifier::All => "all",
+            Quantifier::Exists => "exists",
+            Quantifier::ExistsOne => "existsOne",
+        };
+        let (key, value, target) = two_var_setup(helper, function, target, args)?;
         let predicate = args.remove(0);
-        let predicate = with_pair(helper, (&key, &value), predicate);
+        let predicate = with_value(helper, (&key, &value), predicate);
         let accu = ident(helper, RESULT);
-        let (init, cond, step, result) = match kind {
+        let parts = match kind {
             Quantifier::All => {
                 let init = boolean(helper, true);
                 let cond = call(helper, operators::NOT_STRICTLY_FALSE, vec![accu]);
@@ -318,18 +318,8 @@ fn quantifier(
                 )
             }
         };
-        Ok(Some(helper.next_expr(Expr::Comprehension(Box::new(
-            ComprehensionExpr {
-                iter_range: range,
-                iter_var: ITEM.to_owned(),
-                iter_var2: None,
-                accu_var: RESULT.to_owned(),
-                accu_init: init,
-                loop_cond: cond,
-                loop_step: step,
-                result,
-            },
-        )))))
+        let comprehension = over_keys(helper, &key, parts);
+        Ok(Some(bind_range(helper, target, comprehension)))
     }
 }
 
@@ -351,21 +341,37 @@ fn transform(
 + Sync
 + 'static {
     move |helper, target, args| {
-        let (key, value, range) = two_var_setup(helper, target, args)?;
+        let function = match kind {
+            Transform::List => "transformList",
+            Transform::Map => "transformMap",
+            Transform::MapEntry => "transformMapEntry",
+        };
+        let (key, value, target) = two_var_setup(helper, function, target, args)?;
         let filter = if args.len() == 2 {
             Some(args.remove(0))
         } else {
             None
         };
         let transformed = args.remove(0);
-        let transformed = with_pair(helper, (&key, &value), transformed);
+        let transformed = with_value(helper, (&key, &value), transformed);
         let element = match kind {
             Transform::List | Transform::MapEntry => transformed,
+            // A single-entry map, so that `@kro.entriesToMap` builds the result for both map
+            // transforms and its key and value types stay apart for the type checker.
             Transform::Map => {
-                let item = ident(helper, ITEM);
-                let zero = int(helper, 0);
-                let key = call(helper, operators::INDEX, vec![item, zero]);
-                list(helper, vec![key, transformed])
+                let key = ident(helper, &key);
+                // Entries need ids of their own: take one from a node that is then dropped.
+                let entry_id = helper.next_expr(Expr::Unspecified).id;
+                helper.next_expr(Expr::Map(MapExpr {
+                    entries: vec![IdedEntryExpr {
+                        id: entry_id,
+                        expr: EntryExpr::MapEntry(MapEntryExpr {
+                            key,
+                            value: transformed,
+                            optional: false,
+                        }),
+                    }],
+                }))
             }
         };
         let element = list(helper, vec![element]);
@@ -373,7 +379,7 @@ fn transform(
         let append = call(helper, operators::ADD, vec![accu, element]);
         let step = match filter {
             Some(filter) => {
-                let filter = with_pair(helper, (&key, &value), filter);
+                let filter = with_value(helper, (&key, &value), filter);
                 let unchanged = ident(helper, RESULT);
                 call(
                     helper,
@@ -386,21 +392,14 @@ fn transform(
         let init = list(helper, Vec::new());
         let cond = boolean(helper, true);
         let result = ident(helper, RESULT);
-        let comprehension = helper.next_expr(Expr::Comprehension(Box::new(ComprehensionExpr {
-            iter_range: range,
-            iter_var: ITEM.to_owned(),
-            iter_var2: None,
-            accu_var: RESULT.to_owned(),
-            accu_init: init,
-            loop_cond: cond,
-            loop_step: step,
-            result,
-        })));
-        Ok(Some(match kind {
+        let comprehension = over_keys(helper, &key, (init, cond, step, result));
+        let built = match kind {
             Transform::List => comprehension,
-            Transform::Map => call(helper, PAIRS_TO_MAP, vec![comprehension]),
-            Transform::MapEntry => call(helper, ENTRIES_TO_MAP, vec![comprehension]),
-        }))
+            Transform::Map | Transform::MapEntry => {
+                call(helper, ENTRIES_TO_MAP, vec![comprehension])
+            }
+        };
+        Ok(Some(bind_range(helper, target, built)))
     }
 }
 
@@ -412,7 +411,7 @@ fn cel_bind(
     if !matches!(target.as_ref().map(|t| &t.expr), Some(Expr::Ident(name)) if name == "cel") {
         return Ok(None);
     }
-    let name = variable_name(helper, &args[0])?;
+    let name = variable_name(helper, &args[0], "cel.bind")?;
     let body = args.remove(2);
     let init = args.remove(1);
     Ok(Some(bind(helper, &name, init, body)))
@@ -452,14 +451,14 @@ pub(crate) fn add_macros(env: &mut Env) -> Result<(), DeclarationError> {
     Ok(())
 }
 
-/// Wraps every comprehension range that is not already one of ours (two-variable pairs, a bind's
+/// Wraps every comprehension range that is not already one of ours (two-variable keys, a bind's
 /// empty list) in `@kro.iter(...)`, so maps iterate in sorted key order and the budget sees
 /// every loop.
 pub(crate) fn instrument(expr: &mut IdedExpr) {
     match &mut expr.expr {
         Expr::Comprehension(c) => {
             let already = match &c.iter_range.expr {
-                Expr::Call(call) => call.func_name == PAIRS || call.func_name == ITER,
+                Expr::Call(call) => call.func_name == KEYS || call.func_name == ITER,
                 Expr::List(list) => list.elements.is_empty(),
                 _ => false,
             };

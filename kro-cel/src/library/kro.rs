@@ -576,20 +576,21 @@ fn new_condition_macro(
             _ => {
                 return Err(helper.new_error(
                     key.id,
-                    "runtime.newCondition keys must be bare names: type, status, reason, message",
+                    "runtime.newCondition: keys must be bare names (type, status, reason or message), not expressions",
                 ));
             }
         };
         if !CONDITION_FIELDS.contains(&name.as_str()) {
             return Err(helper.new_error(
                 key.id,
-                format!(
-                    "unknown condition field `{name}`: expected type, status, reason or message"
-                ),
+                "runtime.newCondition: keys must be type, status, reason or message",
             ));
         }
         if seen.contains(&name) {
-            return Err(helper.new_error(key.id, format!("duplicate condition field `{name}`")));
+            return Err(helper.new_error(
+                key.id,
+                format!("runtime.newCondition: duplicate key \"{name}\""),
+            ));
         }
         key.expr = Expr::Literal(LiteralValue::String(name.clone().into()));
         seen.push(name);
@@ -598,7 +599,7 @@ fn new_condition_macro(
         if !seen.iter().any(|s| s == required) {
             return Err(helper.new_error(
                 arg.id,
-                format!("runtime.newCondition requires the `{required}` field"),
+                format!("runtime.newCondition: missing key \"{required}\""),
             ));
         }
     }
