@@ -1,4 +1,25 @@
-//! Compiles a kro ResourceGraphDefinition into a typed, immutable dependency graph.
-//!
-//! See the crate README for an overview and an example.
+#![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
+
+pub mod api;
+pub mod dag;
+mod error;
+pub mod hash;
+pub mod naming;
+pub mod resolver;
+
+pub use error::{CompileError, Problem, ProblemKind};
+pub use resolver::{
+    ChainResolver, ClusterSchemaCache, GroupVersionKind, OfflineResolver, ResolveError,
+    ResolvedKind, SchemaResolver,
+};
+mod compile;
+mod graph;
+mod template;
+
+pub use compile::{CompileOptions, compile, compile_with};
+pub use graph::{
+    CompiledExpression, ExpressionSlot, ExternalSelection, ForEachDimension, Graph, InstanceNode,
+    NodeKind, ResourceNode,
+};
+pub use template::{FieldPath, PathSegment};

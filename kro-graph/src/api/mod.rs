@@ -1,0 +1,28 @@
+//! The `kro.run/v1alpha1` ResourceGraphDefinition and `internal.kro.run/v1alpha1` GraphRevision
+//! API types, compatible with upstream kro's YAML, and the CRD manifests generated from them.
+
+mod crd;
+mod revision;
+mod rgd;
+
+pub use crd::{graph_revision_crd, resource_graph_definition_crd};
+pub use revision::{
+    GRAPH_REVISION_GROUP, GraphRevision, GraphRevisionSnapshot, GraphRevisionSpec,
+    GraphRevisionStatus,
+};
+pub use rgd::{
+    Condition, Dependency, ExternalRef, ExternalRefMetadata, InstanceScope, LabelSelector,
+    LabelSelectorRequirement, PrinterColumn, RGD_GROUP, RGD_VERSION, Resource,
+    ResourceGraphDefinition, ResourceGraphDefinitionSpec, ResourceGraphDefinitionStatus,
+    ResourceInformation, RgdState, Schema, SchemaMetadata,
+};
+
+use schemars::{Schema as JsonSchema, SchemaGenerator, json_schema};
+
+/// A free-form object kept verbatim (`x-kubernetes-preserve-unknown-fields`).
+pub(crate) fn free_form_object(_: &mut SchemaGenerator) -> JsonSchema {
+    json_schema!({
+        "type": "object",
+        "x-kubernetes-preserve-unknown-fields": true,
+    })
+}

@@ -1,0 +1,1067 @@
+//! The compiler: validation, schema resolution, literal checks, expression type checking,
+//! dependency inference, ordering, status inference, CRD generation and the spec hash.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
+    JSONSchemaProps, JSONSchemaPropsOrArray,
+};
+use kro_cel::{
+    CelType, Checker, Environment, FieldCheckError, Segment, Template, TypeEnv, assignable,
+    check_assignable, instance_schema_type,
+};
+use kro_schema::{CrdOptions, CrdSpec, generate_crd};
+use serde_json::{Map, Value};
+
+use crate::api::{InstanceScope, Resource, ResourceGraphDefinition};
+use crate::dag;
+use crate::error::{CompileError, Problem, ProblemKind};
+use crate::graph::{
+    CompiledExpression, ExpressionSlot, ExternalSelection, ForEachDimension, Graph, GraphInner,
+    InstanceNode, NodeKind, ResourceNode,
+};
+use crate::hash::spec_hash;
+use crate::naming::{
+    MAX_FOREACH_DIMENSIONS, is_dns1035_label, is_lower_camel_case, is_reserved, reserved_prefix,
+};
+use crate::resolver::{GroupVersionKind, ResolvedKind, SchemaResolver};
+use crate::template::{FieldPath, RawSlot, WalkProblem, type_at, walk};
+
+/// Compiler settings that mirror upstream's controller flags and feature gates.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CompileOptions {
+    /// `omit()` available (the `CELOmitFunction` feature gate).
+    pub omit_enabled: bool,
+    /// Most forEach dimensions per resource (`--rgd-max-collection-dimension-size`).
+    pub max_foreach_dimensions: usize,
+}
+
+impl Default for CompileOptions {
+    fn default() -> Self {
+        Self {
+            omit_enabled: false,
+            max_foreach_dimensions: MAX_FOREACH_DIMENSIONS,
+        }
+    }
+}
+
+/// Compiles `rgd` with default options, resolving kinds through `resolver`.
+///
+/// # Errors
+/// Every problem found, each with its resource id and field path.
+pub fn compile(
+    rgd: &ResourceGraphDefinition,
+    resolver: &dyn SchemaResolver,
+) -> Result<Graph, CompileError> {
+    compile_with(rgd, resolver, &CompileOptions::default())
+}
+
+/// Compiles `rgd` with `options`.
+///
+/// # Errors
+/// Every problem found, each with its resource id and field path.
+pub fn compile_with(
+    rgd: &ResourceGraphDefinition,
+    resolver: &dyn SchemaResolver,
+    options: &CompileOptions,
+) -> Result<Graph, CompileError> {
+    Compilation::new(rgd, resolver, options).run()
+}
+
+/// A resource after validation and resolution, before type checking.
+struct Prepared<'a> {
+    resource: &'a Resource,
+    position: usize,
+    object: Value,
+    resolved: Option<ResolvedKind>,
+    slots: Vec<RawSlot>,
+    external: Option<ExternalSelection>,
+}
+
+struct Compilation<'a> {
+    rgd: &'a ResourceGraphDefinition,
+    resolver: &'a dyn SchemaResolver,
+    options: &'a CompileOptions,
+    problems: Vec<Problem>,
+    warnings: BTreeSet<String>,
+    ids: BTreeMap<String, usize>,
+    environment: Environment,
+}
+
+impl<'a> Compilation<'a> {
+    fn new(
+        rgd: &'a ResourceGraphDefinition,
+        resolver: &'a dyn SchemaResolver,
+        options: &'a CompileOptions,
+    ) -> Self {
+        Self {
+            rgd,
+            resolver,
+            options,
+            problems: Vec::new(),
+            warnings: BTreeSet::new(),
+            ids: BTreeMap::new(),
+            environment: Environment::new().with_omit(options.omit_enabled),
+        }
+    }
+
+    fn problem(&mut self, id: &str, path: impl Into<String>, kind: ProblemKind) {
+        self.problems.push(Problem::resource(id, path, kind));
+    }
+
+    fn invalid(&mut self, id: &str, path: impl Into<String>, message: impl Into<String>) {
+        self.problem(
+            id,
+            path,
+            ProblemKind::Invalid {
+                message: message.into(),
+            },
+        );
+    }
+
+    fn run(mut self) -> Result<Graph, CompileError> {
+        let spec = &self.rgd.spec;
+        let crd_spec = self.instance_schema();
+        let cluster_scoped = spec.schema.scope_or_default() == InstanceScope::Cluster;
+
+        for (position, resource) in spec.resources.iter().enumerate() {
+            self.validate_id(resource, position);
+        }
+        let prepared: Vec<Prepared<'_>> = spec
+            .resources
+            .iter()
+            .enumerate()
+            .map(|(position, resource)| self.prepare(resource, position, cluster_scoped))
+            .collect();
+
+        let schema_type = crd_spec.as_ref().map_or(CelType::Dyn, |crd| {
+            instance_schema_type(&crd.spec_schema, cluster_scoped)
+        });
+        let mut base = TypeEnv::new().with("schema", schema_type.clone());
+        base.set_omit_enabled(self.options.omit_enabled);
+        for node in &prepared {
+            base.declare(node.resource.id.clone(), node_type(node));
+        }
+
+        let mut nodes = Vec::new();
+        for node in &prepared {
+            if let Some(compiled) = self.compile_node(node, &base) {
+                nodes.push(compiled);
+            }
+        }
+        let instance = self.compile_instance(&base, crd_spec.as_ref(), schema_type);
+
+        if !self.problems.is_empty() || nodes.len() != prepared.len() {
+            return Err(CompileError::new(self.problems));
+        }
+        let (Some(crd_spec), Some(mut instance)) = (crd_spec, instance) else {
+            return Err(CompileError::new(self.problems));
+        };
+
+        let dependencies: Vec<BTreeSet<usize>> = nodes
+            .iter()
+            .map(|node| node.dependencies.iter().map(|d| self.ids[d]).collect())
+            .collect();
+        let order = match dag::topological_order(&dependencies) {
+            Ok(order) => order,
+            Err(dag::Cycle(path)) => {
+                let path = path.iter().map(|&i| nodes[i].id.clone()).collect();
+                self.problems
+                    .push(Problem::spec("resources", ProblemKind::Cycle { path }));
+                return Err(CompileError::new(self.problems));
+            }
+        };
+        let waves = dag::waves(&dependencies, &order);
+        for (node, wave) in nodes.iter_mut().zip(waves) {
+            node.wave = wave;
+        }
+        instance
+            .dependencies
+            .sort_by_key(|d| self.ids.get(d).copied().unwrap_or(usize::MAX));
+
+        let crd = generate_crd(
+            &crd_spec,
+            Some(instance.status_schema.clone()),
+            &CrdOptions::default(),
+        );
+        let index = nodes
+            .iter()
+            .enumerate()
+            .map(|(i, node)| (node.id.clone(), i))
+            .collect();
+        Ok(Graph {
+            inner: Arc::new(GraphInner {
+                name: self.rgd.metadata.name.clone().unwrap_or_default(),
+                instance,
+                resources: nodes,
+                order,
+                index,
+                crd_spec,
+                crd,
+                spec_hash: spec_hash(spec),
+                warnings: self.warnings.into_iter().collect(),
+            }),
+        })
+    }
+
+    fn instance_schema(&mut self) -> Option<CrdSpec> {
+        let schema = match serde_json::to_value(&self.rgd.spec.schema) {
+            Ok(schema) => schema,
+            Err(error) => {
+                self.problems.push(Problem::spec(
+                    "schema",
+                    ProblemKind::InstanceSchema {
+                        message: error.to_string(),
+                    },
+                ));
+                return None;
+            }
+        };
+        match CrdSpec::from_rgd_schema(&schema) {
+            Ok(spec) => Some(spec),
+            Err(errors) => {
+                for error in errors.iter() {
+                    self.problems.push(Problem::spec(
+                        "",
+                        ProblemKind::InstanceSchema {
+                            message: error.to_string(),
+                        },
+                    ));
+                }
+                None
+            }
+        }
+    }
+
+    fn validate_id(&mut self, resource: &Resource, position: usize) {
+        let id = &resource.id;
+        if !is_lower_camel_case(id) {
+            self.problem(
+                id,
+                "id",
+                ProblemKind::InvalidName {
+                    what: "resource id",
+                    value: id.clone(),
+                    expected: "lowerCamelCase (^[a-z][a-zA-Z0-9]*$)",
+                },
+            );
+        } else if is_reserved(id) {
+            self.problem(
+                id,
+                "id",
+                ProblemKind::Reserved {
+                    what: "resource id",
+                    value: id.clone(),
+                },
+            );
+        }
+        if self.ids.insert(id.clone(), position).is_some() {
+            self.problem(id, "id", ProblemKind::DuplicateId { id: id.clone() });
+        }
+    }
+
+    fn prepare(
+        &mut self,
+        resource: &'a Resource,
+        position: usize,
+        cluster_scoped: bool,
+    ) -> Prepared<'a> {
+        let id = resource.id.as_str();
+        let mut prepared = Prepared {
+            resource,
+            position,
+            object: Value::Null,
+            resolved: None,
+            slots: Vec::new(),
+            external: None,
+        };
+        match (&resource.template, &resource.external_ref) {
+            (None, None) => {
+                self.invalid(
+                    id,
+                    "",
+                    "exactly one of template or externalRef must be provided",
+                );
+                return prepared;
+            }
+            (Some(_), Some(_)) => {
+                self.invalid(
+                    id,
+                    "",
+                    "exactly one of template or externalRef must be provided, not both",
+                );
+                return prepared;
+            }
+            (None, Some(external)) => {
+                if !resource.for_each.is_empty() {
+                    self.invalid(id, "forEach", "forEach cannot be combined with externalRef");
+                }
+                let metadata = &external.metadata;
+                prepared.external = match (&metadata.name, &metadata.selector) {
+                    (Some(_), None) => Some(ExternalSelection::ByName),
+                    (None, Some(_)) => Some(ExternalSelection::BySelector),
+                    _ => {
+                        self.invalid(
+                            id,
+                            "externalRef.metadata",
+                            "exactly one of name or selector must be provided",
+                        );
+                        None
+                    }
+                };
+                prepared.object = serde_json::to_value(external).unwrap_or(Value::Null);
+            }
+            (Some(template), None) => prepared.object = template.clone(),
+        }
+        let section = if prepared.external.is_some() || resource.external_ref.is_some() {
+            "externalRef"
+        } else {
+            "template"
+        };
+        let Some((api_version, kind)) = self.object_shape(id, section, &prepared.object) else {
+            return prepared;
+        };
+        let gvk = GroupVersionKind::from_api_version(&api_version, &kind);
+        match self.resolver.resolve(&gvk) {
+            Ok(resolved) => prepared.resolved = Some(resolved),
+            Err(source) => {
+                self.problem(
+                    id,
+                    section,
+                    ProblemKind::Schema {
+                        id: id.to_owned(),
+                        source,
+                    },
+                );
+            }
+        }
+        let schema = if section == "template" {
+            prepared.resolved.as_ref().map(ResolvedKind::schema)
+        } else {
+            None
+        };
+        let mut walk_problems = Vec::new();
+        walk(
+            &prepared.object,
+            schema,
+            &FieldPath::root(),
+            &mut prepared.slots,
+            &mut walk_problems,
+        );
+        for WalkProblem { path, message } in walk_problems {
+            self.problem(
+                id,
+                join_path(section, &path),
+                ProblemKind::Literal { message },
+            );
+        }
+        self.check_metadata(&prepared, section, cluster_scoped);
+        prepared
+    }
+
+    /// `apiVersion`, `kind` and `metadata` of a template or external reference.
+    fn object_shape(
+        &mut self,
+        id: &str,
+        section: &str,
+        object: &Value,
+    ) -> Option<(String, String)> {
+        let Value::Object(map) = object else {
+            self.invalid(
+                id,
+                section,
+                "expected a map with apiVersion, kind and metadata",
+            );
+            return None;
+        };
+        let mut text = |field: &str| match map.get(field) {
+            Some(Value::String(value)) if !value.is_empty() && !value.contains("${") => {
+                Some(value.clone())
+            }
+            _ => {
+                self.invalid(
+                    id,
+                    format!("{section}.{field}"),
+                    format!("{field} must be a non-empty string without expressions"),
+                );
+                None
+            }
+        };
+        let api_version = text("apiVersion");
+        let kind = text("kind");
+        if !matches!(map.get("metadata"), Some(Value::Object(_))) {
+            self.invalid(id, format!("{section}.metadata"), "metadata must be a map");
+        }
+        let kind = kind?;
+        if !is_dns1035_label(&kind.to_lowercase()) {
+            self.invalid(
+                id,
+                format!("{section}.kind"),
+                format!("kind \"{kind}\" must be a DNS-1035 label when lowercased"),
+            );
+        }
+        Some((api_version?, kind))
+    }
+
+    fn check_metadata(&mut self, prepared: &Prepared<'_>, section: &str, cluster_scoped: bool) {
+        let id = prepared.resource.id.as_str();
+        let metadata = prepared.object.get("metadata");
+        for (field, what) in [("labels", "label"), ("annotations", "annotation")] {
+            let Some(Value::Object(map)) = metadata.and_then(|m| m.get(field)) else {
+                continue;
+            };
+            for key in map.keys() {
+                if let Some(prefix) = reserved_prefix(key) {
+                    self.problem(
+                        id,
+                        format!("{section}.metadata.{field}"),
+                        ProblemKind::ReservedPrefix {
+                            what,
+                            key: key.clone(),
+                            prefix,
+                        },
+                    );
+                }
+            }
+        }
+        let Some(resolved) = &prepared.resolved else {
+            return;
+        };
+        let namespace_set = metadata
+            .and_then(|m| m.get("namespace"))
+            .is_some_and(|ns| !ns.is_null() && ns != "");
+        let kind = &resolved.gvk().kind;
+        if !resolved.namespaced() && namespace_set {
+            self.invalid(
+                id,
+                format!("{section}.metadata.namespace"),
+                format!("kind {kind} is cluster-scoped and must not set metadata.namespace"),
+            );
+        }
+        let by_selector = prepared.external == Some(ExternalSelection::BySelector);
+        if cluster_scoped && resolved.namespaced() && !namespace_set && !by_selector {
+            self.invalid(
+                id,
+                format!("{section}.metadata.namespace"),
+                format!(
+                    "kind {kind} is namespaced and the instance is cluster-scoped: metadata.namespace must be set"
+                ),
+            );
+        }
+    }
+
+    fn compile_node(&mut self, node: &Prepared<'_>, base: &TypeEnv) -> Option<ResourceNode> {
+        let id = node.resource.id.as_str();
+        let before = self.problems.len();
+        let mut dependencies = BTreeSet::new();
+
+        // forEach dimensions.
+        if node.resource.for_each.len() > self.options.max_foreach_dimensions {
+            self.invalid(
+                id,
+                "forEach",
+                format!(
+                    "at most {} forEach dimensions are allowed, found {}",
+                    self.options.max_foreach_dimensions,
+                    node.resource.for_each.len()
+                ),
+            );
+        }
+        let mut for_each = Vec::new();
+        let mut iterators: Vec<(String, CelType)> = Vec::new();
+        for (index, entry) in node.resource.for_each.iter().enumerate() {
+            let path = format!("forEach[{index}]");
+            let [(name, source)] = entry.iter().collect::<Vec<_>>()[..] else {
+                self.invalid(
+                    id,
+                    path,
+                    "each forEach entry must have exactly one iterator",
+                );
+                continue;
+            };
+            let path = format!("{path}.{name}");
+            if !is_lower_camel_case(name) {
+                self.problem(
+                    id,
+                    path.clone(),
+                    ProblemKind::InvalidName {
+                        what: "forEach iterator",
+                        value: name.clone(),
+                        expected: "lowerCamelCase (^[a-z][a-zA-Z0-9]*$)",
+                    },
+                );
+            } else if is_reserved(name) {
+                self.problem(
+                    id,
+                    path.clone(),
+                    ProblemKind::Reserved {
+                        what: "forEach iterator",
+                        value: name.clone(),
+                    },
+                );
+            } else if self.ids.contains_key(name) {
+                self.invalid(
+                    id,
+                    path.clone(),
+                    format!("forEach iterator \"{name}\" has the name of a resource id"),
+                );
+            } else if iterators.iter().any(|(other, _)| other == name) {
+                self.invalid(
+                    id,
+                    path.clone(),
+                    format!("duplicate forEach iterator \"{name}\""),
+                );
+            }
+            let Some(expression) = self.condition(id, &path, source, base, None) else {
+                continue;
+            };
+            let element = match expression.output.clone() {
+                CelType::List(element) => *element,
+                CelType::Dyn => CelType::Dyn,
+                other => {
+                    self.invalid(
+                        id,
+                        path,
+                        format!(
+                            "forEach expression \"{}\" must return a list, returns \"{other}\"",
+                            expression.source()
+                        ),
+                    );
+                    continue;
+                }
+            };
+            dependencies.extend(expression.dependencies.iter().cloned());
+            iterators.push((name.clone(), element));
+            for_each.push(ForEachDimension {
+                name: name.clone(),
+                expression,
+            });
+        }
+
+        // Template (or external reference) slots.
+        let env_with_iterators;
+        let env = if iterators.is_empty() {
+            base
+        } else {
+            let mut env = base.clone();
+            for (name, ty) in &iterators {
+                env.declare(name.clone(), ty.clone());
+            }
+            env_with_iterators = env;
+            &env_with_iterators
+        };
+        let section = if node.external.is_some() || node.resource.external_ref.is_some() {
+            "externalRef"
+        } else {
+            "template"
+        };
+        let object_type = node
+            .resolved
+            .as_ref()
+            .filter(|_| section == "template")
+            .map_or(CelType::Dyn, |r| r.cel_type().clone());
+        let mut slots = Vec::new();
+        for raw in &node.slots {
+            let expected = type_at(&object_type, &raw.path);
+            if let Some(slot) = self.slot(id, section, raw, &expected, env) {
+                slots.push(slot);
+            }
+        }
+        for slot in &slots {
+            dependencies.extend(slot.dependencies.iter().cloned());
+        }
+        if !iterators.is_empty() {
+            self.check_identity(node, &slots, &iterators, section);
+        }
+
+        // includeWhen and readyWhen.
+        let mut include_when = Vec::new();
+        for (index, source) in node.resource.include_when.iter().enumerate() {
+            let path = format!("includeWhen[{index}]");
+            if let Some(expression) = self.condition(id, &path, source, base, Some(&CelType::Bool))
+            {
+                dependencies.extend(expression.dependencies.iter().cloned());
+                include_when.push(expression);
+            }
+        }
+        let collection =
+            !iterators.is_empty() || node.external == Some(ExternalSelection::BySelector);
+        let self_name = if collection { "each" } else { id };
+        let self_type = node
+            .resolved
+            .as_ref()
+            .map_or(CelType::Dyn, |r| r.cel_type().clone());
+        let ready_env = TypeEnv::new().with(self_name, self_type);
+        let mut ready_when = Vec::new();
+        for (index, source) in node.resource.ready_when.iter().enumerate() {
+            let path = format!("readyWhen[{index}]");
+            if let Some(expression) = self.ready_condition(id, &path, source, &ready_env, self_name)
+            {
+                ready_when.push(expression);
+            }
+        }
+
+        if dependencies.remove(id) {
+            self.invalid(id, "", "self references are not allowed");
+        }
+        if self.problems.len() != before {
+            return None;
+        }
+        let resolved = node.resolved.clone()?;
+        let mut dependencies: Vec<String> = dependencies.into_iter().collect();
+        dependencies.sort_by_key(|d| self.ids.get(d).copied().unwrap_or(usize::MAX));
+        Some(ResourceNode {
+            id: id.to_owned(),
+            kind: match node.external {
+                Some(selection) => NodeKind::External(selection),
+                None => NodeKind::Template,
+            },
+            resolved,
+            object: node.object.clone(),
+            slots,
+            dependencies,
+            include_when,
+            ready_when,
+            for_each,
+            wave: 1,
+            position: node.position,
+        })
+    }
+
+    /// Every iterator must appear in `metadata.name` or (namespaced kinds) `metadata.namespace`.
+    fn check_identity(
+        &mut self,
+        node: &Prepared<'_>,
+        slots: &[ExpressionSlot],
+        iterators: &[(String, CelType)],
+        section: &str,
+    ) {
+        let namespaced = node.resolved.as_ref().is_none_or(ResolvedKind::namespaced);
+        let mut used = BTreeSet::new();
+        for slot in slots {
+            let identity = slot.path.is_fields(&["metadata", "name"])
+                || namespaced && slot.path.is_fields(&["metadata", "namespace"]);
+            if identity {
+                used.extend(slot.template.references().into_iter().map(|r| r.root));
+            }
+        }
+        for (name, _) in iterators {
+            if !used.contains(name) {
+                self.invalid(
+                    &node.resource.id,
+                    format!("{section}.metadata.name"),
+                    format!(
+                        "all forEach dimensions must be used to produce a unique resource identity: iterator \"{name}\" is not used in metadata.name or metadata.namespace"
+                    ),
+                );
+            }
+        }
+    }
+
+    /// Type-checks and compiles one template string holding `${}`.
+    fn slot(
+        &mut self,
+        id: &str,
+        section: &str,
+        raw: &RawSlot,
+        expected: &CelType,
+        env: &TypeEnv,
+    ) -> Option<ExpressionSlot> {
+        let checker = Checker::new(env);
+        let field = raw.path.to_string();
+        let problem_path = join_path(section, &raw.path);
+        let output = if raw.is_standalone() {
+            let source = raw.expressions().next().unwrap_or_default();
+            match checker.check_field(id, &field, source, expected) {
+                Ok(checked) => {
+                    self.warnings
+                        .extend(checked.warnings.iter().map(ToString::to_string));
+                    checked.output
+                }
+                Err(FieldCheckError::Check(errors)) => {
+                    self.expression_problem(id, &problem_path, errors.to_string());
+                    return None;
+                }
+                Err(FieldCheckError::Mismatch(mismatch)) => {
+                    self.expression_problem(id, &problem_path, mismatch.to_string());
+                    return None;
+                }
+            }
+        } else {
+            let mut ok = true;
+            for source in raw.expressions() {
+                match checker.check(source) {
+                    Ok(checked) => {
+                        self.warnings
+                            .extend(checked.warnings.iter().map(ToString::to_string));
+                        if let Err(mismatch) =
+                            check_assignable(id, &field, source, &checked.output, &CelType::String)
+                        {
+                            self.expression_problem(id, &problem_path, mismatch.to_string());
+                            ok = false;
+                        }
+                    }
+                    Err(errors) => {
+                        self.expression_problem(id, &problem_path, errors.to_string());
+                        ok = false;
+                    }
+                }
+            }
+            if let Err(mismatch) =
+                check_assignable(id, &field, &raw.source, &CelType::String, expected)
+            {
+                self.expression_problem(id, &problem_path, mismatch.to_string());
+                ok = false;
+            }
+            if !ok {
+                return None;
+            }
+            CelType::String
+        };
+        let template = match Template::compile(&self.environment, &raw.source) {
+            Ok(template) => template,
+            Err(error) => {
+                self.expression_problem(id, &problem_path, error.to_string());
+                return None;
+            }
+        };
+        let dependencies = self.resource_roots(template.references().into_iter().map(|r| r.root));
+        Some(ExpressionSlot {
+            path: raw.path.clone(),
+            template,
+            output,
+            dependencies,
+        })
+    }
+
+    fn expression_problem(&mut self, id: &str, path: &str, message: String) {
+        self.problem(id, path, ProblemKind::Expression { message });
+    }
+
+    /// Resource ids among `roots`, sorted.
+    fn resource_roots(&self, roots: impl Iterator<Item = String>) -> Vec<String> {
+        let ids: BTreeSet<String> = roots.filter(|root| self.ids.contains_key(root)).collect();
+        ids.into_iter().collect()
+    }
+
+    /// A standalone `${}` condition (includeWhen, forEach, readyWhen, status condition),
+    /// checked against `env`; its output must fit `expected` when given.
+    fn condition(
+        &mut self,
+        id: &str,
+        path: &str,
+        source: &str,
+        env: &TypeEnv,
+        expected: Option<&CelType>,
+    ) -> Option<CompiledExpression> {
+        let expression = match kro_cel::scan(source).as_deref() {
+            Ok([Segment::Expression { source, .. }]) => source.clone(),
+            _ => {
+                self.invalid(
+                    id,
+                    path,
+                    format!("only standalone expressions are allowed, found \"{source}\""),
+                );
+                return None;
+            }
+        };
+        let checked = match Checker::new(env).check(&expression) {
+            Ok(checked) => checked,
+            Err(errors) => {
+                self.expression_problem(id, path, errors.to_string());
+                return None;
+            }
+        };
+        self.warnings
+            .extend(checked.warnings.iter().map(ToString::to_string));
+        if let Some(expected) = expected
+            && !assignable(&checked.output, expected)
+        {
+            self.expression_problem(
+                id,
+                path,
+                format!(
+                    "expression \"{expression}\" returns type \"{}\" but expected \"{expected}\"",
+                    checked.output
+                ),
+            );
+            return None;
+        }
+        let program = match self.environment.compile(&expression) {
+            Ok(program) => program,
+            Err(error) => {
+                self.expression_problem(id, path, error.to_string());
+                return None;
+            }
+        };
+        let dependencies = self.resource_roots(program.references().into_iter().map(|r| r.root));
+        Some(CompiledExpression {
+            program,
+            output: checked.output,
+            dependencies,
+        })
+    }
+
+    fn ready_condition(
+        &mut self,
+        id: &str,
+        path: &str,
+        source: &str,
+        env: &TypeEnv,
+        self_name: &str,
+    ) -> Option<CompiledExpression> {
+        if let Ok([Segment::Expression { source: inner, .. }]) = kro_cel::scan(source).as_deref()
+            && let Ok(program) = self.environment.compile(inner)
+        {
+            let foreign: BTreeSet<String> = program
+                .references()
+                .into_iter()
+                .map(|r| r.root)
+                .filter(|root| root != self_name)
+                .collect();
+            if let Some(other) = foreign.into_iter().next() {
+                self.invalid(
+                    id,
+                    path,
+                    format!(
+                        "readyWhen expressions may only reference the resource itself (\"{self_name}\"), found \"{other}\""
+                    ),
+                );
+                return None;
+            }
+        }
+        self.condition(id, path, source, env, Some(&CelType::Bool))
+    }
+
+    fn compile_instance(
+        &mut self,
+        base: &TypeEnv,
+        crd_spec: Option<&CrdSpec>,
+        schema_type: CelType,
+    ) -> Option<InstanceNode> {
+        let before = self.problems.len();
+        let mut status = match &self.rgd.spec.schema.status {
+            None | Some(Value::Null) => Map::new(),
+            Some(Value::Object(map)) => map.clone(),
+            Some(_) => {
+                self.problems.push(Problem::spec(
+                    "schema.status",
+                    ProblemKind::Invalid {
+                        message: "status must be a map".to_owned(),
+                    },
+                ));
+                Map::new()
+            }
+        };
+        let condition_sources = status.remove("conditions");
+        let status = Value::Object(status);
+
+        let mut raw_slots = Vec::new();
+        let mut walk_problems = Vec::new();
+        walk(
+            &status,
+            None,
+            &FieldPath::root(),
+            &mut raw_slots,
+            &mut walk_problems,
+        );
+        for WalkProblem { path, message } in walk_problems {
+            self.problems.push(Problem::spec(
+                join_path("schema.status", &path),
+                ProblemKind::Expression { message },
+            ));
+        }
+        let slot_paths: BTreeSet<&FieldPath> = raw_slots.iter().map(|s| &s.path).collect();
+        self.literal_status_leaves(&status, &FieldPath::root(), &slot_paths);
+
+        let mut slots = Vec::new();
+        let mut dependencies = BTreeSet::new();
+        for raw in &raw_slots {
+            let Some(slot) = self.status_slot(raw, base) else {
+                continue;
+            };
+            dependencies.extend(slot.dependencies.iter().cloned());
+            slots.push(slot);
+        }
+
+        let mut conditions = Vec::new();
+        if let Some(sources) = condition_sources {
+            let env = base.clone().with("runtime", CelType::Dyn);
+            let Value::Array(sources) = sources else {
+                self.problems.push(Problem::spec(
+                    "schema.status.conditions",
+                    ProblemKind::Invalid {
+                        message: "conditions must be a list of expressions".to_owned(),
+                    },
+                ));
+                return None;
+            };
+            for (index, source) in sources.iter().enumerate() {
+                let path = format!("schema.status.conditions[{index}]");
+                let Some(text) = source.as_str() else {
+                    self.problems.push(Problem::spec(
+                        path,
+                        ProblemKind::Invalid {
+                            message: "conditions entries must be expressions".to_owned(),
+                        },
+                    ));
+                    continue;
+                };
+                let before_condition = self.problems.len();
+                let compiled = self.condition("", &path, text, &env, None);
+                // Conditions belong to the instance, not a resource: relocate the problems.
+                for problem in &mut self.problems[before_condition..] {
+                    *problem = Problem::spec(path.clone(), problem.kind().clone());
+                }
+                if let Some(expression) = compiled {
+                    dependencies.extend(expression.dependencies.iter().cloned());
+                    conditions.push(expression);
+                }
+            }
+        }
+
+        if self.problems.len() != before {
+            return None;
+        }
+        let crd_spec = crd_spec?;
+        let types: BTreeMap<&FieldPath, &CelType> = slots
+            .iter()
+            .map(|slot| (&slot.path, &slot.output))
+            .collect();
+        let status_schema = infer_status_schema(&status, &FieldPath::root(), &types);
+        Some(InstanceNode {
+            gvk: GroupVersionKind {
+                group: crd_spec.group.clone(),
+                version: crd_spec.api_version.clone(),
+                kind: crd_spec.kind.clone(),
+            },
+            plural: crd_spec.plural(),
+            namespaced: crd_spec.scope == kro_schema::Scope::Namespaced,
+            status,
+            status_slots: slots,
+            conditions,
+            dependencies: dependencies.into_iter().collect(),
+            status_schema,
+            spec_type: schema_type,
+        })
+    }
+
+    fn status_slot(&mut self, raw: &RawSlot, env: &TypeEnv) -> Option<ExpressionSlot> {
+        let before = self.problems.len();
+        let slot = self.slot("", "schema.status", raw, &CelType::Dyn, env);
+        for problem in &mut self.problems[before..] {
+            *problem = Problem::spec(problem.path().to_owned(), problem.kind().clone());
+        }
+        let slot = slot?;
+        let roots: BTreeSet<String> = slot
+            .template
+            .references()
+            .into_iter()
+            .map(|r| r.root)
+            .collect();
+        if !roots
+            .iter()
+            .any(|root| root == "schema" || self.ids.contains_key(root))
+        {
+            self.problems.push(Problem::spec(
+                join_path("schema.status", &raw.path),
+                ProblemKind::Invalid {
+                    message: format!(
+                        "status expression \"{}\" must reference a resource or schema",
+                        raw.source
+                    ),
+                },
+            ));
+            return None;
+        }
+        Some(slot)
+    }
+
+    fn literal_status_leaves(
+        &mut self,
+        value: &Value,
+        path: &FieldPath,
+        slots: &BTreeSet<&FieldPath>,
+    ) {
+        match value {
+            Value::Object(map) => {
+                for (key, child) in map {
+                    self.literal_status_leaves(child, &path.field(key), slots);
+                }
+            }
+            Value::Array(items) => {
+                for (index, item) in items.iter().enumerate() {
+                    self.literal_status_leaves(item, &path.index(index), slots);
+                }
+            }
+            _ if slots.contains(path) => {}
+            _ => self.problems.push(Problem::spec(
+                join_path("schema.status", path),
+                ProblemKind::Invalid {
+                    message: "status fields without expressions are not supported".to_owned(),
+                },
+            )),
+        }
+    }
+}
+
+/// The CEL type other expressions see for a resource id.
+fn node_type(node: &Prepared<'_>) -> CelType {
+    let element = node
+        .resolved
+        .as_ref()
+        .map_or(CelType::Dyn, |r| r.cel_type().clone());
+    if !node.resource.for_each.is_empty() || node.external == Some(ExternalSelection::BySelector) {
+        CelType::list(element)
+    } else {
+        element
+    }
+}
+
+fn join_path(prefix: &str, path: &FieldPath) -> String {
+    let path = path.to_string();
+    match (prefix.is_empty(), path.is_empty()) {
+        (_, true) => prefix.to_owned(),
+        (true, false) => path,
+        (false, false) if path.starts_with('[') => format!("{prefix}{path}"),
+        (false, false) => format!("{prefix}.{path}"),
+    }
+}
+
+fn infer_status_schema(
+    value: &Value,
+    path: &FieldPath,
+    types: &BTreeMap<&FieldPath, &CelType>,
+) -> JSONSchemaProps {
+    match value {
+        Value::Object(map) => JSONSchemaProps {
+            type_: Some("object".to_owned()),
+            properties: Some(
+                map.iter()
+                    .map(|(key, child)| {
+                        (
+                            key.clone(),
+                            infer_status_schema(child, &path.field(key), types),
+                        )
+                    })
+                    .collect(),
+            ),
+            ..JSONSchemaProps::default()
+        },
+        Value::Array(items) => JSONSchemaProps {
+            type_: Some("array".to_owned()),
+            items: items.first().map(|first| {
+                JSONSchemaPropsOrArray::Schema(Box::new(infer_status_schema(
+                    first,
+                    &path.index(0),
+                    types,
+                )))
+            }),
+            ..JSONSchemaProps::default()
+        },
+        _ => types
+            .get(path)
+            .map_or_else(JSONSchemaProps::default, |ty| ty.to_schema()),
+    }
+}

@@ -1,0 +1,205 @@
+//! The offline resolver: built-in kinds from embedded data, plus registered CRDs.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{LazyLock, Mutex, PoisonError, RwLock};
+
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use super::inline::inline_component;
+use super::{GroupVersionKind, ResolveError, ResolvedKind, SchemaResolver};
+
+/// The Kubernetes version the embedded built-in schemas were generated from.
+pub const BUILTIN_KUBERNETES_VERSION: &str = "v1.36.3";
+
+const KINDS_JSON: &str = include_str!("../../builtin/kinds.json");
+const SCHEMAS_JSON: &str = include_str!("../../builtin/schemas.json");
+
+#[derive(Deserialize)]
+struct KindsFile {
+    kinds: Vec<KindEntry>,
+}
+
+#[derive(Deserialize)]
+struct KindEntry {
+    group: String,
+    version: String,
+    kind: String,
+    plural: String,
+    namespaced: bool,
+    schema: String,
+}
+
+struct Builtin {
+    kinds: BTreeMap<GroupVersionKind, KindEntry>,
+    components: Map<String, Value>,
+}
+
+/// Parsed once, on first use; an error here means the embedded data is corrupt.
+static BUILTIN: LazyLock<Result<Builtin, String>> = LazyLock::new(|| {
+    let kinds: KindsFile =
+        serde_json::from_str(KINDS_JSON).map_err(|e| format!("builtin/kinds.json: {e}"))?;
+    let components: Map<String, Value> =
+        serde_json::from_str(SCHEMAS_JSON).map_err(|e| format!("builtin/schemas.json: {e}"))?;
+    let kinds = kinds
+        .kinds
+        .into_iter()
+        .map(|entry| {
+            let gvk = GroupVersionKind {
+                group: entry.group.clone(),
+                version: entry.version.clone(),
+                kind: entry.kind.clone(),
+            };
+            (gvk, entry)
+        })
+        .collect();
+    Ok(Builtin { kinds, components })
+});
+
+/// Resolves the built-in kinds of Kubernetes [`BUILTIN_KUBERNETES_VERSION`] with no network, and
+/// any CRD registered with [`OfflineResolver::register_crd`]. Registered CRDs win over
+/// built-ins. Resolved schemas are cached, so resolving a kind again is a map lookup.
+#[derive(Debug, Default)]
+pub struct OfflineResolver {
+    registered: RwLock<BTreeMap<GroupVersionKind, ResolvedKind>>,
+    cache: Mutex<HashMap<GroupVersionKind, ResolvedKind>>,
+}
+
+impl OfflineResolver {
+    /// A resolver knowing the built-in kinds only.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Every built-in kind, sorted.
+    pub fn builtin_kinds() -> Vec<GroupVersionKind> {
+        match &*BUILTIN {
+            Ok(builtin) => builtin.kinds.keys().cloned().collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    /// Registers every served version of `crd` (its `openAPIV3Schema`, plural and scope),
+    /// replacing an earlier registration of the same kinds. Returns the kinds registered.
+    ///
+    /// # Errors
+    /// A served version without a schema.
+    pub fn register_crd(
+        &self,
+        crd: &CustomResourceDefinition,
+    ) -> Result<Vec<GroupVersionKind>, ResolveError> {
+        let spec = &crd.spec;
+        let namespaced = spec.scope == "Namespaced";
+        let mut resolved = Vec::new();
+        for version in spec.versions.iter().filter(|v| v.served) {
+            let gvk = GroupVersionKind {
+                group: spec.group.clone(),
+                version: version.name.clone(),
+                kind: spec.names.kind.clone(),
+            };
+            let Some(schema) = version
+                .schema
+                .as_ref()
+                .and_then(|s| s.open_api_v3_schema.clone())
+            else {
+                return Err(ResolveError::InvalidSchema {
+                    gvk,
+                    message: "the CRD version has no openAPIV3Schema".to_owned(),
+                });
+            };
+            resolved.push(ResolvedKind::new(
+                gvk,
+                schema,
+                spec.names.plural.clone(),
+                namespaced,
+            ));
+        }
+        let mut registered = self
+            .registered
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        Ok(resolved
+            .into_iter()
+            .map(|kind| {
+                let gvk = kind.gvk().clone();
+                registered.insert(gvk.clone(), kind);
+                gvk
+            })
+            .collect())
+    }
+
+    /// Registers every CRD in a YAML file (one or more documents; other kinds are skipped).
+    ///
+    /// # Errors
+    /// Text that is not YAML, a CRD that does not parse, or a served version without a schema.
+    pub fn register_crd_yaml(&self, text: &str) -> Result<Vec<GroupVersionKind>, ResolveError> {
+        let documents: Vec<Value> =
+            serde_saphyr::from_multiple(text).map_err(|e| ResolveError::InvalidSource {
+                message: format!("CRD YAML: {e}"),
+            })?;
+        let mut registered = Vec::new();
+        for document in documents {
+            if document.get("kind").and_then(Value::as_str) != Some("CustomResourceDefinition") {
+                continue;
+            }
+            let crd: CustomResourceDefinition =
+                serde_json::from_value(document).map_err(|e| ResolveError::InvalidSource {
+                    message: format!("CustomResourceDefinition: {e}"),
+                })?;
+            registered.extend(self.register_crd(&crd)?);
+        }
+        Ok(registered)
+    }
+
+    fn builtin(gvk: &GroupVersionKind) -> Result<ResolvedKind, ResolveError> {
+        let builtin = BUILTIN
+            .as_ref()
+            .map_err(|message| ResolveError::InvalidSource {
+                message: message.clone(),
+            })?;
+        let entry = builtin
+            .kinds
+            .get(gvk)
+            .ok_or_else(|| ResolveError::NotFound { gvk: gvk.clone() })?;
+        let schema = inline_component(&builtin.components, &entry.schema).map_err(|message| {
+            ResolveError::InvalidSchema {
+                gvk: gvk.clone(),
+                message,
+            }
+        })?;
+        Ok(ResolvedKind::new(
+            gvk.clone(),
+            schema,
+            entry.plural.clone(),
+            entry.namespaced,
+        ))
+    }
+}
+
+impl SchemaResolver for OfflineResolver {
+    fn resolve(&self, gvk: &GroupVersionKind) -> Result<ResolvedKind, ResolveError> {
+        if let Some(kind) = self
+            .registered
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(gvk)
+        {
+            return Ok(kind.clone());
+        }
+        if let Some(kind) = self
+            .cache
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(gvk)
+        {
+            return Ok(kind.clone());
+        }
+        let kind = Self::builtin(gvk)?;
+        self.cache
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(gvk.clone(), kind.clone());
+        Ok(kind)
+    }
+}
