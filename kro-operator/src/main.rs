@@ -1,6 +1,74 @@
-//! Entry point; the commands are added as the library crates land.
+//! `kro-operator`: parses flags, sets up logging, the Kubernetes client, the metrics and health
+//! servers and leader election, then supervises every service until SIGTERM/SIGINT.
 #![forbid(unsafe_code)]
 
-fn main() {
-    println!("{} {}", env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"));
+use std::process::ExitCode;
+
+use anyhow::Context;
+use kro_operator::client::build_client;
+use kro_operator::config::OperatorConfig;
+use kro_operator::logging::init_logging;
+use kro_operator::operator::Operator;
+use kro_operator::shutdown::cancel_on_signal;
+use tokio_util::sync::CancellationToken;
+
+fn main() -> ExitCode {
+    let config = match OperatorConfig::try_from_args(std::env::args_os()) {
+        Ok(config) => config,
+        Err(error) => error.exit(),
+    };
+    if let Err(error) = init_logging(config.log_level, config.log_format) {
+        eprintln!("kro-operator: {error}");
+        return ExitCode::FAILURE;
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            tracing::error!(%error, "cannot start the async runtime");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(config)) {
+        Ok(()) => {
+            tracing::info!("stopped");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            tracing::error!(error = format!("{error:#}"), "exiting");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Builds the infrastructure services and runs them; the reconcile controllers are added with
+/// `operator.add_service(...)`, built from `operator.context()`.
+async fn run(config: OperatorConfig) -> anyhow::Result<()> {
+    tracing::info!(version = env!("CARGO_PKG_VERSION"), feature_gates = %config.feature_gates, "starting kro-operator");
+    if (config.client_qps - 100.0).abs() > f32::EPSILON || config.client_burst != 150 {
+        tracing::warn!(
+            qps = config.client_qps,
+            burst = config.client_burst,
+            "--client-qps/--client-burst are accepted but not enforced: kube 5 has no client-side rate limiter"
+        );
+    }
+    let shutdown = CancellationToken::new();
+    tokio::spawn({
+        let shutdown = shutdown.clone();
+        async move {
+            if let Err(error) = cancel_on_signal(shutdown).await {
+                tracing::error!(%error, "cannot install signal handlers");
+            }
+        }
+    });
+
+    let client = build_client(config.kubeconfig.as_deref()).await?;
+    let operator = Operator::prepare(config, client).await?;
+    tracing::info!(services = ?operator.service_names(), "running");
+    operator
+        .run(shutdown)
+        .await
+        .context("kro-operator stopped with an error")
 }

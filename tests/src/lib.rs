@@ -163,3 +163,89 @@ fn collect_yaml_files(
     }
     Ok(())
 }
+
+/// The operator binary, built next to the test binaries (`target/<profile>/kro-operator`), or the
+/// path in `KRO_OPERATOR_BIN`.
+pub fn operator_binary() -> anyhow::Result<std::path::PathBuf> {
+    if let Some(path) = std::env::var_os("KRO_OPERATOR_BIN") {
+        return Ok(path.into());
+    }
+    let exe = std::env::current_exe()?;
+    // target/<profile>/deps/<test binary> -> target/<profile>/kro-operator
+    let profile_dir = exe
+        .parent()
+        .and_then(std::path::Path::parent)
+        .context("the test binary is not inside a cargo target directory")?;
+    let candidate = profile_dir.join("kro-operator");
+    if !candidate.exists() {
+        bail!(
+            "{} does not exist: build it with `cargo build -p kro-operator` (cargo test --workspace builds it)",
+            candidate.display()
+        );
+    }
+    Ok(candidate)
+}
+
+/// A running operator process, killed when dropped. Its output goes to a log file whose tail is
+/// printed by [`OperatorProcess::log_tail`] when a test fails.
+pub struct OperatorProcess {
+    child: std::process::Child,
+    log: std::path::PathBuf,
+}
+
+impl OperatorProcess {
+    /// Starts the operator against the test control plane with extra `args`.
+    pub fn start(args: &[&str]) -> anyhow::Result<Self> {
+        let kubeconfig = std::env::var(KUBECONFIG_ENV)
+            .with_context(|| format!("{KUBECONFIG_ENV} is not set"))?;
+        let log = std::env::temp_dir().join(format!("{}.log", unique_name("kro-operator")));
+        let file = std::fs::File::create(&log)?;
+        let child = std::process::Command::new(operator_binary()?)
+            .args(["--kubeconfig", &kubeconfig])
+            .args([
+                "--metrics-bind-address",
+                "127.0.0.1:0",
+                "--health-probe-bind-address",
+                "127.0.0.1:0",
+            ])
+            .args(args)
+            .env_remove("HTTPS_PROXY")
+            .env_remove("https_proxy")
+            .stdout(file.try_clone()?)
+            .stderr(file)
+            .spawn()
+            .context("starting the operator")?;
+        Ok(Self { child, log })
+    }
+
+    /// The operator's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Kills the operator with SIGKILL and waits for it to exit.
+    pub fn kill(&mut self) -> anyhow::Result<()> {
+        self.child.kill()?;
+        self.child.wait()?;
+        Ok(())
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// The last `lines` lines of the operator's log.
+    pub fn log_tail(&self, lines: usize) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let all: Vec<&str> = text.lines().collect();
+        all[all.len().saturating_sub(lines)..].join("\n")
+    }
+}
+
+impl Drop for OperatorProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,21 @@
+//! The kro-rs operator's frame: configuration, observability, leader election, graceful
+//! shutdown, and the supervisor that runs the operator's [`service::Service`]s.
+//!
+//! The binary (`main.rs`) wires these together; the reconcile controllers plug in as further
+//! services that receive a [`leader::LeaderGate`], a [`health::ReadinessCheck`] and the shared
+//! [`metrics::Metrics`].
+#![forbid(unsafe_code)]
+
+pub mod client;
+pub mod config;
+pub mod duration;
+pub mod features;
+pub mod health;
+pub mod http;
+pub mod leader;
+pub mod logging;
+pub mod metrics;
+pub mod operator;
+pub mod servers;
+pub mod service;
+pub mod shutdown;
