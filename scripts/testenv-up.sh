@@ -17,7 +17,16 @@ base=/dev/shm
 [ -d "$base" ] && [ -w "$base" ] || base=${TMPDIR:-/tmp}
 run=$(mktemp -d "$base/kro-testenv-XXXXXX")
 mkdir -p "$root/.testenv"
-ln -sfn "$run" "$root/.testenv/current"
+# .testenv/current names the default control plane (testenv-down.sh without arguments stops it).
+# A second control plane started while the first still runs does not take that name over, so
+# stopping "the default one" never pulls a cluster from under someone else's tests.
+current_alive() {
+  local previous pid
+  previous=$(readlink "$root/.testenv/current" 2>/dev/null) || return 1
+  pid=$(awk '$1=="kube-apiserver"{print $2}' "$previous/pids" 2>/dev/null)
+  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null
+}
+current_alive || ln -sfn "$run" "$root/.testenv/current"
 pki="$run/pki"
 mkdir -p "$pki" "$run/etcd"
 echo "testenv-up: run directory $run" >&2
@@ -65,7 +74,7 @@ echo "etcd $!" > "$run/pids"
 fail() {
   echo "testenv-up: $*" >&2
   for log in "$run"/*.log; do echo "--- tail of $log" >&2; tail -n 30 "$log" >&2; done
-  bash "$root/scripts/testenv-down.sh" >&2 || true
+  bash "$root/scripts/testenv-down.sh" "$run" >&2 || true
   exit 1
 }
 wait_until() { # seconds description command...
