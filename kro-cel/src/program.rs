@@ -4,11 +4,12 @@ use crate::error::{CompileError, ConversionError, ErrorKind, EvalError};
 use crate::library::ENVIRONMENT;
 use crate::library::budget::{BUDGET_FUNCTION, BudgetGuard};
 use crate::library::comprehension::instrument;
+use crate::library::kro::NEW_CONDITION;
 use crate::library::omit::is_omit;
 use crate::parse::{Parsed, parse};
 use crate::references::{Reference, references, root_names};
 use crate::value::{cel_to_json, json_to_cel, json_to_cel_with_schema};
-use cel::common::ast::{Expr, IdedExpr};
+use cel::common::ast::{EntryExpr, Expr, IdedExpr, LiteralValue};
 use cel::common::value::{CowVal, Val};
 use cel::context::VariableResolver;
 use cel::objects::Value;
@@ -320,10 +321,54 @@ impl Program {
         references(&self.inner.parsed.expr).into_iter().collect()
     }
 
+    /// Whether the expression calls `omit()` anywhere.
+    pub fn calls_omit(&self) -> bool {
+        find_call(&self.inner.parsed.expr, "omit").is_some()
+    }
+
+    /// The condition types given as string literals to `runtime.newCondition({type: ...})`,
+    /// in source order (a type computed by an expression is not listed).
+    pub fn literal_condition_types(&self) -> Vec<String> {
+        let mut types = Vec::new();
+        visit(&self.inner.parsed.expr, &mut |e| {
+            let Expr::Call(call) = &e.expr else {
+                return;
+            };
+            let [argument] = call.args.as_slice() else {
+                return;
+            };
+            if call.func_name != NEW_CONDITION || call.target.is_some() {
+                return;
+            }
+            let Expr::Map(map) = &argument.expr else {
+                return;
+            };
+            for entry in &map.entries {
+                if let EntryExpr::MapEntry(entry) = &entry.expr
+                    && matches!(&entry.key.expr, Expr::Literal(LiteralValue::String(key)) if key.inner() == "type")
+                    && let Expr::Literal(LiteralValue::String(value)) = &entry.value.expr
+                {
+                    types.push(value.inner().to_owned());
+                }
+            }
+        });
+        types
+    }
+
     /// The macro-expanded AST, for the type checker.
     #[allow(dead_code)]
     pub(crate) fn ast(&self) -> &IdedExpr {
         &self.inner.parsed.expr
+    }
+
+    /// The parsed expression with node positions, for the type checker's messages.
+    pub(crate) fn parsed(&self) -> &Parsed {
+        &self.inner.parsed
+    }
+
+    /// The instrumented AST the evaluator runs, which the type checker types.
+    pub(crate) fn instrumented(&self) -> &IdedExpr {
+        &self.inner.instrumented
     }
 
     /// Evaluates to a CEL value.

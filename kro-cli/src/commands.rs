@@ -63,7 +63,7 @@ pub fn validate(
             invalid += 1;
         }
         let warnings: Vec<String> = match &rgd.result {
-            Ok(graph) => graph.warnings().to_vec(),
+            Ok(graph) => graph.warnings().iter().map(ToString::to_string).collect(),
             Err(_) => Vec::new(),
         };
         match format {

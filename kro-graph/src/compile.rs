@@ -8,7 +8,7 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
     JSONSchemaProps, JSONSchemaPropsOrArray,
 };
 use kro_cel::{
-    CelType, Checker, Environment, FieldCheckError, Segment, Template, TypeEnv, assignable,
+    CelType, Checked, Checker, Environment, Program, Segment, Template, TypeEnv, assignable,
     check_assignable, instance_schema_type,
 };
 use kro_schema::{CrdOptions, CrdSpec, generate_crd};
@@ -26,7 +26,8 @@ use crate::naming::{
     MAX_FOREACH_DIMENSIONS, is_dns1035_label, is_lower_camel_case, is_reserved, reserved_prefix,
 };
 use crate::resolver::{GroupVersionKind, ResolvedKind, SchemaResolver};
-use crate::template::{FieldPath, RawSlot, WalkProblem, type_at, walk};
+use crate::template::{FieldPath, PathSegment, RawSlot, WalkProblem, type_at, walk};
+use crate::warning::Warning;
 
 /// Compiler settings that mirror upstream's controller flags and feature gates.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -77,6 +78,9 @@ struct Prepared<'a> {
     resolved: Option<ResolvedKind>,
     slots: Vec<RawSlot>,
     external: Option<ExternalSelection>,
+    /// A CustomResourceDefinition template: parsed without its schema, expressions only in
+    /// `metadata`.
+    schemaless: bool,
 }
 
 struct Compilation<'a> {
@@ -84,7 +88,7 @@ struct Compilation<'a> {
     resolver: &'a dyn SchemaResolver,
     options: &'a CompileOptions,
     problems: Vec<Problem>,
-    warnings: BTreeSet<String>,
+    warnings: Vec<Warning>,
     ids: BTreeMap<String, usize>,
     environment: Environment,
 }
@@ -100,7 +104,7 @@ impl<'a> Compilation<'a> {
             resolver,
             options,
             problems: Vec::new(),
-            warnings: BTreeSet::new(),
+            warnings: Vec::new(),
             ids: BTreeMap::new(),
             environment: Environment::new().with_omit(options.omit_enabled),
         }
@@ -200,7 +204,7 @@ impl<'a> Compilation<'a> {
                 crd_spec,
                 crd,
                 spec_hash: spec_hash(spec),
-                warnings: self.warnings.into_iter().collect(),
+                warnings: self.warnings,
             }),
         })
     }
@@ -275,6 +279,7 @@ impl<'a> Compilation<'a> {
             resolved: None,
             slots: Vec::new(),
             external: None,
+            schemaless: false,
         };
         match (&resource.template, &resource.external_ref) {
             (None, None) => {
@@ -336,7 +341,8 @@ impl<'a> Compilation<'a> {
                 );
             }
         }
-        let schema = if section == "template" {
+        prepared.schemaless = section == "template" && is_custom_resource_definition(&gvk);
+        let schema = if section == "template" && !prepared.schemaless {
             prepared.resolved.as_ref().map(ResolvedKind::schema)
         } else {
             None
@@ -355,6 +361,21 @@ impl<'a> Compilation<'a> {
                 join_path(section, &path),
                 ProblemKind::Literal { message },
             );
+        }
+        if prepared.schemaless {
+            for slot in &prepared.slots {
+                if !matches!(slot.path.segments().first(), Some(PathSegment::Field(f)) if f == "metadata")
+                {
+                    self.invalid(
+                        id,
+                        join_path(section, &slot.path),
+                        format!(
+                            "CustomResourceDefinition templates may only use expressions in metadata, found \"{}\"",
+                            slot.source
+                        ),
+                    );
+                }
+            }
         }
         self.check_metadata(&prepared, section, cluster_scoped);
         prepared
@@ -513,7 +534,10 @@ impl<'a> Compilation<'a> {
                     format!("duplicate forEach iterator \"{name}\""),
                 );
             }
+            // A rejected dimension still declares its iterator (as dyn), so the template is not
+            // also reported for reading an undeclared variable.
             let Some(expression) = self.condition(id, &path, source, base, None) else {
+                iterators.push((name.clone(), CelType::Dyn));
                 continue;
             };
             let element = match expression.output.clone() {
@@ -528,6 +552,7 @@ impl<'a> Compilation<'a> {
                             expression.source()
                         ),
                     );
+                    iterators.push((name.clone(), CelType::Dyn));
                     continue;
                 }
             };
@@ -559,7 +584,7 @@ impl<'a> Compilation<'a> {
         let object_type = node
             .resolved
             .as_ref()
-            .filter(|_| section == "template")
+            .filter(|_| section == "template" && !node.schemaless)
             .map_or(CelType::Dyn, |r| r.cel_type().clone());
         let mut slots = Vec::new();
         for raw in &node.slots {
@@ -571,6 +596,7 @@ impl<'a> Compilation<'a> {
         for slot in &slots {
             dependencies.extend(slot.dependencies.iter().cloned());
         }
+        self.check_identity_omit(node, &slots, section);
         if !iterators.is_empty() {
             self.check_identity(node, &slots, &iterators, section);
         }
@@ -592,7 +618,8 @@ impl<'a> Compilation<'a> {
             .resolved
             .as_ref()
             .map_or(CelType::Dyn, |r| r.cel_type().clone());
-        let ready_env = TypeEnv::new().with(self_name, self_type);
+        let mut ready_env = TypeEnv::new().with(self_name, self_type);
+        ready_env.set_omit_enabled(self.options.omit_enabled);
         let mut ready_when = Vec::new();
         for (index, source) in node.resource.ready_when.iter().enumerate() {
             let path = format!("readyWhen[{index}]");
@@ -627,6 +654,35 @@ impl<'a> Compilation<'a> {
             wave: 1,
             position: node.position,
         })
+    }
+
+    /// `omit()` cannot produce an object's identity: never at `metadata.name`, nor at
+    /// `metadata.namespace` of a namespaced child of a cluster-scoped instance (which must set
+    /// it).
+    fn check_identity_omit(
+        &mut self,
+        node: &Prepared<'_>,
+        slots: &[ExpressionSlot],
+        section: &str,
+    ) {
+        let namespace_required = self.rgd.spec.schema.scope_or_default() == InstanceScope::Cluster
+            && node.resolved.as_ref().is_some_and(ResolvedKind::namespaced);
+        for slot in slots {
+            let place = if slot.path.is_fields(&["metadata", "name"]) {
+                "metadata.name"
+            } else if namespace_required && slot.path.is_fields(&["metadata", "namespace"]) {
+                "metadata.namespace of a namespaced resource in a cluster-scoped instance"
+            } else {
+                continue;
+            };
+            if calls_omit(&slot.template) {
+                self.invalid(
+                    &node.resource.id,
+                    join_path(section, &slot.path),
+                    omit_not_allowed(place, slot.template.source()),
+                );
+            }
+        }
     }
 
     /// Every iterator must appear in `metadata.name` or (namespaced kinds) `metadata.namespace`.
@@ -671,30 +727,38 @@ impl<'a> Compilation<'a> {
         let checker = Checker::new(env);
         let field = raw.path.to_string();
         let problem_path = join_path(section, &raw.path);
+        // Compiling first lets the checker type the parsed programs instead of parsing again;
+        // when compilation fails the checker's own diagnosis of the text comes first.
+        let compiled = Template::compile(&self.environment, &raw.source);
+        let programs = compiled
+            .as_ref()
+            .map(Template::programs)
+            .unwrap_or_default();
+        let check = |index: usize, source: &str| match programs.get(index) {
+            Some(program) => checker.check_program(program),
+            None => checker.check(source),
+        };
         let output = if raw.is_standalone() {
             let source = raw.expressions().next().unwrap_or_default();
-            match checker.check_field(id, &field, source, expected) {
-                Ok(checked) => {
-                    self.warnings
-                        .extend(checked.warnings.iter().map(ToString::to_string));
-                    checked.output
-                }
-                Err(FieldCheckError::Check(errors)) => {
+            let checked = match check(0, source) {
+                Ok(checked) => checked,
+                Err(errors) => {
                     self.expression_problem(id, &problem_path, errors.to_string());
                     return None;
                 }
-                Err(FieldCheckError::Mismatch(mismatch)) => {
-                    self.expression_problem(id, &problem_path, mismatch.to_string());
-                    return None;
-                }
+            };
+            if let Err(mismatch) = check_assignable(id, &field, source, &checked.output, expected) {
+                self.expression_problem(id, &problem_path, mismatch.to_string());
+                return None;
             }
+            self.record_warnings(id, &problem_path, &checked);
+            checked.output
         } else {
             let mut ok = true;
-            for source in raw.expressions() {
-                match checker.check(source) {
+            for (index, source) in raw.expressions().enumerate() {
+                match check(index, source) {
                     Ok(checked) => {
-                        self.warnings
-                            .extend(checked.warnings.iter().map(ToString::to_string));
+                        self.record_warnings(id, &problem_path, &checked);
                         if let Err(mismatch) =
                             check_assignable(id, &field, source, &checked.output, &CelType::String)
                         {
@@ -719,7 +783,7 @@ impl<'a> Compilation<'a> {
             }
             CelType::String
         };
-        let template = match Template::compile(&self.environment, &raw.source) {
+        let template = match compiled {
             Ok(template) => template,
             Err(error) => {
                 self.expression_problem(id, &problem_path, error.to_string());
@@ -766,15 +830,33 @@ impl<'a> Compilation<'a> {
                 return None;
             }
         };
-        let checked = match Checker::new(env).check(&expression) {
+        let program = self.environment.compile(&expression);
+        self.checked_condition(id, path, &expression, program, env, expected)
+    }
+
+    /// Type-checks a condition's compiled program (or, when compilation failed, its text, so the
+    /// checker's diagnosis comes first) and pairs it with its output type and dependencies.
+    fn checked_condition(
+        &mut self,
+        id: &str,
+        path: &str,
+        expression: &str,
+        program: Result<Program, kro_cel::CompileError>,
+        env: &TypeEnv,
+        expected: Option<&CelType>,
+    ) -> Option<CompiledExpression> {
+        let checker = Checker::new(env);
+        let checked = match &program {
+            Ok(program) => checker.check_program(program),
+            Err(_) => checker.check(expression),
+        };
+        let checked = match checked {
             Ok(checked) => checked,
             Err(errors) => {
                 self.expression_problem(id, path, errors.to_string());
                 return None;
             }
         };
-        self.warnings
-            .extend(checked.warnings.iter().map(ToString::to_string));
         if let Some(expected) = expected
             && !assignable(&checked.output, expected)
         {
@@ -788,19 +870,50 @@ impl<'a> Compilation<'a> {
             );
             return None;
         }
-        let program = match self.environment.compile(&expression) {
+        self.record_warnings(id, path, &checked);
+        let program = match program {
             Ok(program) => program,
             Err(error) => {
                 self.expression_problem(id, path, error.to_string());
                 return None;
             }
         };
+        if program.calls_omit() {
+            let place = if path.starts_with("schema.status") {
+                "status"
+            } else {
+                path.split(['[', '.']).next().unwrap_or(path)
+            };
+            self.invalid(id, path, omit_not_allowed(place, expression));
+            return None;
+        }
         let dependencies = self.resource_roots(program.references().into_iter().map(|r| r.root));
         Some(CompiledExpression {
             program,
             output: checked.output,
             dependencies,
         })
+    }
+
+    /// Keeps the checker's warnings about reads of the instance (`schema.*`): other resources'
+    /// fields appear as the cluster converges, but an instance field the user never sets keeps
+    /// the resource waiting forever.
+    fn record_warnings(&mut self, id: &str, path: &str, checked: &Checked) {
+        for warning in &checked.warnings {
+            let field = warning.field_path.as_str();
+            if field != "schema" && !field.starts_with("schema.") {
+                continue;
+            }
+            let message = warning.to_string();
+            let warning = if id.is_empty() {
+                Warning::spec(path, message)
+            } else {
+                Warning::resource(id, path, message)
+            };
+            if !self.warnings.contains(&warning) {
+                self.warnings.push(warning);
+            }
+        }
     }
 
     fn ready_condition(
@@ -811,9 +924,20 @@ impl<'a> Compilation<'a> {
         env: &TypeEnv,
         self_name: &str,
     ) -> Option<CompiledExpression> {
-        if let Ok([Segment::Expression { source: inner, .. }]) = kro_cel::scan(source).as_deref()
-            && let Ok(program) = self.environment.compile(inner)
-        {
+        let segments = kro_cel::scan(source);
+        let Ok(
+            [
+                Segment::Expression {
+                    source: expression, ..
+                },
+            ],
+        ) = segments.as_deref()
+        else {
+            // Reported by `condition`, which rejects anything but one standalone expression.
+            return self.condition(id, path, source, env, Some(&CelType::Bool));
+        };
+        let program = self.environment.compile(expression);
+        if let Ok(program) = &program {
             let foreign: BTreeSet<String> = program
                 .references()
                 .into_iter()
@@ -831,7 +955,7 @@ impl<'a> Compilation<'a> {
                 return None;
             }
         }
-        self.condition(id, path, source, env, Some(&CelType::Bool))
+        self.checked_condition(id, path, expression, program, env, Some(&CelType::Bool))
     }
 
     fn compile_instance(
@@ -897,6 +1021,7 @@ impl<'a> Compilation<'a> {
                 ));
                 return None;
             };
+            let mut declared_types = BTreeMap::new();
             for (index, source) in sources.iter().enumerate() {
                 let path = format!("schema.status.conditions[{index}]");
                 let Some(text) = source.as_str() else {
@@ -915,6 +1040,7 @@ impl<'a> Compilation<'a> {
                     *problem = Problem::spec(path.clone(), problem.kind().clone());
                 }
                 if let Some(expression) = compiled {
+                    self.check_condition_types(&mut declared_types, &expression, &path);
                     dependencies.extend(expression.dependencies.iter().cloned());
                     conditions.push(expression);
                 }
@@ -947,6 +1073,35 @@ impl<'a> Compilation<'a> {
         })
     }
 
+    /// Two `status.conditions` entries must not declare the same literal condition type: the
+    /// instance would carry two conditions of one type.
+    fn check_condition_types(
+        &mut self,
+        declared: &mut BTreeMap<String, String>,
+        expression: &CompiledExpression,
+        path: &str,
+    ) {
+        let types: BTreeSet<String> = expression
+            .program
+            .literal_condition_types()
+            .into_iter()
+            .collect();
+        for condition_type in types {
+            if let Some(first) = declared.get(&condition_type) {
+                self.problems.push(Problem::spec(
+                    path,
+                    ProblemKind::Invalid {
+                        message: format!(
+                            "condition type \"{condition_type}\" is already declared by {first}"
+                        ),
+                    },
+                ));
+            } else {
+                declared.insert(condition_type, path.to_owned());
+            }
+        }
+    }
+
     fn status_slot(&mut self, raw: &RawSlot, env: &TypeEnv) -> Option<ExpressionSlot> {
         let before = self.problems.len();
         let slot = self.slot("", "schema.status", raw, &CelType::Dyn, env);
@@ -954,6 +1109,15 @@ impl<'a> Compilation<'a> {
             *problem = Problem::spec(problem.path().to_owned(), problem.kind().clone());
         }
         let slot = slot?;
+        if calls_omit(&slot.template) {
+            self.problems.push(Problem::spec(
+                join_path("schema.status", &raw.path),
+                ProblemKind::Invalid {
+                    message: omit_not_allowed("status", &raw.source),
+                },
+            ));
+            return None;
+        }
         let roots: BTreeSet<String> = slot
             .template
             .references()
@@ -1004,6 +1168,22 @@ impl<'a> Compilation<'a> {
             )),
         }
     }
+}
+
+fn calls_omit(template: &Template) -> bool {
+    template.programs().into_iter().any(Program::calls_omit)
+}
+
+fn omit_not_allowed(place: &str, expression: &str) -> String {
+    format!("omit() is not allowed in {place}, found \"{expression}\"")
+}
+
+/// Whether `gvk` is `apiextensions.k8s.io/v1 CustomResourceDefinition`, whose templates are
+/// taken as written (their schema is too loose to check literals against).
+fn is_custom_resource_definition(gvk: &GroupVersionKind) -> bool {
+    gvk.group == "apiextensions.k8s.io"
+        && gvk.version == "v1"
+        && gvk.kind == "CustomResourceDefinition"
 }
 
 /// The CEL type other expressions see for a resource id.

@@ -12,6 +12,7 @@ use serde_json::Value;
 
 use crate::resolver::{GroupVersionKind, ResolvedKind};
 use crate::template::FieldPath;
+use crate::warning::Warning;
 
 /// A compiled RGD. Clones share one allocation.
 #[derive(Clone, Debug)]
@@ -29,7 +30,7 @@ pub(crate) struct GraphInner {
     pub crd_spec: CrdSpec,
     pub crd: CustomResourceDefinition,
     pub spec_hash: String,
-    pub warnings: Vec<String>,
+    pub warnings: Vec<Warning>,
 }
 
 impl Graph {
@@ -100,8 +101,9 @@ impl Graph {
         &self.inner.spec_hash
     }
 
-    /// Non-fatal findings, such as reads of optional fields without a guard.
-    pub fn warnings(&self) -> &[String] {
+    /// Non-fatal findings, in the order they occur in the RGD: reads of instance fields
+    /// (`schema.*`) that may be absent, made without a `has()`, `.?` or `orValue()` guard.
+    pub fn warnings(&self) -> &[Warning] {
         &self.inner.warnings
     }
 }

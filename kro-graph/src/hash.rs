@@ -1,14 +1,36 @@
-//! The normalized spec hash that names GraphRevisions: FNV-64a (hex) of a canonical JSON form of
-//! the RGD spec in which semantically equal specs coincide.
+//! The normalized spec hash that names GraphRevisions: FNV-64a (hex) of the JSON encoding of the
+//! normalized RGD spec, written the way upstream's Go `encoding/json` writes its structs.
 //!
 //! Normalization: `group` defaults to `kro.run` and `scope` to `Namespaced`; absent, null and
-//! empty lists or maps of the RGD's own fields are the same; resources are sorted by id;
-//! `readyWhen` and `includeWhen` are sorted (they are AND-ed); `forEach` keeps its order (it is
-//! the expansion order). Templates and schema maps are hashed verbatim, with keys sorted.
+//! empty lists or maps are the same (raw extensions `{}` and absent alike); resources are sorted
+//! by id; `readyWhen` and `includeWhen` are sorted (they are AND-ed); `forEach` keeps its order
+//! (it is the expansion order); raw extensions (`schema.spec`, `types`, `status`, templates) are
+//! canonicalised as a Go decode/encode round trip makes them: keys sorted, numbers as float64.
+//!
+//! Encoding, as Go's `encoding/json` writes it: no spaces; struct fields in declaration order,
+//! `omitempty` fields dropped when empty; map keys sorted; `<`, `>`, `&`, U+2028 and U+2029
+//! escaped as `\u003c`, `\u003e`, `\u0026`, `\u2028`, `\u2029`; float64 numbers in shortest form,
+//! with an exponent (`1e+21`, `1e-7`) outside `[1e-6, 1e21)`. An absent raw extension encodes as
+//! `null` (it is a struct, which `omitempty` never drops).
+//!
+//! Field order (upstream's Go types cannot be read from here, so this follows the order the
+//! fields are documented in; equality with upstream's hash is unverified):
+//! - spec: `schema`, `resources`
+//! - schema: `kind`, `apiVersion`, `group`, `spec`, `types`, `status`,
+//!   `additionalPrinterColumns`, `metadata`, `scope`, `shortNames`, `categories`
+//! - resource: `id`, `template`, `externalRef`, `readyWhen`, `includeWhen`, `forEach`
+//! - externalRef: `apiVersion`, `kind`, `metadata{name, namespace, selector}`; selector:
+//!   `matchLabels`, `matchExpressions{key, operator, values}` (Kubernetes' `LabelSelector`)
+//! - printer column: `name`, `type`, `format`, `description`, `priority`, `jsonPath`
+//!   (Kubernetes' `CustomResourceColumnDefinition`)
+
+use std::fmt::Write as _;
 
 use serde_json::{Map, Value};
 
-use crate::api::ResourceGraphDefinitionSpec;
+use crate::api::{
+    ExternalRef, LabelSelector, PrinterColumn, Resource, ResourceGraphDefinitionSpec, Schema,
+};
 
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
 const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
@@ -22,139 +44,368 @@ pub fn fnv64a(bytes: &[u8]) -> u64 {
 
 /// The normalized spec hash: 16 lowercase hex digits.
 pub fn spec_hash(spec: &ResourceGraphDefinitionSpec) -> String {
-    let mut text = String::new();
-    write_canonical(&normalized(spec), &mut text);
-    format!("{:016x}", fnv64a(text.as_bytes()))
+    format!("{:016x}", fnv64a(canonical_json(spec).as_bytes()))
 }
 
-/// The normalized JSON form of `spec` that [`spec_hash`] hashes.
+/// The exact text [`spec_hash`] hashes: the normalized spec in Go's JSON encoding.
+pub fn canonical_json(spec: &ResourceGraphDefinitionSpec) -> String {
+    let mut out = String::new();
+    write_go(&spec_value(spec), &mut out);
+    out
+}
+
+/// The normalized spec as a JSON value. Its content equals [`canonical_json`]'s, but
+/// `serde_json` maps keep their keys sorted, so the field order differs.
 pub fn normalized(spec: &ResourceGraphDefinitionSpec) -> Value {
-    let schema = &spec.schema;
-    let mut schema_json = Map::new();
-    schema_json.insert("apiVersion".into(), schema.api_version.clone().into());
-    schema_json.insert("kind".into(), schema.kind.clone().into());
-    schema_json.insert("group".into(), schema.group_or_default().into());
-    schema_json.insert("scope".into(), schema.scope_or_default().as_str().into());
-    for (key, value) in [
-        ("spec", &schema.spec),
-        ("types", &schema.types),
-        ("status", &schema.status),
-    ] {
-        insert_non_empty(&mut schema_json, key, value.clone().unwrap_or(Value::Null));
-    }
-    insert_non_empty(
-        &mut schema_json,
-        "additionalPrinterColumns",
-        serde_json::to_value(&schema.additional_printer_columns).unwrap_or(Value::Null),
-    );
-    insert_non_empty(
-        &mut schema_json,
-        "shortNames",
-        schema.short_names.clone().into(),
-    );
-    insert_non_empty(
-        &mut schema_json,
-        "categories",
-        schema.categories.clone().into(),
-    );
-    if let Some(metadata) = &schema.metadata {
-        let mut metadata_json = Map::new();
-        insert_non_empty(
-            &mut metadata_json,
-            "labels",
-            serde_json::to_value(&metadata.labels).unwrap_or(Value::Null),
-        );
-        insert_non_empty(
-            &mut metadata_json,
-            "annotations",
-            serde_json::to_value(&metadata.annotations).unwrap_or(Value::Null),
-        );
-        insert_non_empty(&mut schema_json, "metadata", Value::Object(metadata_json));
-    }
-
-    let mut resources: Vec<&crate::api::Resource> = spec.resources.iter().collect();
-    resources.sort_by(|a, b| a.id.cmp(&b.id));
-    let resources: Vec<Value> = resources
-        .into_iter()
-        .map(|resource| {
-            let mut json = Map::new();
-            json.insert("id".into(), resource.id.clone().into());
-            insert_non_empty(
-                &mut json,
-                "template",
-                resource.template.clone().unwrap_or(Value::Null),
-            );
-            if let Some(external) = &resource.external_ref {
-                insert_non_empty(
-                    &mut json,
-                    "externalRef",
-                    serde_json::to_value(external).unwrap_or(Value::Null),
-                );
-            }
-            let sorted = |list: &[String]| {
-                let mut list = list.to_vec();
-                list.sort();
-                Value::from(list)
-            };
-            insert_non_empty(&mut json, "readyWhen", sorted(&resource.ready_when));
-            insert_non_empty(&mut json, "includeWhen", sorted(&resource.include_when));
-            insert_non_empty(
-                &mut json,
-                "forEach",
-                serde_json::to_value(&resource.for_each).unwrap_or(Value::Null),
-            );
-            Value::Object(json)
-        })
-        .collect();
-
-    let mut root = Map::new();
-    root.insert("schema".into(), Value::Object(schema_json));
-    insert_non_empty(&mut root, "resources", Value::Array(resources));
-    Value::Object(root)
+    to_json(&spec_value(spec))
 }
 
-fn insert_non_empty(map: &mut Map<String, Value>, key: &str, value: Value) {
-    let empty = match &value {
-        Value::Null => true,
-        Value::Array(items) => items.is_empty(),
-        Value::Object(fields) => fields.is_empty(),
-        _ => false,
-    };
-    if !empty {
-        map.insert(key.to_owned(), value);
-    }
+/// A JSON value whose objects keep the order they were built in (Go struct field order).
+enum GoValue {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    String(String),
+    List(Vec<GoValue>),
+    Object(Vec<(&'static str, GoValue)>),
+    /// A Go map: keys written sorted (a `BTreeMap` or a sorted `serde_json` map).
+    Map(Vec<(String, GoValue)>),
 }
 
-/// Compact JSON with object keys sorted, whatever map order serde_json was built with.
-fn write_canonical(value: &Value, out: &mut String) {
-    match value {
-        Value::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort();
-            out.push('{');
-            for (i, key) in keys.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                out.push_str(&Value::String(key.clone()).to_string());
-                out.push(':');
-                if let Some(child) = map.get(key) {
-                    write_canonical(child, out);
-                }
-            }
-            out.push('}');
+/// Builds a Go struct: fields in order, `omitempty` ones dropped when empty.
+#[derive(Default)]
+struct Fields(Vec<(&'static str, GoValue)>);
+
+impl Fields {
+    fn always(mut self, name: &'static str, value: GoValue) -> Self {
+        self.0.push((name, value));
+        self
+    }
+
+    fn omit_empty(self, name: &'static str, value: GoValue) -> Self {
+        let empty = match &value {
+            GoValue::Null => true,
+            GoValue::Bool(b) => !b,
+            GoValue::Int(i) => *i == 0,
+            GoValue::Float(f) => *f == 0.0,
+            GoValue::String(s) => s.is_empty(),
+            GoValue::List(items) => items.is_empty(),
+            GoValue::Map(entries) => entries.is_empty(),
+            // A struct (or a pointer to one) is never empty for `omitempty`.
+            GoValue::Object(_) => false,
+        };
+        if empty {
+            self
+        } else {
+            self.always(name, value)
         }
-        Value::Array(items) => {
+    }
+
+    fn build(self) -> GoValue {
+        GoValue::Object(self.0)
+    }
+}
+
+fn string(value: &str) -> GoValue {
+    GoValue::String(value.to_owned())
+}
+
+fn strings(values: &[String]) -> GoValue {
+    GoValue::List(values.iter().map(|v| string(v)).collect())
+}
+
+fn sorted_strings(values: &[String]) -> GoValue {
+    let mut sorted = values.to_vec();
+    sorted.sort();
+    strings(&sorted)
+}
+
+fn string_map<'a>(entries: impl IntoIterator<Item = (&'a String, &'a String)>) -> GoValue {
+    let mut entries: Vec<(String, GoValue)> = entries
+        .into_iter()
+        .map(|(k, v)| (k.clone(), string(v)))
+        .collect();
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    GoValue::Map(entries)
+}
+
+/// A raw extension after a Go decode/encode round trip; `null` when absent, null or `{}`.
+fn raw_extension(value: Option<&Value>) -> GoValue {
+    match value {
+        None | Some(Value::Null) => GoValue::Null,
+        Some(Value::Object(map)) if map.is_empty() => GoValue::Null,
+        Some(value) => decoded(value),
+    }
+}
+
+/// `value` as Go decodes it into `interface{}`: every number a float64, maps unordered.
+fn decoded(value: &Value) -> GoValue {
+    match value {
+        Value::Null => GoValue::Null,
+        Value::Bool(b) => GoValue::Bool(*b),
+        Value::Number(n) => GoValue::Float(n.as_f64().unwrap_or(0.0)),
+        Value::String(s) => GoValue::String(s.clone()),
+        Value::Array(items) => GoValue::List(items.iter().map(decoded).collect()),
+        Value::Object(map) => {
+            let mut entries: Vec<(String, GoValue)> =
+                map.iter().map(|(k, v)| (k.clone(), decoded(v))).collect();
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            GoValue::Map(entries)
+        }
+    }
+}
+
+fn spec_value(spec: &ResourceGraphDefinitionSpec) -> GoValue {
+    let mut resources: Vec<&Resource> = spec.resources.iter().collect();
+    resources.sort_by(|a, b| a.id.cmp(&b.id));
+    Fields::default()
+        .always("schema", schema_value(&spec.schema))
+        .omit_empty(
+            "resources",
+            GoValue::List(resources.into_iter().map(resource_value).collect()),
+        )
+        .build()
+}
+
+fn schema_value(schema: &Schema) -> GoValue {
+    let group = match schema.group.as_deref() {
+        None | Some("") => crate::api::RGD_GROUP,
+        Some(group) => group,
+    };
+    let metadata = schema
+        .metadata
+        .as_ref()
+        .filter(|m| !m.labels.is_empty() || !m.annotations.is_empty())
+        .map_or(GoValue::Null, |metadata| {
+            Fields::default()
+                .omit_empty("labels", string_map(&metadata.labels))
+                .omit_empty("annotations", string_map(&metadata.annotations))
+                .build()
+        });
+    Fields::default()
+        .omit_empty("kind", string(&schema.kind))
+        .omit_empty("apiVersion", string(&schema.api_version))
+        .omit_empty("group", string(group))
+        .always("spec", raw_extension(schema.spec.as_ref()))
+        .always("types", raw_extension(schema.types.as_ref()))
+        .always("status", raw_extension(schema.status.as_ref()))
+        .omit_empty(
+            "additionalPrinterColumns",
+            GoValue::List(
+                schema
+                    .additional_printer_columns
+                    .iter()
+                    .map(printer_column_value)
+                    .collect(),
+            ),
+        )
+        .omit_empty("metadata", metadata)
+        .omit_empty("scope", string(schema.scope_or_default().as_str()))
+        .omit_empty("shortNames", strings(&schema.short_names))
+        .omit_empty("categories", strings(&schema.categories))
+        .build()
+}
+
+fn printer_column_value(column: &PrinterColumn) -> GoValue {
+    Fields::default()
+        .always("name", string(&column.name))
+        .always("type", string(&column.type_))
+        .omit_empty(
+            "format",
+            string(column.format.as_deref().unwrap_or_default()),
+        )
+        .omit_empty(
+            "description",
+            string(column.description.as_deref().unwrap_or_default()),
+        )
+        .omit_empty(
+            "priority",
+            GoValue::Int(column.priority.unwrap_or(0).into()),
+        )
+        .always("jsonPath", string(&column.json_path))
+        .build()
+}
+
+fn resource_value(resource: &Resource) -> GoValue {
+    Fields::default()
+        .omit_empty("id", string(&resource.id))
+        .always("template", raw_extension(resource.template.as_ref()))
+        .omit_empty(
+            "externalRef",
+            resource
+                .external_ref
+                .as_ref()
+                .map_or(GoValue::Null, external_ref_value),
+        )
+        .omit_empty("readyWhen", sorted_strings(&resource.ready_when))
+        .omit_empty("includeWhen", sorted_strings(&resource.include_when))
+        .omit_empty(
+            "forEach",
+            GoValue::List(resource.for_each.iter().map(string_map).collect()),
+        )
+        .build()
+}
+
+fn external_ref_value(external: &ExternalRef) -> GoValue {
+    let metadata = &external.metadata;
+    Fields::default()
+        .always("apiVersion", string(&external.api_version))
+        .always("kind", string(&external.kind))
+        .always(
+            "metadata",
+            Fields::default()
+                .omit_empty("name", string(metadata.name.as_deref().unwrap_or_default()))
+                .omit_empty(
+                    "namespace",
+                    string(metadata.namespace.as_deref().unwrap_or_default()),
+                )
+                .omit_empty(
+                    "selector",
+                    metadata
+                        .selector
+                        .as_ref()
+                        .map_or(GoValue::Null, selector_value),
+                )
+                .build(),
+        )
+        .build()
+}
+
+fn selector_value(selector: &LabelSelector) -> GoValue {
+    Fields::default()
+        .omit_empty("matchLabels", string_map(&selector.match_labels))
+        .omit_empty(
+            "matchExpressions",
+            GoValue::List(
+                selector
+                    .match_expressions
+                    .iter()
+                    .map(|requirement| {
+                        Fields::default()
+                            .always("key", string(&requirement.key))
+                            .always("operator", string(&requirement.operator))
+                            .omit_empty("values", strings(&requirement.values))
+                            .build()
+                    })
+                    .collect(),
+            ),
+        )
+        .build()
+}
+
+fn write_go(value: &GoValue, out: &mut String) {
+    match value {
+        GoValue::Null => out.push_str("null"),
+        GoValue::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        GoValue::Int(i) => {
+            let _ = write!(out, "{i}");
+        }
+        GoValue::Float(f) => write_go_float(*f, out),
+        GoValue::String(s) => write_go_string(s, out),
+        GoValue::List(items) => {
             out.push('[');
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
                     out.push(',');
                 }
-                write_canonical(item, out);
+                write_go(item, out);
             }
             out.push(']');
         }
-        scalar => out.push_str(&scalar.to_string()),
+        GoValue::Object(fields) => {
+            out.push('{');
+            for (i, (key, item)) in fields.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_go_string(key, out);
+                out.push(':');
+                write_go(item, out);
+            }
+            out.push('}');
+        }
+        GoValue::Map(entries) => {
+            out.push('{');
+            for (i, (key, item)) in entries.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_go_string(key, out);
+                out.push(':');
+                write_go(item, out);
+            }
+            out.push('}');
+        }
+    }
+}
+
+/// A float64 as Go's `encoding/json` writes it: shortest round-trip digits, plain notation in
+/// `[1e-6, 1e21)`, otherwise an exponent with an explicit sign and no leading zeros.
+fn write_go_float(f: f64, out: &mut String) {
+    if !f.is_finite() {
+        // Go refuses to encode these; JSON input cannot produce them.
+        out.push_str("null");
+        return;
+    }
+    let abs = f.abs();
+    if abs != 0.0 && !(1e-6..1e21).contains(&abs) {
+        let text = format!("{f:e}");
+        match text.split_once('e') {
+            Some((mantissa, exponent)) if !exponent.starts_with('-') => {
+                let _ = write!(out, "{mantissa}e+{exponent}");
+            }
+            _ => out.push_str(&text),
+        }
+    } else {
+        let _ = write!(out, "{f}");
+    }
+}
+
+/// A string as Go's `encoding/json` writes it (HTML-safe escaping on, Go 1.22 or later).
+fn write_go_string(s: &str, out: &mut String) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            '<' | '>' | '&' | '\u{2028}' | '\u{2029}' => {
+                let _ = write!(out, "\\u{:04x}", u32::from(c));
+            }
+            c if u32::from(c) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+fn to_json(value: &GoValue) -> Value {
+    match value {
+        GoValue::Null => Value::Null,
+        GoValue::Bool(b) => Value::Bool(*b),
+        GoValue::Int(i) => Value::from(*i),
+        GoValue::Float(f) => Value::from(*f),
+        GoValue::String(s) => Value::String(s.clone()),
+        GoValue::List(items) => Value::Array(items.iter().map(to_json).collect()),
+        GoValue::Object(fields) => Value::Object(
+            fields
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), to_json(v)))
+                .collect::<Map<String, Value>>(),
+        ),
+        GoValue::Map(entries) => Value::Object(
+            entries
+                .iter()
+                .map(|(k, v)| (k.clone(), to_json(v)))
+                .collect::<Map<String, Value>>(),
+        ),
     }
 }
 
@@ -162,9 +413,42 @@ fn write_canonical(value: &Value, out: &mut String) {
 mod tests {
     use super::*;
 
+    fn go_string(s: &str) -> String {
+        let mut out = String::new();
+        write_go_string(s, &mut out);
+        out
+    }
+
+    fn go_float(f: f64) -> String {
+        let mut out = String::new();
+        write_go_float(f, &mut out);
+        out
+    }
+
     #[test]
     fn fnv64a_matches_the_reference_value() {
         assert_eq!(format!("{:016x}", fnv64a(b"abc")), "e71fa2190541574b");
         assert_eq!(format!("{:016x}", fnv64a(b"")), "cbf29ce484222325");
+    }
+
+    #[test]
+    fn strings_are_escaped_like_go() {
+        assert_eq!(go_string("a<b>&c"), r#""a\u003cb\u003e\u0026c""#);
+        assert_eq!(go_string("q\"\\/"), r#""q\"\\/""#);
+        assert_eq!(go_string("\n\r\t\u{8}\u{c}"), r#""\n\r\t\b\f""#);
+        assert_eq!(go_string("\u{1}\u{1f}\u{7f}"), "\"\\u0001\\u001f\u{7f}\"");
+        assert_eq!(go_string("\u{2028}\u{2029}é"), "\"\\u2028\\u2029é\"");
+    }
+
+    #[test]
+    fn floats_are_written_like_go() {
+        assert_eq!(go_float(3.0), "3");
+        assert_eq!(go_float(-0.5), "-0.5");
+        assert_eq!(go_float(0.0), "0");
+        assert_eq!(go_float(1e20), "100000000000000000000");
+        assert_eq!(go_float(1e21), "1e+21");
+        assert_eq!(go_float(1.5e-7), "1.5e-7");
+        assert_eq!(go_float(0.000_001), "0.000001");
+        assert_eq!(go_float(123_456_789.125), "123456789.125");
     }
 }

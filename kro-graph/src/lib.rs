@@ -16,6 +16,7 @@ pub use resolver::{
 mod compile;
 mod graph;
 mod template;
+mod warning;
 
 pub use compile::{CompileOptions, compile, compile_with};
 pub use graph::{
@@ -23,3 +24,4 @@ pub use graph::{
     NodeKind, ResourceNode,
 };
 pub use template::{FieldPath, PathSegment};
+pub use warning::Warning;

@@ -11,8 +11,10 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use crate::library::comprehension::instrument;
-use crate::parse::parse_with_details;
+use crate::parse::{Parsed, parse_with_details};
+use crate::program::Program;
 use crate::types::CelType;
+use cel::common::ast::IdedExpr;
 
 pub use assign::{TypeMismatch, assignable, check_assignable};
 
@@ -221,7 +223,23 @@ impl<'env> Checker<'env> {
         })?;
         let mut evaluated = parsed.expr.clone();
         instrument(&mut evaluated);
-        let outcome = infer::infer(self.env, &evaluated, &parsed.source_info);
+        self.check_parsed(expression, &evaluated, &parsed)
+    }
+
+    /// Checks an already compiled program, sharing its parsed and instrumented AST instead of
+    /// parsing the source again. Same result as [`Checker::check`] on the program's source.
+    pub fn check_program(&self, program: &Program) -> Result<Checked, CheckErrors> {
+        self.check_parsed(program.source(), program.instrumented(), program.parsed())
+    }
+
+    /// Types `evaluated` (the instrumented form of `parsed`), positioning errors with `parsed`.
+    fn check_parsed(
+        &self,
+        expression: &str,
+        evaluated: &IdedExpr,
+        parsed: &Parsed,
+    ) -> Result<Checked, CheckErrors> {
+        let outcome = infer::infer(self.env, evaluated, &parsed.source_info);
         if outcome.errors.is_empty() {
             let mut warnings: Vec<Warning> = outcome
                 .unguarded_reads

@@ -19,7 +19,7 @@ use std::sync::Arc;
 const MAX_SEEDED_STRING: i64 = 1 << 20;
 /// The most bytes `json.unmarshal` accepts.
 const MAX_JSON_INPUT: usize = 8 << 20;
-const NEW_CONDITION: &str = "@kro.newCondition";
+pub(crate) const NEW_CONDITION: &str = "@kro.newCondition";
 
 value_fns! {
     fnv64a_fn => fnv64a,

@@ -5,6 +5,7 @@ mod schema;
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::JSONSchemaProps;
 
@@ -36,8 +37,9 @@ pub enum CelType {
     List(Box<CelType>),
     /// `map(K, V)`.
     Map(Box<CelType>, Box<CelType>),
-    /// An object with known fields (an OpenAPI object with `properties`).
-    Struct(StructType),
+    /// An object with known fields (an OpenAPI object with `properties`). Shared, so cloning a
+    /// large object type (a Deployment's) costs one reference count.
+    Struct(Arc<StructType>),
     /// `optional_type(T)`.
     Optional(Box<CelType>),
     /// `dyn`: any value, checked at run time.
@@ -120,6 +122,11 @@ impl StructType {
 }
 
 impl CelType {
+    /// An object type with known fields.
+    pub fn object(struct_type: StructType) -> Self {
+        CelType::Struct(Arc::new(struct_type))
+    }
+
     /// `list(element)`.
     pub fn list(element: CelType) -> Self {
         CelType::List(Box::new(element))

@@ -51,7 +51,7 @@ fn object_type(name: &str, schema: &JSONSchemaProps, preserves_unknown: bool) ->
             .collect();
         let mut struct_type = StructType::new(name, fields);
         struct_type.preserves_unknown_fields = preserves_unknown;
-        return CelType::Struct(struct_type);
+        return CelType::object(struct_type);
     }
     match &schema.additional_properties {
         Some(JSONSchemaPropsOrBool::Schema(values)) => {
@@ -142,7 +142,7 @@ fn struct_schema(fields: &BTreeMap<String, FieldType>, preserves_unknown: bool) 
 /// `with_namespace` is false (cluster-scoped objects).
 pub fn object_meta_type(name: &str, with_namespace: bool) -> CelType {
     let string_map = || CelType::map(CelType::String, CelType::String);
-    let owner_reference = CelType::Struct(StructType::new(
+    let owner_reference = CelType::object(StructType::new(
         format!("{name}.ownerReferences[]"),
         [
             ("apiVersion", FieldType::required(CelType::String)),
@@ -192,7 +192,7 @@ pub fn object_meta_type(name: &str, with_namespace: bool) -> CelType {
             FieldType::required(CelType::String),
         );
     }
-    CelType::Struct(StructType::new(name, fields))
+    CelType::object(StructType::new(name, fields))
 }
 
 /// The type of the `schema` variable of an RGD: `apiVersion`, `kind`, the full `metadata`
@@ -201,7 +201,7 @@ pub fn object_meta_type(name: &str, with_namespace: bool) -> CelType {
 pub fn instance_schema_type(spec_schema: &JSONSchemaProps, cluster_scoped: bool) -> CelType {
     let spec = match from_schema("schema.spec", spec_schema) {
         // An empty spec schema still yields an object, so reading it is not an error.
-        CelType::Map(..) => CelType::Struct(StructType::new("schema.spec", BTreeMap::new())),
+        CelType::Map(..) => CelType::object(StructType::new("schema.spec", BTreeMap::new())),
         other => other,
     };
     let fields = [
@@ -216,5 +216,5 @@ pub fn instance_schema_type(spec_schema: &JSONSchemaProps, cluster_scoped: bool)
     .into_iter()
     .map(|(field, ty)| (field.to_string(), ty))
     .collect();
-    CelType::Struct(StructType::new("schema", fields))
+    CelType::object(StructType::new("schema", fields))
 }

@@ -146,7 +146,7 @@ pub fn deployment_type() -> CelType {
     );
     let mut ty = CelType::from_schema_named("deployment", &schema);
     if let CelType::Struct(s) = &mut ty {
-        s.fields.insert(
+        std::sync::Arc::make_mut(s).fields.insert(
             "metadata".to_string(),
             kro_cel::FieldType::required(object_meta_type("deployment.metadata", true)),
         );

@@ -145,7 +145,7 @@ impl ResolvedKind {
             let name = &self.inner.gvk.kind;
             let mut ty = CelType::from_schema_named(name, &self.inner.schema);
             if let CelType::Struct(object) = &mut ty {
-                object.fields.insert(
+                Arc::make_mut(object).fields.insert(
                     "metadata".to_owned(),
                     FieldType::required(object_meta_type(
                         &format!("{name}.metadata"),
