@@ -1,0 +1,182 @@
+//! Instance deletion without the graph: the instance's ApplySet inventory says where members
+//! are, their `apply-order` annotations say which wave goes first.
+
+use kro_applyset::{ChildMeta, DeletionWave, ParentRef, PruneScope, deletion_scope};
+use serde_json::Value;
+
+use crate::core::conditions::{
+    ConditionStatus, ConditionUpdate, GRAPH_RESOLVED, INSTANCE_MANAGED, REASON_MANAGED,
+    REASON_RESOLVED, REASON_UNDER_DELETION, RESOURCES_READY, condition_set,
+};
+use crate::core::error::InstanceError;
+use crate::core::plan::InstanceState;
+use crate::core::status::{CONDITIONS_FIELD, STATE_FIELD, previous_conditions};
+use crate::core::view::{object_annotations, object_labels};
+
+/// What to do next for a deleting instance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeletionOutcome {
+    /// The inventory does not validate: delete nothing, keep the finalizer.
+    Blocked {
+        /// Why, naming the offending label or annotation.
+        reason: String,
+    },
+    /// Delete the wave's non-terminating members (UID preconditions), then requeue until the
+    /// wave is gone.
+    Delete(DeletionWave),
+    /// No member is left: remove the finalizer.
+    Complete,
+}
+
+/// One deletion step and the status to write meanwhile.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeletionStep {
+    /// What to do.
+    pub outcome: DeletionOutcome,
+    /// The instance status: state DELETING, ResourcesReady Unknown `UnderDeletion`.
+    pub status: Value,
+    /// Members that could not be read (missing name or uid), reported, not deleted.
+    pub unreadable_members: Vec<String>,
+}
+
+/// The ApplySet parent of an instance object (`apiVersion`, `kind`, `metadata.name`,
+/// `metadata.namespace`).
+///
+/// # Errors
+/// A missing `apiVersion`, `kind` or `metadata.name`.
+pub fn instance_parent(instance: &Value) -> Result<ParentRef, InstanceError> {
+    let text = |pointer: &str, field: &'static str| {
+        instance
+            .pointer(pointer)
+            .and_then(Value::as_str)
+            .filter(|value| !value.is_empty())
+            .ok_or(InstanceError::MissingField { field })
+    };
+    let api_version = text("/apiVersion", "apiVersion")?;
+    let kind = text("/kind", "kind")?;
+    let name = text("/metadata/name", "metadata.name")?;
+    let namespace = instance
+        .pointer("/metadata/namespace")
+        .and_then(Value::as_str)
+        .filter(|ns| !ns.is_empty())
+        .map(str::to_owned);
+    let (group, _) = kro_applyset::object::split_api_version(api_version);
+    Ok(ParentRef {
+        group: group.to_owned(),
+        kind: kind.to_owned(),
+        namespace,
+        name: name.to_owned(),
+    })
+}
+
+/// Where the members of a deleting instance may be (validated inventory), for the executor to
+/// list before calling [`plan_deletion`].
+///
+/// # Errors
+/// The instance lacks its identity, or its inventory does not validate (the message says why).
+pub fn instance_deletion_scope(instance: &Value) -> Result<PruneScope, String> {
+    let parent = instance_parent(instance).map_err(|error| error.to_string())?;
+    deletion_scope(
+        &parent,
+        &object_labels(instance),
+        &object_annotations(instance),
+    )
+    .map_err(|error| error.to_string())
+}
+
+/// Plans one deletion step from the instance and its listed members; never evaluates the
+/// graph. `now` stamps condition transitions.
+pub fn plan_deletion(
+    instance: &Value,
+    members: &[Value],
+    previous_status: Option<&Value>,
+    now: &str,
+) -> DeletionStep {
+    let status = deletion_status(instance, previous_status, now);
+    let parent = match instance_parent(instance) {
+        Ok(parent) => parent,
+        Err(error) => {
+            return DeletionStep {
+                outcome: DeletionOutcome::Blocked {
+                    reason: error.to_string(),
+                },
+                status,
+                unreadable_members: Vec::new(),
+            };
+        }
+    };
+    let mut unreadable_members = Vec::new();
+    let children: Vec<ChildMeta> = members
+        .iter()
+        .filter_map(|member| match ChildMeta::from_object(member) {
+            Ok(child) => Some(child),
+            Err(error) => {
+                unreadable_members.push(error.to_string());
+                None
+            }
+        })
+        .collect();
+    let outcome = match kro_applyset::plan_deletion(
+        &parent,
+        &object_labels(instance),
+        &object_annotations(instance),
+        &children,
+    ) {
+        Err(blocked) => DeletionOutcome::Blocked {
+            reason: blocked.to_string(),
+        },
+        Ok(plan) => match plan.next_wave() {
+            Some(wave) => DeletionOutcome::Delete(wave.clone()),
+            None => DeletionOutcome::Complete,
+        },
+    };
+    DeletionStep {
+        outcome,
+        status,
+        unreadable_members,
+    }
+}
+
+/// The status of a deleting instance: previous fields kept, state DELETING, ResourcesReady
+/// Unknown `UnderDeletion`.
+pub fn deletion_status(instance: &Value, previous_status: Option<&Value>, now: &str) -> Value {
+    let generation = instance
+        .pointer("/metadata/generation")
+        .and_then(Value::as_i64);
+    let previous = previous_conditions(previous_status);
+    let conditions = condition_set(
+        &[
+            ConditionUpdate::new(
+                INSTANCE_MANAGED,
+                ConditionStatus::True,
+                REASON_MANAGED,
+                "instance is managed by kro",
+            ),
+            ConditionUpdate::new(
+                GRAPH_RESOLVED,
+                ConditionStatus::True,
+                REASON_RESOLVED,
+                "the resource graph is resolved",
+            ),
+            ConditionUpdate::new(
+                RESOURCES_READY,
+                ConditionStatus::Unknown,
+                REASON_UNDER_DELETION,
+                "the instance is being deleted",
+            ),
+        ],
+        &previous,
+        generation,
+        now,
+    );
+    let mut status = previous_status
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    status.insert(
+        STATE_FIELD.into(),
+        Value::String(InstanceState::Deleting.as_str().to_owned()),
+    );
+    status.insert(CONDITIONS_FIELD.into(), Value::Array(conditions));
+    Value::Object(status)
+}

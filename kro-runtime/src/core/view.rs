@@ -1,0 +1,210 @@
+//! The observed cluster state as the planner reads it: a synchronous lookup by name and by
+//! label selector, implemented by the caller (watch caches, files, or [`InMemoryView`]).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use kro_applyset::GroupKind;
+use kro_applyset::object::split_api_version;
+use kro_graph::ResourceNode;
+use serde_json::Value;
+
+use crate::core::error::ViewError;
+use crate::core::selector::LabelSelector;
+
+/// Which kind of object to read: its group, version, kind, REST plural and scope.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ResourceTarget {
+    /// API group; empty for the core group.
+    pub group: String,
+    /// API version, e.g. `v1`.
+    pub version: String,
+    /// Kind, e.g. `ConfigMap`.
+    pub kind: String,
+    /// REST resource name, e.g. `configmaps`.
+    pub plural: String,
+    /// Whether objects of the kind live in a namespace.
+    pub namespaced: bool,
+}
+
+impl ResourceTarget {
+    /// The target of a graph node (template or external reference).
+    pub fn of_node(node: &ResourceNode) -> Self {
+        let gvk = node.gvk();
+        Self {
+            group: gvk.group.clone(),
+            version: gvk.version.clone(),
+            kind: gvk.kind.clone(),
+            plural: node.plural().to_owned(),
+            namespaced: node.namespaced(),
+        }
+    }
+
+    /// `group/version`, or `version` for the core group.
+    pub fn api_version(&self) -> String {
+        if self.group.is_empty() {
+            self.version.clone()
+        } else {
+            format!("{}/{}", self.group, self.version)
+        }
+    }
+
+    /// The group-kind of the target.
+    pub fn group_kind(&self) -> GroupKind {
+        GroupKind::new(self.group.clone(), self.kind.clone())
+    }
+}
+
+/// Read access to the observed state of the cluster.
+///
+/// Implementations return full object JSON as the API server serves it. Lookups are by group
+/// and kind; the version of the target is a hint (a cache may hold another served version).
+pub trait ClusterView {
+    /// The live object, if it exists (full object JSON).
+    fn get(
+        &self,
+        target: &ResourceTarget,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Option<Arc<Value>>;
+
+    /// Objects of that kind matching a label selector (namespace `None` = all namespaces).
+    fn list(
+        &self,
+        target: &ResourceTarget,
+        namespace: Option<&str>,
+        selector: &LabelSelector,
+    ) -> Vec<Arc<Value>>;
+}
+
+/// Map key of [`InMemoryView`]: group, kind, namespace (empty when cluster-scoped), name.
+type ViewKey = (String, String, String, String);
+
+/// A [`ClusterView`] backed by a map: for tests, the CLI and embedders, and for overlaying the
+/// server's apply responses between passes.
+#[derive(Debug, Clone, Default)]
+pub struct InMemoryView {
+    objects: BTreeMap<ViewKey, Arc<Value>>,
+}
+
+impl InMemoryView {
+    /// An empty view.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Stores `object`, replacing any object with the same group, kind, namespace and name.
+    ///
+    /// # Errors
+    /// The object lacks a string `apiVersion`, `kind` or `metadata.name`.
+    pub fn insert(&mut self, object: Value) -> Result<(), ViewError> {
+        let key = view_key(&object)?;
+        self.objects.insert(key, Arc::new(object));
+        Ok(())
+    }
+
+    /// Removes the object with the same identity as `object`, returning whether one was stored.
+    ///
+    /// # Errors
+    /// As [`InMemoryView::insert`].
+    pub fn remove(&mut self, object: &Value) -> Result<bool, ViewError> {
+        let key = view_key(object)?;
+        Ok(self.objects.remove(&key).is_some())
+    }
+
+    /// Number of stored objects.
+    pub fn len(&self) -> usize {
+        self.objects.len()
+    }
+
+    /// Whether the view holds no object.
+    pub fn is_empty(&self) -> bool {
+        self.objects.is_empty()
+    }
+
+    /// Every stored object, sorted by group, kind, namespace and name.
+    pub fn objects(&self) -> impl Iterator<Item = &Arc<Value>> {
+        self.objects.values()
+    }
+}
+
+impl ClusterView for InMemoryView {
+    fn get(
+        &self,
+        target: &ResourceTarget,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Option<Arc<Value>> {
+        let key = (
+            target.group.clone(),
+            target.kind.clone(),
+            namespace.unwrap_or_default().to_owned(),
+            name.to_owned(),
+        );
+        self.objects.get(&key).cloned()
+    }
+
+    fn list(
+        &self,
+        target: &ResourceTarget,
+        namespace: Option<&str>,
+        selector: &LabelSelector,
+    ) -> Vec<Arc<Value>> {
+        self.objects
+            .iter()
+            .filter(|((group, kind, ns, _), _)| {
+                *group == target.group
+                    && *kind == target.kind
+                    && namespace.is_none_or(|wanted| wanted == ns)
+            })
+            .filter(|(_, object)| selector.matches(&object_labels(object)))
+            .map(|(_, object)| Arc::clone(object))
+            .collect()
+    }
+}
+
+fn view_key(object: &Value) -> Result<ViewKey, ViewError> {
+    let text = |path: &[&str]| {
+        path.iter()
+            .try_fold(object, |value, step| value.get(step))
+            .and_then(Value::as_str)
+    };
+    let api_version = text(&["apiVersion"]).ok_or(ViewError::MissingField {
+        field: "apiVersion",
+    })?;
+    let kind = text(&["kind"]).ok_or(ViewError::MissingField { field: "kind" })?;
+    let name = text(&["metadata", "name"]).ok_or(ViewError::MissingField {
+        field: "metadata.name",
+    })?;
+    let namespace = text(&["metadata", "namespace"]).unwrap_or_default();
+    let (group, _) = split_api_version(api_version);
+    Ok((
+        group.to_owned(),
+        kind.to_owned(),
+        namespace.to_owned(),
+        name.to_owned(),
+    ))
+}
+
+/// `metadata.labels` of an object as a map (non-string values ignored).
+pub(crate) fn object_labels(object: &Value) -> BTreeMap<String, String> {
+    string_map(object, "labels")
+}
+
+/// `metadata.annotations` of an object as a map (non-string values ignored).
+pub(crate) fn object_annotations(object: &Value) -> BTreeMap<String, String> {
+    string_map(object, "annotations")
+}
+
+fn string_map(object: &Value, field: &str) -> BTreeMap<String, String> {
+    object
+        .get("metadata")
+        .and_then(|metadata| metadata.get(field))
+        .and_then(Value::as_object)
+        .map(|map| {
+            map.iter()
+                .filter_map(|(key, value)| Some((key.clone(), value.as_str()?.to_owned())))
+                .collect()
+        })
+        .unwrap_or_default()
+}

@@ -1,0 +1,109 @@
+//! The executor's error type.
+
+use kro_applyset::ObjectKey;
+use thiserror::Error;
+
+/// Why a reconcile (or a schema fetch, or a compile) could not finish.
+///
+/// Per-resource apply failures are not errors of the reconcile: they become node `ERROR`
+/// states in the plan's status. These variants are what stops a whole pass.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A request to the API server failed.
+    #[error("{action}: {source}")]
+    Kube {
+        /// What the executor was doing (`"applying ConfigMap team/web"`).
+        action: String,
+        /// The client's error.
+        #[source]
+        source: kube::Error,
+    },
+    /// A raw request could not be built (an invalid path).
+    #[error("building the request {path}: {source}")]
+    Request {
+        /// The request path.
+        path: String,
+        /// The builder's error.
+        #[source]
+        source: http::Error,
+    },
+    /// The API server answered with a document of an unexpected shape.
+    #[error("{what}: unexpected response at {field}: expected {expected}")]
+    UnexpectedResponse {
+        /// The request or object (`"GET /openapi/v3"`).
+        what: String,
+        /// The JSON path that was wrong.
+        field: String,
+        /// What was expected there.
+        expected: &'static str,
+    },
+    /// The instance object lacks a field the executor needs.
+    #[error("instance {field}: expected {expected}")]
+    InvalidInstance {
+        /// The field path (`metadata.uid`).
+        field: &'static str,
+        /// What was expected.
+        expected: &'static str,
+    },
+    /// An object read from the cluster lacks a field the executor needs.
+    #[error("object {key}: {source}")]
+    InvalidObject {
+        /// The object.
+        key: String,
+        /// What is wrong.
+        #[source]
+        source: kro_applyset::ObjectError,
+    },
+    /// The RGD did not compile.
+    #[error("compiling ResourceGraphDefinition {name}: {source}")]
+    Compile {
+        /// The RGD's name.
+        name: String,
+        /// Every problem found.
+        #[source]
+        source: kro_graph::CompileError,
+    },
+    /// The instance's ApplySet inventory does not validate, so deletion cannot know its members
+    /// (the finalizer stays until the inventory is repaired).
+    #[error("instance {instance}: {reason}")]
+    DeletionBlocked {
+        /// `namespace/name` of the instance.
+        instance: String,
+        /// What is wrong with the inventory, naming the label or annotation.
+        reason: String,
+    },
+    /// Planning kept discovering reads the cache could not answer.
+    #[error(
+        "planning did not settle after {rounds} rounds of live reads; still missing: {missing}"
+    )]
+    UnsettledReads {
+        /// How many rounds were made.
+        rounds: usize,
+        /// The reads still unanswered.
+        missing: String,
+    },
+    /// A kind the plan refers to is not known to the executor (no plural or scope).
+    #[error("no REST mapping for {key}: the kind is not in the compiled graph")]
+    UnknownKind {
+        /// The object.
+        key: ObjectKey,
+    },
+}
+
+impl Error {
+    pub(crate) fn kube(action: impl Into<String>, source: kube::Error) -> Self {
+        Self::Kube {
+            action: action.into(),
+            source,
+        }
+    }
+}
+
+/// The HTTP status of a failed API request, if the server answered.
+pub(crate) fn status_code(error: &kube::Error) -> Option<u16> {
+    match error {
+        kube::Error::Api(status) => Some(status.code),
+        _ => None,
+    }
+}

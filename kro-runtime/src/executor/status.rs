@@ -1,0 +1,111 @@
+//! Apply failures folded into the planned status.
+//!
+//! The planner does not see the apply responses' errors (it plans before applying), so the
+//! executor marks the failed nodes in the status it writes: the node's explanation entry, the
+//! instance state, and `ResourcesReady`/`Ready` with the server's message.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+
+/// `ResourcesReady` False reason when an apply failed.
+pub const REASON_APPLY_FAILED: &str = "ResourceApplyFailed";
+
+/// Marks every node of `errors` (node id → the server's message) as ERROR in `status`.
+pub fn mark_apply_errors(status: &mut Value, errors: &BTreeMap<String, String>, now: &str) {
+    if errors.is_empty() {
+        return;
+    }
+    let Some(status) = status.as_object_mut() else {
+        return;
+    };
+    status.insert("state".into(), json!("ERROR"));
+    if let Some(Value::Array(resources)) = status.get_mut(kro_schema::RESOURCES_STATUS_FIELD) {
+        for entry in resources.iter_mut() {
+            let Some(id) = entry.get("id").and_then(Value::as_str) else {
+                continue;
+            };
+            if let Some(message) = errors.get(id)
+                && let Some(entry) = entry.as_object_mut()
+            {
+                entry.insert("state".into(), json!("ERROR"));
+                entry.insert("message".into(), json!(message));
+                entry.remove("waitingFor");
+            }
+        }
+    }
+    let summary = errors
+        .iter()
+        .map(|(id, message)| format!("resource \"{id}\": {message}"))
+        .collect::<Vec<_>>()
+        .join("; ");
+    if let Some(Value::Array(conditions)) = status.get_mut("conditions") {
+        for condition in conditions.iter_mut() {
+            let type_ = condition.get("type").and_then(Value::as_str);
+            if !matches!(type_, Some("ResourcesReady" | "Ready")) {
+                continue;
+            }
+            let Some(condition) = condition.as_object_mut() else {
+                continue;
+            };
+            if condition.get("status").and_then(Value::as_str) != Some("False") {
+                condition.insert("lastTransitionTime".into(), json!(now));
+            }
+            condition.insert("status".into(), json!("False"));
+            condition.insert("reason".into(), json!(REASON_APPLY_FAILED));
+            condition.insert("message".into(), json!(summary));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failed_nodes_turn_the_instance_to_error_with_the_server_message() {
+        let mut status = json!({
+            "state": "IN_PROGRESS",
+            "resources": [
+                {"id": "config", "state": "SYNCED"},
+                {"id": "deployment", "state": "WAITING_FOR_READINESS", "waitingFor": "x"}
+            ],
+            "conditions": [
+                {"type": "ResourcesReady", "status": "False", "reason": "NotReady", "lastTransitionTime": "t0"},
+                {"type": "Ready", "status": "Unknown", "reason": "NotReady", "lastTransitionTime": "t0"},
+                {"type": "GraphResolved", "status": "True", "reason": "Resolved", "lastTransitionTime": "t0"}
+            ]
+        });
+        let errors = BTreeMap::from([(
+            "deployment".to_owned(),
+            "admission webhook denied the request: no".to_owned(),
+        )]);
+        mark_apply_errors(&mut status, &errors, "t1");
+        assert_eq!(status["state"], "ERROR");
+        assert_eq!(status["resources"][0]["state"], "SYNCED");
+        assert_eq!(status["resources"][1]["state"], "ERROR");
+        assert_eq!(
+            status["resources"][1]["message"],
+            "admission webhook denied the request: no"
+        );
+        assert!(status["resources"][1].get("waitingFor").is_none());
+        let resources_ready = &status["conditions"][0];
+        assert_eq!(resources_ready["reason"], REASON_APPLY_FAILED);
+        assert_eq!(resources_ready["lastTransitionTime"], "t0");
+        assert!(
+            resources_ready["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("resource \"deployment\": admission webhook denied"))
+        );
+        assert_eq!(status["conditions"][1]["status"], "False");
+        assert_eq!(status["conditions"][1]["lastTransitionTime"], "t1");
+        assert_eq!(status["conditions"][2]["status"], "True");
+    }
+
+    #[test]
+    fn no_errors_leaves_the_status_alone() {
+        let mut status = json!({"state": "ACTIVE"});
+        mark_apply_errors(&mut status, &BTreeMap::new(), "t1");
+        assert_eq!(status, json!({"state": "ACTIVE"}));
+    }
+}

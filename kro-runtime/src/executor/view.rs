@@ -1,0 +1,333 @@
+//! The executor's [`ClusterView`]: the shared watch cache, under a per-reconcile overlay of
+//! live reads and apply responses, recording every read neither can answer.
+//!
+//! A read the cache cannot answer (an external reference, a kind whose watch has not synced, a
+//! selector that may match objects kro does not own) is recorded as a miss and answered with
+//! "absent". The executor then fetches the misses live into the overlay and plans again; a plan
+//! made while misses were pending is never executed.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use kro_applyset::labels::{INSTANCE_ID_LABEL, OWNED_LABEL, PART_OF_LABEL};
+use serde_json::Value;
+
+use super::cache::{CacheAnswer, KindMapping, ObjectCache, labels_of};
+use crate::core::{ClusterView, LabelSelector, ResourceTarget};
+
+/// Group, kind, namespace (empty when cluster-scoped) and name.
+type ObjectId = (String, String, String, String);
+/// Group, kind, namespace (empty for all namespaces) and the selector's query string.
+type ListId = (String, String, String, String);
+
+/// A read the cache could not answer.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Miss {
+    /// GET one object.
+    Get {
+        /// The kind.
+        target: ResourceTarget,
+        /// Its namespace.
+        namespace: Option<String>,
+        /// Its name.
+        name: String,
+    },
+    /// LIST by label selector.
+    List {
+        /// The kind.
+        target: ResourceTarget,
+        /// The namespace, `None` for all.
+        namespace: Option<String>,
+        /// The selector.
+        selector: LabelSelector,
+    },
+}
+
+impl std::fmt::Display for Miss {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Get {
+                target,
+                namespace,
+                name,
+            } => write!(
+                f,
+                "GET {} {}/{name}",
+                target.kind,
+                namespace.as_deref().unwrap_or("")
+            ),
+            Self::List {
+                target,
+                namespace,
+                selector,
+            } => write!(
+                f,
+                "LIST {} in {} where {selector}",
+                target.kind,
+                namespace.as_deref().unwrap_or("all namespaces")
+            ),
+        }
+    }
+}
+
+/// What this reconcile learned beyond the cache: live reads and apply responses.
+#[derive(Debug, Default)]
+pub(crate) struct Overlay {
+    /// `None` records an object known to be absent.
+    objects: BTreeMap<ObjectId, Option<Arc<Value>>>,
+    lists: BTreeMap<ListId, Vec<Arc<Value>>>,
+}
+
+impl Overlay {
+    /// Records an observed object (a GET result or an apply response).
+    pub(crate) fn put(&mut self, target: &ResourceTarget, object: Arc<Value>) {
+        let namespace = object_namespace(&object, target);
+        let name = object
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        self.objects.insert(
+            (target.group.clone(), target.kind.clone(), namespace, name),
+            Some(object),
+        );
+    }
+
+    /// Records that an object does not exist.
+    pub(crate) fn put_absent(
+        &mut self,
+        target: &ResourceTarget,
+        namespace: Option<&str>,
+        name: &str,
+    ) {
+        self.objects.insert(
+            (
+                target.group.clone(),
+                target.kind.clone(),
+                scoped_namespace(target, namespace),
+                name.to_owned(),
+            ),
+            None,
+        );
+    }
+
+    /// Records the result of a live LIST.
+    pub(crate) fn put_list(
+        &mut self,
+        target: &ResourceTarget,
+        namespace: Option<&str>,
+        selector: &LabelSelector,
+        objects: Vec<Arc<Value>>,
+    ) {
+        self.lists
+            .insert(list_id(target, namespace, selector), objects);
+    }
+
+    fn get(
+        &self,
+        target: &ResourceTarget,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Option<&Option<Arc<Value>>> {
+        self.objects.get(&(
+            target.group.clone(),
+            target.kind.clone(),
+            scoped_namespace(target, namespace),
+            name.to_owned(),
+        ))
+    }
+
+    /// `base` with this overlay's objects of the same kind laid over it: replaced, removed when
+    /// known absent, added when they match.
+    fn merge_list(
+        &self,
+        target: &ResourceTarget,
+        namespace: Option<&str>,
+        selector: &LabelSelector,
+        base: Vec<Arc<Value>>,
+    ) -> Vec<Arc<Value>> {
+        let mut merged: BTreeMap<(String, String), Arc<Value>> = base
+            .into_iter()
+            .map(|object| {
+                let name = object
+                    .pointer("/metadata/name")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned();
+                ((object_namespace(&object, target), name), object)
+            })
+            .collect();
+        let wanted_namespace = namespace.filter(|_| target.namespaced);
+        for ((group, kind, object_namespace, name), object) in &self.objects {
+            if *group != target.group || *kind != target.kind {
+                continue;
+            }
+            if wanted_namespace.is_some_and(|wanted| wanted != object_namespace) {
+                continue;
+            }
+            let key = (object_namespace.clone(), name.clone());
+            match object {
+                Some(object) if selector.matches(&labels_of(object)) => {
+                    merged.insert(key, object.clone());
+                }
+                _ => {
+                    merged.remove(&key);
+                }
+            }
+        }
+        merged.into_values().collect()
+    }
+}
+
+/// The view one planning pass reads.
+pub(crate) struct ExecutorView<'a> {
+    cache: &'a ObjectCache,
+    overlay: &'a Overlay,
+    /// Group-kinds read by external references: objects kro does not own are not in the cache,
+    /// so a cache "absent" for them means nothing.
+    external_kinds: &'a BTreeSet<(String, String)>,
+    misses: Mutex<BTreeSet<Miss>>,
+}
+
+impl<'a> ExecutorView<'a> {
+    pub(crate) fn new(
+        cache: &'a ObjectCache,
+        overlay: &'a Overlay,
+        external_kinds: &'a BTreeSet<(String, String)>,
+    ) -> Self {
+        Self {
+            cache,
+            overlay,
+            external_kinds,
+            misses: Mutex::new(BTreeSet::new()),
+        }
+    }
+
+    /// The reads that were answered "absent" for lack of knowledge, sorted.
+    pub(crate) fn into_misses(self) -> BTreeSet<Miss> {
+        self.misses
+            .into_inner()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn miss(&self, miss: Miss) {
+        self.misses
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(miss);
+    }
+
+    fn is_external(&self, target: &ResourceTarget) -> bool {
+        self.external_kinds
+            .contains(&(target.group.clone(), target.kind.clone()))
+    }
+}
+
+/// Whether every object the selector matches must carry `kro.run/owned=true` (and so is in the
+/// cache): kro's own bookkeeping labels are only ever set on kro children.
+fn selects_only_kro_children(selector: &LabelSelector) -> bool {
+    selector
+        .match_labels
+        .get(OWNED_LABEL)
+        .is_some_and(|value| value == "true")
+        || selector.match_labels.contains_key(INSTANCE_ID_LABEL)
+        || selector.match_labels.contains_key(PART_OF_LABEL)
+}
+
+impl ClusterView for ExecutorView<'_> {
+    fn get(
+        &self,
+        target: &ResourceTarget,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Option<Arc<Value>> {
+        if let Some(known) = self.overlay.get(target, namespace, name) {
+            return known.clone();
+        }
+        let kind = mapping_of(target);
+        match self.cache.get(&kind, namespace, name) {
+            CacheAnswer::Answered(Some(object)) => Some(object),
+            CacheAnswer::Answered(None) if !self.is_external(target) => None,
+            CacheAnswer::Answered(None) | CacheAnswer::NotSynced => {
+                self.miss(Miss::Get {
+                    target: target.clone(),
+                    namespace: namespace.filter(|_| target.namespaced).map(str::to_owned),
+                    name: name.to_owned(),
+                });
+                None
+            }
+        }
+    }
+
+    fn list(
+        &self,
+        target: &ResourceTarget,
+        namespace: Option<&str>,
+        selector: &LabelSelector,
+    ) -> Vec<Arc<Value>> {
+        if let Some(listed) = self
+            .overlay
+            .lists
+            .get(&list_id(target, namespace, selector))
+        {
+            return self
+                .overlay
+                .merge_list(target, namespace, selector, listed.clone());
+        }
+        if selects_only_kro_children(selector) {
+            let kind = mapping_of(target);
+            if let CacheAnswer::Answered(listed) = self
+                .cache
+                .list(&kind, namespace, |labels| selector.matches(labels))
+            {
+                return self.overlay.merge_list(target, namespace, selector, listed);
+            }
+        }
+        self.miss(Miss::List {
+            target: target.clone(),
+            namespace: namespace.filter(|_| target.namespaced).map(str::to_owned),
+            selector: selector.clone(),
+        });
+        Vec::new()
+    }
+}
+
+/// The cache's mapping of a planner target.
+pub(crate) fn mapping_of(target: &ResourceTarget) -> KindMapping {
+    KindMapping {
+        group: target.group.clone(),
+        version: target.version.clone(),
+        kind: target.kind.clone(),
+        plural: target.plural.clone(),
+        namespaced: target.namespaced,
+    }
+}
+
+fn scoped_namespace(target: &ResourceTarget, namespace: Option<&str>) -> String {
+    if target.namespaced {
+        namespace.unwrap_or_default().to_owned()
+    } else {
+        String::new()
+    }
+}
+
+fn object_namespace(object: &Value, target: &ResourceTarget) -> String {
+    if target.namespaced {
+        object
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    } else {
+        String::new()
+    }
+}
+
+fn list_id(target: &ResourceTarget, namespace: Option<&str>, selector: &LabelSelector) -> ListId {
+    (
+        target.group.clone(),
+        target.kind.clone(),
+        scoped_namespace(target, namespace),
+        selector.to_string(),
+    )
+}
