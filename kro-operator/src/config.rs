@@ -400,6 +400,8 @@ impl OperatorConfig {
         if let (BindAddress::Listen(metrics), BindAddress::Listen(health)) =
             (self.metrics_bind_address, self.health_probe_bind_address)
             && metrics.port() == health.port()
+            // Port 0 asks the kernel for a free port each time, so two of them never clash.
+            && metrics.port() != 0
             && (metrics.ip() == health.ip()
                 || metrics.ip().is_unspecified()
                 || health.ip().is_unspecified())

@@ -8,6 +8,7 @@
 
 pub mod client;
 pub mod config;
+pub mod controllers;
 pub mod duration;
 pub mod features;
 pub mod health;

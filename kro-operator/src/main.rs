@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use kro_operator::client::build_client;
 use kro_operator::config::OperatorConfig;
+use kro_operator::controllers::RgdControllerService;
 use kro_operator::logging::init_logging;
 use kro_operator::operator::Operator;
 use kro_operator::shutdown::cancel_on_signal;
@@ -65,7 +66,10 @@ async fn run(config: OperatorConfig) -> anyhow::Result<()> {
     });
 
     let client = build_client(config.kubeconfig.as_deref()).await?;
-    let operator = Operator::prepare(config, client).await?;
+    let mut operator = Operator::prepare(config, client).await?;
+    let context = operator.context().clone();
+    let synced = context.readiness.register("rgd-caches-synced");
+    operator.add_service(Box::new(RgdControllerService::new(context, synced)));
     tracing::info!(services = ?operator.service_names(), "running");
     operator
         .run(shutdown)

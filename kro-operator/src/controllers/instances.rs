@@ -1,0 +1,650 @@
+//! Instance controllers: one `kube::runtime::Controller<DynamicObject>` per RGD, started and
+//! stopped at run time without restarting the operator.
+//!
+//! Each controller has its own queue and `--dynamic-controller-concurrent-reconciles` workers, so
+//! a busy RGD cannot starve the others (fairness across RGDs), while kube-runtime serialises the
+//! reconciles of one instance and debounces its triggers. Triggers:
+//! - the instance watch, filtered to generation changes, the suspend-annotation flip and the
+//!   deletion timestamp (kro's own label and status writes do not retrigger);
+//! - the executor's shared child watches ([`ObjectCache`]): every event on a kro-managed child is
+//!   mapped through the child's `kro.run/instance-*` labels to its instance;
+//! - a "re-enqueue everything" signal when the RGD's graph changes.
+
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{Hash as _, Hasher as _};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::{Duration, Instant};
+
+use futures::{StreamExt as _, stream};
+use kro_graph::Graph;
+use kro_runtime::core::{InstanceState, Limits, RgdIdentity};
+use kro_runtime::executor::{Executor, ExecutorConfig, InstanceKey, ObjectCache};
+use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
+use kube::runtime::controller::{Action, Config as ControllerConfig};
+use kube::runtime::events::{Event, EventType, Recorder};
+use kube::runtime::reflector::store::Writer;
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::{Controller, PredicateConfig, WatchStreamExt as _, watcher};
+use kube::{Resource as _, ResourceExt as _};
+use serde_json::Value;
+use tokio::sync::{broadcast, mpsc};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::OperatorConfig;
+use crate::features::FeatureGate;
+use crate::metrics::{GvrLabels, InstanceTransitionLabels};
+use crate::operator::OperatorContext;
+
+use super::error::ControllerError;
+use super::rgd::truncate;
+
+/// The annotation that suspends an instance's reconciliation.
+const SUSPEND_ANNOTATION: &str = kro_applyset::labels::RECONCILE_ANNOTATION;
+
+/// The generated kind an instance controller serves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct ServedKind {
+    group: String,
+    version: String,
+    kind: String,
+    plural: String,
+}
+
+impl ServedKind {
+    fn of(graph: &Graph) -> Self {
+        let gvk = graph.instance().gvk();
+        Self {
+            group: gvk.group.clone(),
+            version: gvk.version.clone(),
+            kind: gvk.kind.clone(),
+            plural: graph.instance().plural().to_owned(),
+        }
+    }
+
+    fn api_resource(&self) -> ApiResource {
+        ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk(&self.group, &self.version, &self.kind),
+            &self.plural,
+        )
+    }
+
+    /// `group/version/resource`, the metrics label.
+    fn gvr(&self) -> String {
+        format!("{}/{}/{}", self.group, self.version, self.plural)
+    }
+
+    fn matches(&self, key: &InstanceKey) -> bool {
+        key.group == self.group && key.version == self.version && key.kind == self.kind
+    }
+}
+
+struct Running {
+    kind: ServedKind,
+    graph: Arc<RwLock<Arc<Graph>>>,
+    requeue_all: mpsc::UnboundedSender<()>,
+    cancel: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// What every instance controller shares.
+struct Shared {
+    operator: OperatorContext,
+    cache: ObjectCache,
+    recorder: Recorder,
+}
+
+/// The registry of running instance controllers, keyed by RGD name.
+pub struct InstanceControllers {
+    shared: Arc<Shared>,
+    running: Mutex<BTreeMap<String, Running>>,
+    shutdown: CancellationToken,
+}
+
+impl std::fmt::Debug for InstanceControllers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InstanceControllers")
+            .field("running", &self.running_rgds())
+            .finish_non_exhaustive()
+    }
+}
+
+impl InstanceControllers {
+    /// An empty registry; controllers stop when `shutdown` is cancelled.
+    #[must_use]
+    pub fn new(
+        operator: OperatorContext,
+        cache: ObjectCache,
+        recorder: Recorder,
+        shutdown: CancellationToken,
+    ) -> Self {
+        Self {
+            shared: Arc::new(Shared {
+                operator,
+                cache,
+                recorder,
+            }),
+            running: Mutex::new(BTreeMap::new()),
+            shutdown,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Running>> {
+        self.running.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Names of the RGDs whose controllers run, sorted.
+    #[must_use]
+    pub fn running_rgds(&self) -> Vec<String> {
+        self.lock().keys().cloned().collect()
+    }
+
+    /// Serves `graph` for RGD `rgd_name`: starts a controller, or swaps the graph of the running
+    /// one and re-enqueues every instance (a controller whose kind changed is replaced).
+    ///
+    /// # Errors
+    /// A message when the controller cannot be started (shutdown in progress).
+    pub fn ensure(&self, rgd: &RgdIdentity, graph: Arc<Graph>) -> Result<(), String> {
+        let rgd_name = rgd.name.as_str();
+        if self.shutdown.is_cancelled() {
+            return Err("the operator is shutting down".to_owned());
+        }
+        let kind = ServedKind::of(&graph);
+        let mut running = self.lock();
+        if let Some(current) = running.get(rgd_name)
+            && current.kind == kind
+            && !current.task.is_finished()
+        {
+            let changed = {
+                let mut slot = current
+                    .graph
+                    .write()
+                    .unwrap_or_else(PoisonError::into_inner);
+                let changed = slot.spec_hash() != graph.spec_hash();
+                *slot = graph;
+                changed
+            };
+            if changed {
+                tracing::info!(rgd = %rgd_name, "graph changed; re-enqueueing every instance");
+                let _ = current.requeue_all.send(());
+            }
+            return Ok(());
+        }
+        if let Some(previous) = running.remove(rgd_name) {
+            previous.cancel.cancel();
+        }
+        let cancel = self.shutdown.child_token();
+        let (requeue_all, requeue_rx) = mpsc::unbounded_channel();
+        let graph = Arc::new(RwLock::new(graph));
+        let task = tokio::spawn(run_controller(
+            Arc::clone(&self.shared),
+            rgd.clone(),
+            kind.clone(),
+            Arc::clone(&graph),
+            requeue_rx,
+            cancel.clone(),
+        ));
+        tracing::info!(rgd = %rgd_name, kind = %kind.kind, group = %kind.group, "instance controller started");
+        running.insert(
+            rgd_name.to_owned(),
+            Running {
+                kind,
+                graph,
+                requeue_all,
+                cancel,
+                task,
+            },
+        );
+        Ok(())
+    }
+
+    /// Stops the controller of `rgd_name`, if any, and waits for it to finish.
+    pub async fn stop(&self, rgd_name: &str) {
+        let removed = self.lock().remove(rgd_name);
+        if let Some(running) = removed {
+            running.cancel.cancel();
+            let _ = running.task.await;
+            tracing::info!(rgd = %rgd_name, "instance controller stopped");
+        }
+    }
+
+    /// Stops every controller and waits for them.
+    pub async fn stop_all(&self) {
+        let all: Vec<Running> = std::mem::take(&mut *self.lock()).into_values().collect();
+        for running in &all {
+            running.cancel.cancel();
+        }
+        for running in all {
+            let _ = running.task.await;
+        }
+    }
+}
+
+/// What one instance controller's reconciles share.
+struct InstanceContext {
+    shared: Arc<Shared>,
+    executor: Arc<Executor>,
+    rgd: String,
+    kind: ServedKind,
+    api_resource: ApiResource,
+    graph: Arc<RwLock<Arc<Graph>>>,
+    failures: Mutex<HashMap<ObjectRef<DynamicObject>, u32>>,
+}
+
+/// The trigger hash of an instance: generation, deletion and the suspend annotation. Status and
+/// label writes change none of them, so kro's own writes do not retrigger a reconcile.
+fn trigger_hash(instance: &DynamicObject) -> Option<u64> {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    instance.metadata.generation.hash(&mut hasher);
+    instance
+        .metadata
+        .deletion_timestamp
+        .is_some()
+        .hash(&mut hasher);
+    instance
+        .annotations()
+        .get(SUSPEND_ANNOTATION)
+        .map(|value| value.to_ascii_lowercase())
+        .hash(&mut hasher);
+    Some(hasher.finish())
+}
+
+/// Child events as a stream: `Some(key)` per event, `None` when events were lost (lagged).
+fn child_events(
+    receiver: broadcast::Receiver<InstanceKey>,
+) -> impl futures::Stream<Item = Option<InstanceKey>> + Send {
+    stream::unfold(receiver, |mut receiver| async move {
+        match receiver.recv().await {
+            Ok(key) => Some((Some(key), receiver)),
+            Err(broadcast::error::RecvError::Lagged(_)) => Some((None, receiver)),
+            Err(broadcast::error::RecvError::Closed) => None,
+        }
+    })
+}
+
+fn all_refs(store: &Store<DynamicObject>, resource: &ApiResource) -> Vec<ObjectRef<DynamicObject>> {
+    store
+        .state()
+        .iter()
+        .map(|object| ObjectRef::from_obj_with(object.as_ref(), resource.clone()))
+        .collect()
+}
+
+async fn run_controller(
+    shared: Arc<Shared>,
+    rgd_identity: RgdIdentity,
+    kind: ServedKind,
+    graph: Arc<RwLock<Arc<Graph>>>,
+    requeue_all: mpsc::UnboundedReceiver<()>,
+    cancel: CancellationToken,
+) {
+    let rgd = rgd_identity.name.clone();
+    let resource = kind.api_resource();
+    let api: Api<DynamicObject> = Api::all_with(shared.operator.client.clone(), &resource);
+    let writer = Writer::new(resource.clone());
+    let store = writer.as_reader();
+    let instances = watcher(api, watcher::Config::default())
+        .default_backoff()
+        .reflect(writer)
+        .applied_objects()
+        .predicate_filter(trigger_hash, PredicateConfig::default());
+
+    let children = {
+        let kind = kind.clone();
+        let store = store.clone();
+        let resource = resource.clone();
+        child_events(shared.cache.subscribe()).flat_map(move |event| {
+            let refs = match event {
+                Some(key) if kind.matches(&key) => {
+                    let mut object_ref = ObjectRef::new_with(&key.name, resource.clone());
+                    if let Some(namespace) = &key.namespace {
+                        object_ref = object_ref.within(namespace);
+                    }
+                    vec![object_ref]
+                }
+                Some(_) => Vec::new(),
+                None => all_refs(&store, &resource),
+            };
+            stream::iter(refs)
+        })
+    };
+    let everything = {
+        let store = store.clone();
+        let resource = resource.clone();
+        tokio_stream_from(requeue_all).flat_map(move |()| stream::iter(all_refs(&store, &resource)))
+    };
+
+    let config = &shared.operator.config;
+    let concurrency =
+        u16::try_from(config.dynamic_controller_concurrent_reconciles).unwrap_or(u16::MAX);
+    let executor = Arc::new(Executor::new(
+        shared.operator.client.clone(),
+        shared.cache.clone(),
+        rgd_identity,
+        executor_config(config),
+    ));
+    let context = Arc::new(InstanceContext {
+        shared: Arc::clone(&shared),
+        executor,
+        rgd: rgd.clone(),
+        kind: kind.clone(),
+        api_resource: resource.clone(),
+        graph,
+        failures: Mutex::new(HashMap::new()),
+    });
+    Controller::for_stream_with(instances, store, resource)
+        .with_config(ControllerConfig::default().concurrency(concurrency))
+        .reconcile_on(stream::select(children, everything))
+        .graceful_shutdown_on(cancel.cancelled_owned())
+        .run(reconcile_instance, error_policy, context)
+        .for_each(|result| {
+            if let Err(error) = result {
+                tracing::debug!(rgd = %rgd, %error, "instance controller event");
+            }
+            futures::future::ready(())
+        })
+        .await;
+}
+
+fn tokio_stream_from(
+    receiver: mpsc::UnboundedReceiver<()>,
+) -> impl futures::Stream<Item = ()> + Send {
+    stream::unfold(receiver, |mut receiver| async move {
+        receiver.recv().await.map(|()| ((), receiver))
+    })
+}
+
+/// The instance's conditions as `type -> (status, reason)`.
+fn conditions_of(status: Option<&Value>) -> BTreeMap<String, (String, String)> {
+    status
+        .and_then(|status| status.get("conditions"))
+        .and_then(Value::as_array)
+        .map(|conditions| {
+            conditions
+                .iter()
+                .filter_map(|condition| {
+                    let type_ = condition.get("type")?.as_str()?.to_owned();
+                    let status = condition.get("status")?.as_str()?.to_owned();
+                    let reason = condition
+                        .get("reason")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_owned();
+                    Some((type_, (status, reason)))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn state_of(status: Option<&Value>) -> String {
+    status
+        .and_then(|status| status.get("state"))
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// Events for condition transitions between `old` and `new`: (type, note, warning?).
+fn condition_transitions(old: Option<&Value>, new: Option<&Value>) -> Vec<(String, String, bool)> {
+    let before = conditions_of(old);
+    conditions_of(new)
+        .into_iter()
+        .filter_map(|(type_, (status, reason))| {
+            let previous = before.get(&type_).map(|(status, _)| status.as_str());
+            if previous == Some(status.as_str()) {
+                return None;
+            }
+            let note = format!("{} -> {status}: {reason}", previous.unwrap_or("none"));
+            Some((type_, note, status != "True"))
+        })
+        .collect()
+}
+
+async fn reconcile_instance(
+    instance: Arc<DynamicObject>,
+    ctx: Arc<InstanceContext>,
+) -> Result<Action, ControllerError> {
+    let graph = Arc::clone(&ctx.graph.read().unwrap_or_else(PoisonError::into_inner));
+    let metrics = &ctx.shared.operator.metrics;
+    let gvr = ctx.kind.gvr();
+    metrics
+        .dynamic_controller_reconcile_total
+        .get_or_create(&GvrLabels::new(gvr.clone()))
+        .inc();
+    let started = Instant::now();
+    let result = run_executor(Arc::clone(&ctx.executor), graph, Arc::clone(&instance)).await;
+    metrics.observe_instance_reconcile(&gvr, started.elapsed(), result.is_err());
+    let action = format!(
+        "reconciling {} {}/{}",
+        ctx.kind.kind,
+        instance.namespace().unwrap_or_default(),
+        instance.name_any()
+    );
+    let outcome = result.map_err(|failure| match failure {
+        EngineFailure::Engine(source) => ControllerError::Runtime { action, source },
+        EngineFailure::Panicked(message) => ControllerError::Panicked { action, message },
+    })?;
+    let object_ref = ObjectRef::from_obj_with(instance.as_ref(), ctx.api_resource.clone());
+    ctx.failures
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .remove(&object_ref);
+
+    let old_status = instance.data.get("status");
+    let from = state_of(old_status);
+    let to = outcome.state.as_str();
+    if from != to && !outcome.finalized {
+        metrics
+            .instance_state_transitions_total
+            .get_or_create(&InstanceTransitionLabels {
+                gvr,
+                from_state: from,
+                to_state: to.to_owned(),
+            })
+            .inc();
+    }
+    let gates = &ctx.shared.operator.config.feature_gates;
+    if outcome.stats.status_written && gates.enabled(FeatureGate::InstanceConditionEvents) {
+        publish_condition_events(&ctx, &instance).await;
+    }
+    if outcome.finalized {
+        return Ok(Action::await_change());
+    }
+    let requeue_interval = ctx.shared.operator.config.instance_requeue_interval;
+    Ok(match outcome.requeue_after {
+        Some(delay) => Action::requeue(delay),
+        // A safety net for waits no watch reports (e.g. an external object that appears later);
+        // the watch event normally comes first.
+        None if outcome.state != InstanceState::Active && !requeue_interval.is_zero() => {
+            Action::requeue(requeue_interval.max(WAITING_RESYNC))
+        }
+        None => Action::await_change(),
+    })
+}
+
+/// How often an instance that waits without a requeue hint is looked at again at the latest.
+const WAITING_RESYNC: Duration = Duration::from_secs(30);
+
+/// Reads the instance again and publishes one Event per condition transition.
+async fn publish_condition_events(ctx: &InstanceContext, instance: &DynamicObject) {
+    let api: Api<DynamicObject> = match instance.namespace() {
+        Some(namespace) => Api::namespaced_with(
+            ctx.shared.operator.client.clone(),
+            &namespace,
+            &ctx.api_resource,
+        ),
+        None => Api::all_with(ctx.shared.operator.client.clone(), &ctx.api_resource),
+    };
+    let fresh = match api.get_opt(&instance.name_any()).await {
+        Ok(Some(fresh)) => fresh,
+        Ok(None) => return,
+        Err(error) => {
+            tracing::debug!(rgd = %ctx.rgd, %error, "cannot read the instance for events");
+            return;
+        }
+    };
+    let reference = fresh.object_ref(&ctx.api_resource);
+    for (reason, note, warning) in
+        condition_transitions(instance.data.get("status"), fresh.data.get("status"))
+    {
+        let event = Event {
+            type_: if warning {
+                EventType::Warning
+            } else {
+                EventType::Normal
+            },
+            reason,
+            note: Some(truncate(&note, 1000)),
+            action: "Reconcile".to_owned(),
+            secondary: None,
+        };
+        if let Err(error) = ctx.shared.recorder.publish(&event, &reference).await {
+            tracing::debug!(rgd = %ctx.rgd, %error, "cannot publish event");
+        }
+    }
+}
+
+/// The executor's settings from the operator's flags.
+fn executor_config(config: &OperatorConfig) -> ExecutorConfig {
+    ExecutorConfig {
+        kro_version: super::rgd::KRO_VERSION.to_owned(),
+        limits: Limits {
+            max_collection_size: config.rgd_max_collection_size as usize,
+            requeue_interval: config.instance_requeue_interval,
+        },
+        ..ExecutorConfig::default()
+    }
+}
+
+/// Runs one executor reconcile. The executor's future holds a `&dyn ClusterView` (not `Sync`)
+/// across awaits, so it is not `Send` and cannot run on the controller's task directly: it runs
+/// on a blocking-pool thread that drives it on the current runtime.
+async fn run_executor(
+    executor: Arc<Executor>,
+    graph: Arc<Graph>,
+    instance: Arc<DynamicObject>,
+) -> Result<kro_runtime::Outcome, EngineFailure> {
+    let handle = tokio::runtime::Handle::current();
+    tokio::task::spawn_blocking(move || {
+        handle.block_on(async move { executor.reconcile(&graph, &instance).await })
+    })
+    .await
+    .map_err(|join| EngineFailure::Panicked(join.to_string()))?
+    .map_err(EngineFailure::Engine)
+}
+
+/// Why the engine produced no outcome.
+#[derive(Debug)]
+enum EngineFailure {
+    /// The executor returned an error.
+    Engine(kro_runtime::executor::Error),
+    /// The reconcile task panicked or was cancelled.
+    Panicked(String),
+}
+
+/// Exponential backoff per instance, from `--dynamic-controller-rate-limiter-min-delay` to
+/// `--dynamic-controller-rate-limiter-max-delay`.
+// kube-runtime's error policy signature takes the Arcs by value.
+#[allow(clippy::needless_pass_by_value)]
+fn error_policy(
+    instance: Arc<DynamicObject>,
+    error: &ControllerError,
+    ctx: Arc<InstanceContext>,
+) -> Action {
+    let object_ref = ObjectRef::from_obj_with(instance.as_ref(), ctx.api_resource.clone());
+    let attempts = {
+        let mut failures = ctx.failures.lock().unwrap_or_else(PoisonError::into_inner);
+        let attempts = failures.entry(object_ref).or_insert(0);
+        *attempts = attempts.saturating_add(1);
+        *attempts
+    };
+    let config = &ctx.shared.operator.config;
+    let delay = backoff_delay(
+        config.dynamic_controller_rate_limiter_min_delay,
+        config.dynamic_controller_rate_limiter_max_delay,
+        attempts,
+    );
+    tracing::warn!(rgd = %ctx.rgd, instance = %instance.name_any(), %error, ?delay, "instance reconcile failed");
+    Action::requeue(delay)
+}
+
+/// `min * 2^(attempts-1)`, capped at `max`.
+fn backoff_delay(min: Duration, max: Duration, attempts: u32) -> Duration {
+    let factor = 2_u32.saturating_pow(attempts.saturating_sub(1).min(30));
+    min.saturating_mul(factor).min(max)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn backoff_doubles_up_to_the_maximum() {
+        let min = Duration::from_millis(200);
+        let max = Duration::from_secs(1);
+        assert_eq!(backoff_delay(min, max, 1), min);
+        assert_eq!(backoff_delay(min, max, 2), Duration::from_millis(400));
+        assert_eq!(backoff_delay(min, max, 10), max);
+        assert_eq!(backoff_delay(min, max, u32::MAX), max);
+    }
+
+    fn instance(
+        generation: i64,
+        annotations: &[(&str, &str)],
+        labels: &[(&str, &str)],
+    ) -> DynamicObject {
+        let annotations: BTreeMap<&str, &str> = annotations.iter().copied().collect();
+        let labels: BTreeMap<&str, &str> = labels.iter().copied().collect();
+        serde_json::from_value(json!({
+            "apiVersion": "kro.run/v1alpha1", "kind": "App",
+            "metadata": {"name": "a", "namespace": "n", "generation": generation,
+                         "annotations": annotations, "labels": labels},
+            "status": {"state": "ACTIVE"}
+        }))
+        .expect("valid object")
+    }
+
+    #[test]
+    fn only_generation_deletion_and_suspension_trigger() {
+        let base = trigger_hash(&instance(1, &[], &[]));
+        assert_eq!(
+            base,
+            trigger_hash(&instance(1, &[("other", "x")], &[("l", "v")]))
+        );
+        assert_ne!(base, trigger_hash(&instance(2, &[], &[])));
+        assert_ne!(
+            base,
+            trigger_hash(&instance(1, &[(SUSPEND_ANNOTATION, "suspended")], &[]))
+        );
+        let mut deleting = instance(1, &[], &[]);
+        deleting.metadata.deletion_timestamp =
+            Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                k8s_openapi::jiff::Timestamp::UNIX_EPOCH,
+            ));
+        assert_ne!(base, trigger_hash(&deleting));
+    }
+
+    #[test]
+    fn condition_transitions_name_old_and_new_status() {
+        let old =
+            json!({"conditions": [{"type": "Ready", "status": "False", "reason": "NotReady"}]});
+        let new = json!({"conditions": [
+            {"type": "Ready", "status": "True", "reason": "Ready"},
+            {"type": "InstanceManaged", "status": "True", "reason": "Managed"},
+        ]});
+        let events = condition_transitions(Some(&old), Some(&new));
+        assert_eq!(
+            events,
+            vec![
+                (
+                    "InstanceManaged".to_owned(),
+                    "none -> True: Managed".to_owned(),
+                    false
+                ),
+                ("Ready".to_owned(), "False -> True: Ready".to_owned(), false),
+            ]
+        );
+        assert!(condition_transitions(Some(&new), Some(&new)).is_empty());
+    }
+}

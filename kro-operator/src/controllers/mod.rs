@@ -1,0 +1,252 @@
+//! The reconcile controllers: the ResourceGraphDefinition controller and, started by it at run
+//! time, one instance controller per RGD.
+//!
+//! [`RgdControllerService`] is the operator [`Service`] that runs them. It waits for leadership,
+//! installs kro's own CRDs when missing, and runs a `kube::runtime::Controller` over RGDs (plus the
+//! kro-owned generated CRDs, so that deleting or editing one re-creates it). Readiness
+//! (`rgd-caches-synced`) turns on once the RGD cache has synced; a standby replica reports ready
+//! after one successful read of the RGD API, and writes nothing.
+
+pub mod conditions;
+pub mod crd;
+pub mod error;
+pub mod instances;
+pub mod revisions;
+pub mod rgd;
+pub mod status;
+
+use std::hash::{Hash as _, Hasher as _};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt as _;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kro_graph::api::ResourceGraphDefinition;
+use kro_runtime::executor::{ClusterResolver, ObjectCache};
+use kube::ResourceExt as _;
+use kube::api::{Api, ListParams};
+use kube::runtime::controller::{Action, Config as ControllerConfig};
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::{self, ObjectRef};
+use kube::runtime::{Controller, PredicateConfig, WatchStreamExt as _, watcher};
+use tokio_util::sync::CancellationToken;
+
+use crate::health::ReadinessCheck;
+use crate::operator::OperatorContext;
+use crate::service::{Service, ServiceError, ServiceFuture};
+
+pub use error::ControllerError;
+pub use instances::InstanceControllers;
+pub use rgd::{ALLOW_BREAKING_CHANGES_ANNOTATION, RgdContext, reconcile_rgd};
+
+/// The name events are reported under.
+pub const EVENT_REPORTER: &str = "kro";
+/// How long start-up waits for kro's own CRDs to become Established.
+const KRO_CRDS_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The RGD controller and the instance controllers it starts, as one operator service.
+pub struct RgdControllerService {
+    context: OperatorContext,
+    synced: ReadinessCheck,
+}
+
+impl std::fmt::Debug for RgdControllerService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RgdControllerService")
+            .finish_non_exhaustive()
+    }
+}
+
+impl RgdControllerService {
+    /// The service; `synced` turns ready once the RGD cache has synced.
+    #[must_use]
+    pub fn new(context: OperatorContext, synced: ReadinessCheck) -> Self {
+        Self { context, synced }
+    }
+}
+
+impl Service for RgdControllerService {
+    fn name(&self) -> &str {
+        "rgd-controller"
+    }
+
+    fn run(self: Box<Self>, shutdown: CancellationToken) -> ServiceFuture {
+        Box::pin(run(self.context, self.synced, shutdown))
+    }
+}
+
+/// The RGD trigger hash: generation, deletion and the allow-breaking-changes annotation; status
+/// writes do not retrigger.
+fn rgd_trigger_hash(rgd: &ResourceGraphDefinition) -> Option<u64> {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    rgd.metadata.generation.hash(&mut hasher);
+    rgd.metadata.deletion_timestamp.is_some().hash(&mut hasher);
+    rgd.annotations()
+        .get(ALLOW_BREAKING_CHANGES_ANNOTATION)
+        .hash(&mut hasher);
+    Some(hasher.finish())
+}
+
+/// Marks a standby replica ready once the RGD API answers.
+async fn standby_readiness(context: OperatorContext, synced: ReadinessCheck) {
+    let api: Api<ResourceGraphDefinition> = Api::all(context.client.clone());
+    loop {
+        match api.list(&ListParams::default().limit(1)).await {
+            Ok(_) => {
+                synced.set_ready(true);
+                return;
+            }
+            // Not installed yet: the leader installs it; the API answered, which is what matters.
+            Err(kube::Error::Api(status)) if status.code == 404 => {
+                synced.set_ready(true);
+                return;
+            }
+            Err(error) => tracing::debug!(%error, "RGD API not reachable yet"),
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+async fn run(
+    context: OperatorContext,
+    synced: ReadinessCheck,
+    shutdown: CancellationToken,
+) -> Result<(), ServiceError> {
+    let standby = tokio::spawn(standby_readiness(context.clone(), synced.clone()));
+    tokio::select! {
+        () = shutdown.cancelled() => {
+            standby.abort();
+            return Ok(());
+        }
+        acquired = context.leader.acquired() => {
+            if acquired.is_err() {
+                standby.abort();
+                return Ok(());
+            }
+        }
+    }
+    standby.abort();
+    synced.set_ready(false);
+    tracing::info!("leading: starting the controllers");
+    crd::install_kro_crds(&context.client, KRO_CRDS_TIMEOUT)
+        .await
+        .map_err(ServiceError::other)?;
+
+    let stop = CancellationToken::new();
+    let client = context.client.clone();
+    let cache = ObjectCache::new(client.clone());
+    let recorder = Recorder::new(
+        client.clone(),
+        Reporter {
+            controller: EVENT_REPORTER.to_owned(),
+            instance: None,
+        },
+    );
+    let instances = Arc::new(InstanceControllers::new(
+        context.clone(),
+        cache,
+        recorder.clone(),
+        stop.clone(),
+    ));
+    let rgd_context = Arc::new(RgdContext {
+        operator: context.clone(),
+        resolver: ClusterResolver::default(),
+        instances: Arc::clone(&instances),
+        recorder,
+    });
+
+    let api: Api<ResourceGraphDefinition> = Api::all(client.clone());
+    let (store, writer) = reflector::store::<ResourceGraphDefinition>();
+    let rgds = watcher(api, watcher::Config::default())
+        .default_backoff()
+        .reflect(writer)
+        .applied_objects()
+        .predicate_filter(rgd_trigger_hash, PredicateConfig::default());
+    let crds: Api<CustomResourceDefinition> = Api::all(client);
+    let owned_crds =
+        watcher::Config::default().labels(&format!("{}=true", kro_schema::LABEL_OWNED));
+    let concurrency = u16::try_from(
+        context
+            .config
+            .resource_graph_definition_concurrent_reconciles,
+    )
+    .unwrap_or(u16::MAX);
+
+    {
+        let store = store.clone();
+        let synced = synced.clone();
+        tokio::spawn(async move {
+            if store.wait_until_ready().await.is_ok() {
+                synced.set_ready(true);
+            }
+        });
+    }
+
+    let lost = context.leader.lost();
+    let stopping = {
+        let shutdown = shutdown.clone();
+        async move {
+            tokio::select! {
+                () = shutdown.cancelled() => {}
+                () = lost.cancelled() => {}
+            }
+        }
+    };
+    Controller::for_stream(rgds, store)
+        .watches(crds, owned_crds, |crd: CustomResourceDefinition| {
+            crd.labels()
+                .get(kro_schema::LABEL_RGD_NAME)
+                .map(|name| ObjectRef::<ResourceGraphDefinition>::new(name))
+        })
+        .with_config(ControllerConfig::default().concurrency(concurrency))
+        .graceful_shutdown_on(stopping)
+        .run(reconcile_rgd, rgd_error_policy, rgd_context)
+        .for_each(|result| {
+            if let Err(error) = result {
+                tracing::debug!(%error, "RGD controller event");
+            }
+            futures::future::ready(())
+        })
+        .await;
+    stop.cancel();
+    instances.stop_all().await;
+    synced.set_ready(false);
+    tracing::info!("controllers stopped");
+    Ok(())
+}
+
+// kube-runtime's error policy signature takes the Arcs by value.
+#[allow(clippy::needless_pass_by_value)]
+fn rgd_error_policy(
+    rgd: Arc<ResourceGraphDefinition>,
+    error: &ControllerError,
+    ctx: Arc<RgdContext>,
+) -> Action {
+    tracing::warn!(rgd = %rgd.name_any(), %error, "RGD reconcile failed");
+    Action::requeue(
+        ctx.operator
+            .config
+            .rgd_progress_requeue_delay
+            .max(Duration::from_secs(1)),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    #[test]
+    fn rgd_trigger_ignores_status_but_sees_the_breaking_changes_annotation() {
+        let mut rgd = ResourceGraphDefinition::default();
+        rgd.metadata.generation = Some(1);
+        let base = rgd_trigger_hash(&rgd);
+        rgd.status = Some(Default::default());
+        assert_eq!(base, rgd_trigger_hash(&rgd));
+        rgd.metadata.annotations = Some(BTreeMap::from([(
+            ALLOW_BREAKING_CHANGES_ANNOTATION.to_owned(),
+            "true".to_owned(),
+        )]));
+        assert_ne!(base, rgd_trigger_hash(&rgd));
+    }
+}

@@ -1,0 +1,397 @@
+//! The ResourceGraphDefinition reconcile: compile, issue a GraphRevision, ensure the generated CRD,
+//! (re)start the instance controller, write the status; on deletion, stop the instance controller,
+//! optionally delete the CRD and drop the finalizer.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use kro_applyset::labels::FINALIZER;
+use kro_graph::api::{ResourceGraphDefinition, ResourceGraphDefinitionStatus, RgdState};
+use kro_graph::{CompileOptions, Graph};
+use kro_runtime::executor::{ClusterResolver, compile_rgd};
+use kro_schema::CrdOptions;
+use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::runtime::events::{Event, EventType, Recorder};
+use kube::{Resource as _, ResourceExt as _};
+use serde_json::{Value, json};
+
+use super::conditions::{
+    CONTROLLER_READY, ConditionSet, GRAPH_ACCEPTED, GRAPH_REVISIONS_RESOLVED, KIND_READY,
+    RGD_DEPENDENTS, Status,
+};
+use super::crd::{CrdOutcome, delete_generated_crd, ensure_generated_crd};
+use super::error::ControllerError;
+use super::instances::InstanceControllers;
+use super::revisions::ensure_revision;
+use super::status::resources_info;
+use crate::features::FeatureGate;
+use crate::metrics::RgdTransitionLabels;
+use crate::operator::OperatorContext;
+
+/// Annotation that lets breaking CRD changes through.
+pub const ALLOW_BREAKING_CHANGES_ANNOTATION: &str = "kro.run/allow-breaking-changes";
+/// The kro version written into CRD labels.
+pub const KRO_VERSION: &str = concat!("v", env!("CARGO_PKG_VERSION"));
+/// How long a reconcile waits for a generated CRD to become Established.
+const ESTABLISHED_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// What the RGD reconcile needs.
+pub struct RgdContext {
+    /// Client, flags, metrics, leader gate.
+    pub operator: OperatorContext,
+    /// Schemas: offline built-ins and the cluster's OpenAPI documents, shared by every RGD.
+    pub resolver: ClusterResolver,
+    /// The running instance controllers.
+    pub instances: Arc<InstanceControllers>,
+    /// Publishes RGD events.
+    pub recorder: Recorder,
+}
+
+impl std::fmt::Debug for RgdContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RgdContext").finish_non_exhaustive()
+    }
+}
+
+fn now_rfc3339() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+fn api(ctx: &RgdContext) -> Api<ResourceGraphDefinition> {
+    Api::all(ctx.operator.client.clone())
+}
+
+/// Reconciles one RGD.
+///
+/// # Errors
+/// A request failed; the controller retries with backoff.
+pub async fn reconcile_rgd(
+    rgd: Arc<ResourceGraphDefinition>,
+    ctx: Arc<RgdContext>,
+) -> Result<Action, ControllerError> {
+    let name = rgd.name_any();
+    if rgd.metadata.deletion_timestamp.is_some() {
+        return cleanup(&rgd, &ctx).await;
+    }
+    if !rgd
+        .finalizers()
+        .iter()
+        .any(|finalizer| finalizer == FINALIZER)
+    {
+        let mut finalizers = rgd.finalizers().to_vec();
+        finalizers.push(FINALIZER.to_owned());
+        let patch = json!({"metadata": {
+            "finalizers": finalizers,
+            "resourceVersion": rgd.resource_version(),
+        }});
+        api(&ctx)
+            .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .map_err(|source| {
+                ControllerError::kube(format!("adding the finalizer to RGD {name}"), source)
+            })?;
+    }
+
+    let previous = rgd.status.clone().unwrap_or_default();
+    let generation = rgd.metadata.generation.unwrap_or_default();
+    let now = now_rfc3339();
+    let mut conditions = ConditionSet::new(&previous.conditions, &RGD_DEPENDENTS, generation, &now);
+    let mut status = ResourceGraphDefinitionStatus {
+        last_issued_revision: previous.last_issued_revision,
+        topological_order: previous.topological_order.clone(),
+        resources: previous.resources.clone(),
+        ..ResourceGraphDefinitionStatus::default()
+    };
+
+    let config = &ctx.operator.config;
+    let options = CompileOptions {
+        omit_enabled: config.feature_gates.enabled(FeatureGate::CelOmitFunction),
+        max_foreach_dimensions: config.rgd_max_collection_dimension_size as usize,
+    };
+    let started = Instant::now();
+    let compiled = compile_rgd(&ctx.operator.client, &ctx.resolver, &rgd, &options).await;
+    ctx.operator
+        .metrics
+        .observe_graph_build(&name, started.elapsed(), compiled.is_err());
+    let action = match compiled {
+        Err(error) => {
+            let message = match &error {
+                kro_runtime::executor::Error::Compile { source, .. } => source.to_string(),
+                other => other.to_string(),
+            };
+            tracing::info!(rgd = %name, %message, "graph rejected");
+            conditions.set(
+                GRAPH_ACCEPTED,
+                Status::False,
+                "InvalidResourceGraph",
+                message,
+            );
+            // A missing kind may be another RGD's CRD that is still on its way: look again soon.
+            Action::requeue(
+                config
+                    .rgd_progress_requeue_delay
+                    .max(Duration::from_secs(1))
+                    * 2,
+            )
+        }
+        Ok(graph) => {
+            conditions.set(GRAPH_ACCEPTED, Status::True, "Valid", "");
+            status.topological_order = graph.topological_ids();
+            status.resources = resources_info(&graph);
+            serve(&ctx, &rgd, graph, &mut conditions, &mut status, &now).await?;
+            Action::await_change()
+        }
+    };
+
+    status.state = Some(
+        if [GRAPH_ACCEPTED, KIND_READY, CONTROLLER_READY]
+            .iter()
+            .all(|type_| conditions.is_true(type_))
+        {
+            RgdState::Active
+        } else {
+            RgdState::Inactive
+        },
+    );
+    status.conditions = conditions.finish();
+    write_status(&ctx, &rgd, &previous, &status).await?;
+    Ok(action)
+}
+
+/// Issues the revision, ensures the CRD and starts or updates the instance controller.
+async fn serve(
+    ctx: &RgdContext,
+    rgd: &ResourceGraphDefinition,
+    graph: Graph,
+    conditions: &mut ConditionSet,
+    status: &mut ResourceGraphDefinitionStatus,
+    now: &str,
+) -> Result<(), ControllerError> {
+    let name = rgd.name_any();
+    let config = &ctx.operator.config;
+    let revision = ensure_revision(
+        &ctx.operator.client,
+        rgd,
+        &graph,
+        config.rgd_max_graph_revisions as usize,
+        now,
+    )
+    .await?;
+    status.last_issued_revision = Some(revision.last_issued);
+    conditions.set(
+        GRAPH_REVISIONS_RESOLVED,
+        Status::True,
+        "Resolved",
+        format!("revision {} compiled and active", revision.revision),
+    );
+
+    let uid = rgd.uid().ok_or_else(|| ControllerError::InvalidObject {
+        object: format!("ResourceGraphDefinition {name}"),
+        field: "metadata.uid",
+        expected: "a UID assigned by the API server",
+    })?;
+    let crd = graph.crd_with_options(&CrdOptions::kro_owned(&name, &uid, KRO_VERSION));
+    let allow_breaking = rgd
+        .annotations()
+        .get(ALLOW_BREAKING_CHANGES_ANNOTATION)
+        .is_some_and(|value| value == "true");
+    let kind = graph.instance().gvk().kind.clone();
+    match ensure_generated_crd(
+        &ctx.operator.client,
+        &crd,
+        &name,
+        allow_breaking,
+        ESTABLISHED_TIMEOUT,
+    )
+    .await?
+    {
+        CrdOutcome::Blocked(message) => {
+            tracing::warn!(rgd = %name, %message, "CRD not updated");
+            conditions.set(KIND_READY, Status::False, "Failed", message);
+            // The previous graph (if any) keeps serving the old CRD.
+            return Ok(());
+        }
+        CrdOutcome::Ready => conditions.set(
+            KIND_READY,
+            Status::True,
+            "Ready",
+            format!("kind {kind} has been accepted and ready"),
+        ),
+    }
+
+    let identity = kro_runtime::core::RgdIdentity {
+        name: name.clone(),
+        uid: uid.clone(),
+    };
+    match ctx.instances.ensure(&identity, Arc::new(graph)) {
+        Ok(()) => conditions.set(CONTROLLER_READY, Status::True, "Running", ""),
+        Err(message) => conditions.set(CONTROLLER_READY, Status::False, "FailedToStart", message),
+    }
+    Ok(())
+}
+
+/// The status as the wire sees it: every field present, `null` when empty, so a merge patch
+/// also removes what is gone.
+fn status_patch(status: &ResourceGraphDefinitionStatus) -> Value {
+    let value = serde_json::to_value(status).unwrap_or(Value::Null);
+    let mut patch = serde_json::Map::new();
+    for key in [
+        "state",
+        "topologicalOrder",
+        "conditions",
+        "resources",
+        "lastIssuedRevision",
+    ] {
+        patch.insert(
+            key.to_owned(),
+            value.get(key).cloned().unwrap_or(Value::Null),
+        );
+    }
+    Value::Object(patch)
+}
+
+async fn write_status(
+    ctx: &RgdContext,
+    rgd: &ResourceGraphDefinition,
+    previous: &ResourceGraphDefinitionStatus,
+    status: &ResourceGraphDefinitionStatus,
+) -> Result<(), ControllerError> {
+    let name = rgd.name_any();
+    if rgd.status.as_ref() == Some(status) {
+        return Ok(());
+    }
+    let patch = json!({ "status": status_patch(status) });
+    api(ctx)
+        .patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .map_err(|source| ControllerError::kube(format!("writing RGD {name} status"), source))?;
+    let from = previous.state;
+    let to = status.state;
+    if from != to {
+        let label = |state: Option<RgdState>| match state {
+            Some(RgdState::Active) => "Active",
+            Some(RgdState::Inactive) => "Inactive",
+            None => "",
+        };
+        ctx.operator
+            .metrics
+            .rgd_state_transitions_total
+            .get_or_create(&RgdTransitionLabels {
+                name: name.clone(),
+                from: label(from).to_owned(),
+                to: label(to).to_owned(),
+            })
+            .inc();
+        let ready = status.conditions.last();
+        let why = ready
+            .and_then(|condition| condition.message.clone().or(condition.reason.clone()))
+            .unwrap_or_default();
+        let event = Event {
+            type_: if to == Some(RgdState::Active) {
+                EventType::Normal
+            } else {
+                EventType::Warning
+            },
+            reason: label(to).to_owned(),
+            note: Some(truncate(
+                &format!(
+                    "{} -> {}: {why}",
+                    if from.is_none() { "none" } else { label(from) },
+                    label(to)
+                ),
+                1000,
+            )),
+            action: "Reconcile".to_owned(),
+            secondary: None,
+        };
+        if let Err(error) = ctx.recorder.publish(&event, &rgd.object_ref(&())).await {
+            tracing::debug!(rgd = %name, %error, "cannot publish event");
+        }
+    }
+    Ok(())
+}
+
+/// Cuts `text` to at most `limit` bytes on a character boundary.
+pub(crate) fn truncate(text: &str, limit: usize) -> String {
+    if text.len() <= limit {
+        return text.to_owned();
+    }
+    let mut end = limit;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].to_owned()
+}
+
+async fn cleanup(
+    rgd: &ResourceGraphDefinition,
+    ctx: &RgdContext,
+) -> Result<Action, ControllerError> {
+    let name = rgd.name_any();
+    ctx.instances.stop(&name).await;
+    if ctx.operator.config.allow_crd_deletion {
+        let spec = &rgd.spec.schema;
+        let crd_name = format!(
+            "{}.{}",
+            kro_schema::pluralize(&spec.kind.to_lowercase()),
+            spec.group_or_default()
+        );
+        if delete_generated_crd(&ctx.operator.client, &crd_name, &name).await? {
+            tracing::info!(rgd = %name, crd = %crd_name, "deleted the generated CRD");
+        }
+    }
+    if rgd
+        .finalizers()
+        .iter()
+        .any(|finalizer| finalizer == FINALIZER)
+    {
+        let finalizers: Vec<&String> = rgd
+            .finalizers()
+            .iter()
+            .filter(|finalizer| *finalizer != FINALIZER)
+            .collect();
+        let patch = json!({"metadata": {
+            "finalizers": finalizers,
+            "resourceVersion": rgd.resource_version(),
+        }});
+        match api(ctx)
+            .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+        {
+            Ok(_) => {}
+            Err(kube::Error::Api(status)) if status.code == 404 => {}
+            Err(source) => {
+                return Err(ControllerError::kube(
+                    format!("removing the finalizer of RGD {name}"),
+                    source,
+                ));
+            }
+        }
+    }
+    Ok(Action::await_change())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_patch_names_every_field_so_removals_reach_the_server() {
+        let status = ResourceGraphDefinitionStatus {
+            state: Some(RgdState::Inactive),
+            ..ResourceGraphDefinitionStatus::default()
+        };
+        let patch = status_patch(&status);
+        assert_eq!(patch["state"], "Inactive");
+        assert_eq!(patch["topologicalOrder"], Value::Null);
+        assert_eq!(patch["resources"], Value::Null);
+        assert!(patch.as_object().is_some_and(|map| map.len() == 5));
+    }
+
+    #[test]
+    fn truncation_respects_character_boundaries() {
+        assert_eq!(truncate("héllo", 2), "h");
+        assert_eq!(truncate("abc", 10), "abc");
+    }
+}

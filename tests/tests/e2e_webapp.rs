@@ -1,0 +1,249 @@
+//! End to end: the WebApplication walkthrough against the operator binary and a real control
+//! plane — RGD Active, instance children in dependency order, spec updates, includeWhen create
+//! and prune, drift correction, deletion and `kubectl get rgd -o wide`.
+
+mod e2e_support;
+
+use std::time::Duration;
+
+use e2e_support::{
+    check, corpus_file, create, delete_and_wait, dynamic_api, isolate_rgd, rgd_api, start_operator,
+    unique_group, wait_instance_state, wait_rgd_active,
+};
+use kro_integration_tests::{client, create_namespace, wait_for};
+use kube::api::{Patch, PatchParams};
+use serde_json::{Value, json};
+
+const TIMEOUT: Duration = Duration::from_secs(90);
+
+#[tokio::test]
+async fn webapp_walkthrough() -> anyhow::Result<()> {
+    let client = client().await?;
+    let operator = start_operator(&client, &["--allow-crd-deletion"]).await?;
+    let namespace = create_namespace(&client, "kro-e2e-webapp").await?;
+    let group = unique_group("webapp");
+
+    // The RGD becomes Active with its topological order.
+    let rgd = isolate_rgd(
+        corpus_file("upstream-examples/webapp/rg.yaml")?.remove(0),
+        &group,
+    );
+    let rgd_name = rgd["metadata"]["name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    check(create(&rgd_api(&client), &rgd).await, &operator);
+    let active = wait_rgd_active(&client, &rgd_name, TIMEOUT, &operator).await?;
+    assert_eq!(
+        active.data["status"]["topologicalOrder"],
+        json!(["deployment", "service", "ingress"])
+    );
+    let conditions = active.data["status"]["conditions"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    for type_ in [
+        "GraphAccepted",
+        "KindReady",
+        "ControllerReady",
+        "GraphRevisionsResolved",
+        "Ready",
+    ] {
+        assert!(
+            conditions
+                .iter()
+                .any(|c| c["type"] == type_ && c["status"] == "True"),
+            "{type_} not True: {conditions:?}"
+        );
+    }
+
+    // An instance: Deployment then Service, status projected, ACTIVE.
+    let api_version = format!("{group}/v1alpha1");
+    let instances = dynamic_api(&client, &api_version, "WebApp", "webapps", Some(&namespace));
+    let deployments = dynamic_api(
+        &client,
+        "apps/v1",
+        "Deployment",
+        "deployments",
+        Some(&namespace),
+    );
+    let services = dynamic_api(&client, "v1", "Service", "services", Some(&namespace));
+    let ingresses = dynamic_api(
+        &client,
+        "networking.k8s.io/v1",
+        "Ingress",
+        "ingresses",
+        Some(&namespace),
+    );
+    let instance = json!({
+        "apiVersion": api_version, "kind": "WebApp",
+        "metadata": {"name": "test-app", "namespace": namespace},
+        "spec": {"name": "test-app", "namespace": namespace, "port": 80,
+                 "ingress": {"enabled": false}, "service": {}}
+    });
+    check(create(&instances, &instance).await, &operator);
+    let ready = wait_instance_state(&instances, "test-app", "ACTIVE", TIMEOUT, &operator).await?;
+    assert_eq!(
+        ready.data["status"]["availableReplicas"],
+        json!(1),
+        "{}",
+        ready.data["status"]
+    );
+    let deployment = deployments.get("test-app").await?;
+    let service = services.get("test-app").await?;
+    assert!(
+        deployment.metadata.creation_timestamp <= service.metadata.creation_timestamp,
+        "the Service (which reads the Deployment) must not be created first"
+    );
+    let labels = service.metadata.labels.clone().unwrap_or_default();
+    assert_eq!(
+        labels.get("kro.run/node-id").map(String::as_str),
+        Some("service")
+    );
+    assert_eq!(
+        labels.get("kro.run/instance-name").map(String::as_str),
+        Some("test-app")
+    );
+    assert!(
+        ingresses.get_opt("test-app").await?.is_none(),
+        "ingress is disabled"
+    );
+
+    // A spec update rolls through to the Deployment.
+    instances
+        .patch(
+            "test-app",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"image": "nginx:1.27"}})),
+        )
+        .await?;
+    check(
+        wait_for(TIMEOUT, "the Deployment image to be updated", || async {
+            let deployment = deployments.get("test-app").await?;
+            Ok(deployment
+                .data
+                .pointer("/spec/template/spec/containers/0/image")
+                == Some(&Value::from("nginx:1.27")))
+        })
+        .await,
+        &operator,
+    );
+
+    // includeWhen: enabling the ingress creates it, disabling prunes it.
+    instances
+        .patch(
+            "test-app",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"ingress": {"enabled": true}}})),
+        )
+        .await?;
+    check(
+        wait_for(TIMEOUT, "the Ingress to be created", || async {
+            Ok(ingresses.get_opt("test-app").await?.is_some())
+        })
+        .await,
+        &operator,
+    );
+    instances
+        .patch(
+            "test-app",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"ingress": {"enabled": false}}})),
+        )
+        .await?;
+    check(
+        wait_for(TIMEOUT, "the Ingress to be pruned", || async {
+            Ok(ingresses.get_opt("test-app").await?.is_none())
+        })
+        .await,
+        &operator,
+    );
+
+    // Drift: a field kro owns is put back; a deleted child is recreated.
+    deployments
+        .patch(
+            "test-app",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"replicas": 3}})),
+        )
+        .await?;
+    check(
+        wait_for(
+            TIMEOUT,
+            "the Deployment replicas to be put back",
+            || async {
+                let deployment = deployments.get("test-app").await?;
+                Ok(deployment.data.pointer("/spec/replicas") == Some(&Value::from(1)))
+            },
+        )
+        .await,
+        &operator,
+    );
+    let old_uid = services.get("test-app").await?.metadata.uid;
+    services.delete("test-app", &Default::default()).await?;
+    check(
+        wait_for(TIMEOUT, "the Service to be recreated", || async {
+            Ok(services
+                .get_opt("test-app")
+                .await?
+                .is_some_and(|service| service.metadata.uid != old_uid))
+        })
+        .await,
+        &operator,
+    );
+
+    // kubectl shows the RGD's columns.
+    let kubectl = std::env::var("KRO_TESTENV_BIN")
+        .map(|dir| format!("{dir}/kubectl"))
+        .unwrap_or_else(|_| "kubectl".to_owned());
+    let output = std::process::Command::new(kubectl)
+        .args(["--kubeconfig", &std::env::var("KRO_TEST_KUBECONFIG")?])
+        .args(["get", "rgd", &rgd_name, "-o", "wide"])
+        .output()?;
+    let table = String::from_utf8_lossy(&output.stdout);
+    for column in [
+        "APIVERSION",
+        "KIND",
+        "STATE",
+        "TOPOLOGICALORDER",
+        "WebApp",
+        "Active",
+    ] {
+        assert!(
+            table.contains(column),
+            "missing {column} in:\n{table}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    assert!(table.contains("deployment"), "{table}");
+
+    // Deleting the instance removes the children, then the instance itself.
+    check(
+        delete_and_wait(&instances, "test-app", TIMEOUT).await,
+        &operator,
+    );
+    assert!(deployments.get_opt("test-app").await?.is_none());
+    assert!(services.get_opt("test-app").await?.is_none());
+
+    // Deleting the RGD with --allow-crd-deletion removes the generated CRD.
+    check(
+        delete_and_wait(&rgd_api(&client), &rgd_name, TIMEOUT).await,
+        &operator,
+    );
+    let crds = dynamic_api(
+        &client,
+        "apiextensions.k8s.io/v1",
+        "CustomResourceDefinition",
+        "customresourcedefinitions",
+        None,
+    );
+    let crd_name = format!("webapps.{group}");
+    check(
+        wait_for(TIMEOUT, "the generated CRD to be deleted", || async {
+            Ok(crds.get_opt(&crd_name).await?.is_none())
+        })
+        .await,
+        &operator,
+    );
+    Ok(())
+}
