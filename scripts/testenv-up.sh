@@ -96,7 +96,7 @@ wait_until 30 "etcd health" curl -fsS "http://127.0.0.1:$etcd_port/health"
   --authorization-mode=RBAC \
   --service-account-issuer="https://127.0.0.1:$api_port" \
   --service-account-key-file="$pki/sa.key" --service-account-signing-key-file="$pki/sa.key" \
-  --service-cluster-ip-range=10.96.0.0/16 \
+  --service-cluster-ip-range=10.96.0.0/12 \
   --disable-admission-plugins=ServiceAccount \
   --enable-priority-and-fairness=false \
   --max-requests-inflight=800 --max-mutating-requests-inflight=400 \
@@ -136,7 +136,7 @@ wait_until 30 "the default namespace" api /api/v1/namespaces/default
   --kubeconfig="$run/kubeconfig" --leader-elect=false --secure-port=0 \
   --use-service-account-credentials=false \
   --service-account-private-key-file="$pki/sa.key" --root-ca-file="$pki/ca.crt" \
-  --controllers=namespace-controller,garbage-collector-controller,deployment-controller,replicaset-controller,serviceaccount-controller \
+  --controllers=namespace-controller,garbage-collector-controller,deployment-controller,replicaset-controller,job-controller,serviceaccount-controller \
   --v=1 > "$run/kube-controller-manager.log" 2>&1 &
 echo "kube-controller-manager $!" >> "$run/pids"
 sleep 1
