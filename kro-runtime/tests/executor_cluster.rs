@@ -186,7 +186,7 @@ spec:
               image: ${schema.spec.image}
 "#;
 
-fn config_instance(name: &str, spec: Value) -> Value {
+fn config_instance(name: &str, spec: &Value) -> Value {
     json!({"kind": "ExecConfig", "metadata": {"name": name}, "spec": spec})
 }
 
@@ -198,7 +198,7 @@ async fn drift_is_repaired_and_fields_owned_by_others_are_left_alone() -> anyhow
     let engine = harness.install(yaml(CONFIG_RGD)).await?;
     let ns = create_namespace(&harness.client, "exec-drift").await?;
     engine
-        .apply_instance(&ns, config_instance("drift", json!({"names": []})))
+        .apply_instance(&ns, config_instance("drift", &json!({"names": []})))
         .await?;
     engine.converge_active(&ns, "drift").await?;
 
@@ -247,7 +247,7 @@ async fn drift_is_repaired_and_fields_owned_by_others_are_left_alone() -> anyhow
     engine
         .apply_instance(
             &ns,
-            config_instance("drift", json!({"names": [], "image": "nginx:1.27"})),
+            config_instance("drift", &json!({"names": [], "image": "nginx:1.27"})),
         )
         .await?;
     let reapplied = engine.reconcile_once(&ns, "drift").await?;
@@ -284,7 +284,7 @@ async fn include_when_flip_prunes_and_collections_grow_and_shrink() -> anyhow::R
     engine
         .apply_instance(
             &ns,
-            config_instance("p", json!({"withExtra": true, "names": ["a", "b"]})),
+            config_instance("p", &json!({"withExtra": true, "names": ["a", "b"]})),
         )
         .await?;
     engine.converge_active(&ns, "p").await?;
@@ -300,7 +300,7 @@ async fn include_when_flip_prunes_and_collections_grow_and_shrink() -> anyhow::R
     engine
         .apply_instance(
             &ns,
-            config_instance("p", json!({"withExtra": true, "names": ["a", "b", "c"]})),
+            config_instance("p", &json!({"withExtra": true, "names": ["a", "b", "c"]})),
         )
         .await?;
     engine.converge_active(&ns, "p").await?;
@@ -314,7 +314,7 @@ async fn include_when_flip_prunes_and_collections_grow_and_shrink() -> anyhow::R
     engine
         .apply_instance(
             &ns,
-            config_instance("p", json!({"withExtra": false, "names": ["a"]})),
+            config_instance("p", &json!({"withExtra": false, "names": ["a"]})),
         )
         .await?;
     let pruned = engine.converge_active(&ns, "p").await?;
@@ -575,9 +575,12 @@ async fn corpus_fixtures_converge_with_their_children() -> anyhow::Result<()> {
                     // Its cluster-scoped RBAC objects are named after spec.name: keep them apart
                     // from other tests' instances of the same example.
                     instance["spec"]["name"] = json!(ns);
-                    // The example's fixed cluster IP lies outside the test service range.
-                    instance["spec"]["values"]["service"]["clusterIP"] = json!("10.96.200.53");
-                    instance["spec"]["values"]["service"]["clusterIPs"] = json!(["10.96.200.53"]);
+                    // The example's fixed cluster IP lies outside the test service range; pick
+                    // one per run so earlier runs' services do not hold it.
+                    let spread = ns.bytes().fold(7u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)));
+                    let ip = format!("10.96.{}.{}", 200 + spread % 50, 2 + (spread / 50) % 250);
+                    instance["spec"]["values"]["service"]["clusterIP"] = json!(ip);
+                    instance["spec"]["values"]["service"]["clusterIPs"] = json!([ip]);
                 }
                 let name = instance["metadata"]["name"]
                     .as_str()
@@ -757,7 +760,9 @@ async fn admission_rejection_is_an_error_that_recovers() -> anyhow::Result<()> {
         .expect("second is reported");
     assert_eq!(second.state, "ERROR");
     assert!(
-        second.reason.contains("derived config maps are frozen by policy"),
+        second
+            .reason
+            .contains("derived config maps are frozen by policy"),
         "{second:?}"
     );
     assert!(failed.requeue_after.is_some(), "{failed:?}");
@@ -778,8 +783,16 @@ async fn admission_rejection_is_an_error_that_recovers() -> anyhow::Result<()> {
             .is_some_and(|m| m.contains("frozen by policy")),
         "{status:#}"
     );
-    assert!(get_json(&harness.client, &config_maps(), &ns, "d").await?.is_some());
-    assert!(get_json(&harness.client, &config_maps(), &ns, "d-second").await?.is_none());
+    assert!(
+        get_json(&harness.client, &config_maps(), &ns, "d")
+            .await?
+            .is_some()
+    );
+    assert!(
+        get_json(&harness.client, &config_maps(), &ns, "d-second")
+            .await?
+            .is_none()
+    );
 
     // Remove the cause: the retry (requeue_after) converges.
     bindings
@@ -792,6 +805,10 @@ async fn admission_rejection_is_an_error_that_recovers() -> anyhow::Result<()> {
         .await?;
     let recovered = engine.converge_active(&ns, "denied").await?;
     assert!(recovered.outcome.waiting_on.is_empty());
-    assert!(get_json(&harness.client, &config_maps(), &ns, "d-second-third").await?.is_some());
+    assert!(
+        get_json(&harness.client, &config_maps(), &ns, "d-second-third")
+            .await?
+            .is_some()
+    );
     Ok(())
 }

@@ -56,14 +56,22 @@
 //! [`instance_deletion_scope`], calls [`plan_deletion`], deletes the returned wave, writes
 //! [`DeletionStep::status`], and removes the finalizer once the outcome is
 //! [`DeletionOutcome::Complete`].
+//!
+//! # Without a cluster
+//!
+//! [`settle`] runs the same plan → apply → plan loop with the API server replaced by a merge
+//! of each apply body over the observed object ([`merge_applied`]), for offline tools;
+//! [`apply_instance_defaults`] defaults an instance read from a file as the API server would.
 
 mod conditions;
+mod defaults;
 mod deletion;
 mod error;
 mod input;
 mod plan;
 mod render;
 mod selector;
+mod settle;
 mod status;
 mod view;
 mod walk;
@@ -83,6 +91,7 @@ pub use conditions::{
     REASON_READY, REASON_RESOLUTION_FAILED, REASON_RESOLVED, REASON_RESOURCE_DELETING,
     REASON_SUSPENDED, REASON_UNDER_DELETION, RESOURCES_READY, condition_set,
 };
+pub use defaults::apply_instance_defaults;
 pub use deletion::{
     DeletionOutcome, DeletionStep, deletion_status, instance_deletion_scope, instance_parent,
     plan_deletion,
@@ -91,6 +100,7 @@ pub use error::{InstanceError, NodeError, SelectorError, ViewError};
 pub use input::{Limits, PlanInput, RgdIdentity};
 pub use plan::{ApplyItem, InstanceState, NodeOutcome, NodeState, Plan, PrunePlanInputs, Requeue};
 pub use selector::{LabelSelector, SelectorOperator, SelectorRequirement};
+pub use settle::{Settled, merge_applied, settle};
 pub use status::{CONDITIONS_FIELD, STATE_FIELD};
 pub use view::{ClusterView, InMemoryView, ResourceTarget};
 
@@ -103,6 +113,14 @@ use crate::core::walk::Walker;
 
 /// Plans one reconcile pass of a live instance (see the module documentation).
 pub fn plan(input: &PlanInput<'_>) -> Plan {
+    plan_with_activation(input).0
+}
+
+/// [`plan`], also returning the CEL variables the pass ended with: `schema` (the instance
+/// without its status) and every resource observed this pass under its id (a list for
+/// collections). Empty when the pass evaluated nothing (suspended, unreadable instance).
+/// For tools that evaluate expressions in the operator's exact environment.
+pub fn plan_with_activation(input: &PlanInput<'_>) -> (Plan, Activation) {
     let graph = input.graph;
     let version = KroVersion::new(input.kro_version);
     let rgd = RgdRef {
@@ -112,11 +130,16 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
     let labels_for_instance = instance_labeller_labels(&rgd, &version);
     let instance = match instance_ref(graph, input.instance) {
         Ok(instance) => instance,
-        Err(error) => return failed_plan(input, labels_for_instance, &error.to_string()),
+        Err(error) => {
+            return (
+                failed_plan(input, labels_for_instance, &error.to_string()),
+                Activation::new(),
+            );
+        }
     };
     let annotations = object_annotations(input.instance);
     if is_suspended(&annotations) {
-        return suspended_plan(input, labels_for_instance);
+        return (suspended_plan(input, labels_for_instance), Activation::new());
     }
 
     let activation = schema_activation(graph, input.instance);
@@ -190,7 +213,7 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
         resources,
     });
     let requeue = requeue(&walked.nodes, instance_state, input.limits);
-    Plan {
+    let plan = Plan {
         nodes: walked.nodes,
         apply: if instance_error.is_some() {
             Vec::new()
@@ -209,7 +232,8 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
         labels_for_instance,
         suspended: false,
         instance_error,
-    }
+    };
+    (plan, activation)
 }
 
 fn requeue(nodes: &[NodeOutcome], state: InstanceState, limits: Limits) -> Requeue {

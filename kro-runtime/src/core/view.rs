@@ -163,7 +163,7 @@ impl ClusterView for InMemoryView {
     }
 }
 
-fn view_key(object: &Value) -> Result<ViewKey, ViewError> {
+pub(crate) fn view_key(object: &Value) -> Result<ViewKey, ViewError> {
     let text = |path: &[&str]| {
         path.iter()
             .try_fold(object, |value, step| value.get(step))

@@ -115,8 +115,12 @@ pub(crate) async fn delete_all(
     deletions: &[&Deletion],
     concurrency: usize,
 ) -> Result<Vec<DeleteResult>, Error> {
-    let results: Vec<Result<DeleteResult, Error>> = futures::stream::iter(deletions.iter())
+    // Built eagerly so the caller's future stays `Send` (see `Executor::apply_items`).
+    let pending: Vec<_> = deletions
+        .iter()
         .map(|deletion| delete_member(client, mapper, &deletion.key, &deletion.uid_precondition))
+        .collect();
+    let results: Vec<Result<DeleteResult, Error>> = futures::stream::iter(pending)
         .buffered(concurrency.max(1))
         .collect()
         .await;

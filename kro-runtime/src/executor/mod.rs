@@ -418,20 +418,23 @@ impl Executor {
     ) -> Result<Plan, Error> {
         let mut last_misses = BTreeSet::new();
         for _ in 0..self.config.max_read_rounds {
-            let view = ExecutorView::new(&self.cache, overlay, external_kinds);
-            let input = PlanInput {
-                graph,
-                instance,
-                view: &view,
-                now,
-                kro_version: &self.config.kro_version,
-                rgd: &self.rgd,
-                limits: self.config.limits,
-                previous_status: instance.get("status"),
+            // The planner's view (`&dyn ClusterView`) is not `Sync`: keep it out of the
+            // awaits below so the reconcile future stays `Send`.
+            let (planned, misses) = {
+                let view = ExecutorView::new(&self.cache, overlay, external_kinds);
+                let planned = plan(&PlanInput {
+                    graph,
+                    instance,
+                    view: &view,
+                    now,
+                    kro_version: &self.config.kro_version,
+                    rgd: &self.rgd,
+                    limits: self.config.limits,
+                    previous_status: instance.get("status"),
+                });
+                (planned, view.into_misses())
             };
-            let planned = plan(&input);
             stats.plan_passes += 1;
-            let misses = view.into_misses();
             if misses.is_empty() {
                 return Ok(planned);
             }
@@ -618,10 +621,15 @@ impl Executor {
             }
         }
         stats.applies += requests.len();
-        let responses: Vec<(usize, Result<Applied, Error>)> = futures::stream::iter(requests)
+        // Futures are built eagerly: a `map` closure over borrowed items would make the
+        // reconcile future lose `Send` (rustc cannot prove it for every lifetime).
+        let pending: Vec<_> = requests
+            .into_iter()
             .map(|(index, item, target, hash)| async move {
                 (index, self.apply_one(item, &target, hash).await)
             })
+            .collect();
+        let responses: Vec<(usize, Result<Applied, Error>)> = futures::stream::iter(pending)
             .buffer_unordered(self.config.concurrency.max(1))
             .collect()
             .await;
@@ -932,4 +940,63 @@ fn instance_patch_body(instance: &Value, fill: impl FnOnce(&mut Map<String, Valu
 
 fn now_rfc3339() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Compiles only if a reconcile can be spawned on a multi-threaded runtime.
+    #[allow(dead_code)]
+    fn reconcile_future_is_send(executor: &Executor, graph: &Graph, instance: &DynamicObject) {
+        fn require_send<T: Send>(_: T) {}
+        require_send(executor.reconcile(graph, instance));
+    }
+
+    #[test]
+    fn body_hash_is_stable_and_sensitive() {
+        let body = json!({"metadata": {"name": "a"}, "data": {"k": "v"}});
+        assert_eq!(body_hash(&body), body_hash(&body.clone()));
+        assert_ne!(
+            body_hash(&body),
+            body_hash(&json!({"metadata": {"name": "a"}, "data": {"k": "w"}}))
+        );
+    }
+
+    #[test]
+    fn memo_requires_the_same_uid_and_body() {
+        let memo = AppliedMemo::default();
+        let key = ObjectKey::namespaced("", "v1", "ConfigMap", "ns", "a");
+        memo.record(&key, "uid-1", 7);
+        assert!(memo.matches(&key, "uid-1", 7));
+        assert!(
+            !memo.matches(&key, "uid-2", 7),
+            "a recreated object is applied again"
+        );
+        assert!(
+            !memo.matches(&key, "uid-1", 8),
+            "a changed body is applied again"
+        );
+        memo.forget(&key);
+        assert!(!memo.matches(&key, "uid-1", 7));
+    }
+
+    #[test]
+    fn instance_patch_bodies_carry_only_identity_and_the_owned_fields() {
+        let instance = json!({
+            "apiVersion": "kro.run/v1alpha1", "kind": "WebApp",
+            "metadata": {"name": "web", "namespace": "team", "uid": "u", "labels": {"user": "x"}},
+            "spec": {"replicas": 2}
+        });
+        let body = instance_patch_body(&instance, |metadata| {
+            metadata.insert("finalizers".into(), json!([FINALIZER]));
+        });
+        assert_eq!(
+            body,
+            json!({
+                "apiVersion": "kro.run/v1alpha1", "kind": "WebApp",
+                "metadata": {"name": "web", "namespace": "team", "finalizers": ["kro.run/finalizer"]}
+            })
+        );
+    }
 }

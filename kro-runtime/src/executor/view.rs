@@ -331,3 +331,119 @@ fn list_id(target: &ResourceTarget, namespace: Option<&str>, selector: &LabelSel
         selector.to_string(),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn config_map_target() -> ResourceTarget {
+        ResourceTarget {
+            group: String::new(),
+            version: "v1".into(),
+            kind: "ConfigMap".into(),
+            plural: "configmaps".into(),
+            namespaced: true,
+        }
+    }
+
+    fn config_map(namespace: &str, name: &str, labels: &Value) -> Arc<Value> {
+        Arc::new(json!({
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": name, "namespace": namespace, "labels": labels}
+        }))
+    }
+
+    #[test]
+    fn overlay_answers_gets_including_known_absence() {
+        let target = config_map_target();
+        let mut overlay = Overlay::default();
+        overlay.put(&target, config_map("ns", "a", &json!({})));
+        overlay.put_absent(&target, Some("ns"), "gone");
+        assert!(matches!(
+            overlay.get(&target, Some("ns"), "a"),
+            Some(Some(_))
+        ));
+        assert!(matches!(
+            overlay.get(&target, Some("ns"), "gone"),
+            Some(None)
+        ));
+        assert!(overlay.get(&target, Some("other"), "a").is_none());
+    }
+
+    #[test]
+    fn overlay_lays_apply_responses_over_listed_objects() {
+        let target = config_map_target();
+        let selector =
+            LabelSelector::from_labels(BTreeMap::from([("app".to_owned(), "web".to_owned())]));
+        let mut overlay = Overlay::default();
+        // Newer version of a listed object, a new matching object, a removed one, and objects
+        // that do not match (other namespace, other labels).
+        overlay.put(
+            &target,
+            config_map("ns", "a", &json!({"app": "web", "v": "2"})),
+        );
+        overlay.put(&target, config_map("ns", "new", &json!({"app": "web"})));
+        overlay.put_absent(&target, Some("ns"), "b");
+        overlay.put(
+            &target,
+            config_map("elsewhere", "x", &json!({"app": "web"})),
+        );
+        overlay.put(&target, config_map("ns", "c", &json!({"app": "db"})));
+        let base = vec![
+            config_map("ns", "a", &json!({"app": "web", "v": "1"})),
+            config_map("ns", "b", &json!({"app": "web"})),
+            config_map("ns", "c", &json!({"app": "web"})),
+        ];
+        let merged = overlay.merge_list(&target, Some("ns"), &selector, base);
+        let names: Vec<(&str, Option<&str>)> = merged
+            .iter()
+            .map(|o| {
+                (
+                    o["metadata"]["name"].as_str().unwrap_or_default(),
+                    o["metadata"]["labels"]["v"].as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(names, [("a", Some("2")), ("new", None)]);
+    }
+
+    #[test]
+    fn only_selectors_on_kro_bookkeeping_labels_are_answered_from_the_cache() {
+        let select = |key: &str, value: &str| {
+            LabelSelector::from_labels(BTreeMap::from([(key.to_owned(), value.to_owned())]))
+        };
+        assert!(selects_only_kro_children(&select(OWNED_LABEL, "true")));
+        assert!(selects_only_kro_children(&select(INSTANCE_ID_LABEL, "uid")));
+        assert!(selects_only_kro_children(&select(
+            PART_OF_LABEL,
+            "applyset-x-v1"
+        )));
+        assert!(!selects_only_kro_children(&select(OWNED_LABEL, "false")));
+        assert!(!selects_only_kro_children(&select("app", "web")));
+        assert!(!selects_only_kro_children(&LabelSelector::everything()));
+    }
+
+    #[test]
+    fn misses_read_as_requests() {
+        let target = config_map_target();
+        let get = Miss::Get {
+            target: target.clone(),
+            namespace: Some("ns".into()),
+            name: "a".into(),
+        };
+        assert_eq!(get.to_string(), "GET ConfigMap ns/a");
+        let list = Miss::List {
+            target,
+            namespace: None,
+            selector: LabelSelector::from_labels(BTreeMap::from([(
+                "app".to_owned(),
+                "web".to_owned(),
+            )])),
+        };
+        assert_eq!(
+            list.to_string(),
+            "LIST ConfigMap in all namespaces where app=web"
+        );
+    }
+}

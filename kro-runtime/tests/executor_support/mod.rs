@@ -227,18 +227,28 @@ impl Engine {
     }
 
     /// Deletes the instance and reconciles until kro removed its finalizer and it is gone.
-    pub async fn delete_and_finalize(&self, namespace: &str, name: &str) -> anyhow::Result<Convergence> {
+    pub async fn delete_and_finalize(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> anyhow::Result<Convergence> {
         self.api(namespace)
             .delete(name, &kube::api::DeleteParams::default())
             .await?;
         let finalized = self
-            .converge(namespace, name, Duration::from_secs(60), |outcome| outcome.finalized)
+            .converge(namespace, name, Duration::from_secs(60), |outcome| {
+                outcome.finalized
+            })
             .await?;
         let api = self.api(namespace);
-        wait_for(Duration::from_secs(20), &format!("instance {namespace}/{name} gone"), || {
-            let api = api.clone();
-            async move { Ok(api.get_opt(name).await?.is_none()) }
-        })
+        wait_for(
+            Duration::from_secs(20),
+            &format!("instance {namespace}/{name} gone"),
+            || {
+                let api = api.clone();
+                async move { Ok(api.get_opt(name).await?.is_none()) }
+            },
+        )
         .await?;
         Ok(finalized)
     }
@@ -283,7 +293,7 @@ pub async fn get_json(
         .api(client.clone(), Some(namespace))
         .get_opt(name)
         .await?;
-    Ok(object.map(|o| serde_json::to_value(o)).transpose()?)
+    Ok(object.map(serde_json::to_value).transpose()?)
 }
 
 /// Parses one YAML document.
