@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Checks that every library crate is publishable: `cargo package` builds each crate from the
+# contents of its .crate file alone (with its kro dependencies taken from their own packages, as
+# crates.io would serve them), and every file a crate embeds with include_str!/include_bytes! is
+# inside its package.
+#
+#   bash scripts/check-package.sh              # package and verify-build every library crate
+#   KRO_PACKAGE_NO_VERIFY=1 bash scripts/check-package.sh   # contents only, no build
+#
+# `cargo package` with several `-p` packages resolves unpublished path dependencies between them
+# through a temporary local registry, so the crates need not be on crates.io yet. --allow-dirty:
+# the check is about what would be uploaded, not about the state of the git tree.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+
+library_crates=(kro-schema kro-cel kro-graph kro-applyset kro-runtime)
+
+status=0
+
+# 1. Every embedded file resolves inside its crate and is listed in the package.
+for crate in "${library_crates[@]}"; do
+    listing="$(cargo package -p "$crate" --list --allow-dirty --quiet)"
+    while IFS= read -r embed; do
+        [ -n "$embed" ] || continue
+        source_file="${embed%%:*}"
+        relative="${embed#*:}"
+        resolved="$(python3 -c 'import os,sys; print(os.path.normpath(os.path.join(os.path.dirname(sys.argv[1]), sys.argv[2])))' "$source_file" "$relative")"
+        inside="${resolved#"$crate"/}"
+        if [ "$inside" = "$resolved" ]; then
+            echo "check-package: $source_file embeds $relative, which is outside $crate" >&2
+            status=1
+        elif ! grep -qxF "$inside" <<<"$listing"; then
+            echo "check-package: $source_file embeds $relative, which is not in the $crate package (see include in $crate/Cargo.toml)" >&2
+            status=1
+        fi
+    done < <(grep -rhoE --include='*.rs' 'include_(str|bytes)!\("[^"]+"\)' "$crate/src" /dev/null |
+        sed -E 's/.*\("([^"]+)"\)/\1/' | sort -u |
+        while IFS= read -r path; do
+            grep -rlF --include='*.rs' "\"$path\"" "$crate/src" | sed "s|\$|:$path|"
+        done)
+    echo "check-package: $crate: $(wc -l <<<"$listing") files, embedded data inside the package"
+done
+[ $status -eq 0 ] || exit $status
+
+# 2. Package all library crates together and build each from its package.
+package_args=()
+for crate in "${library_crates[@]}"; do
+    package_args+=(-p "$crate")
+done
+verify=()
+if [ -n "${KRO_PACKAGE_NO_VERIFY:-}" ]; then
+    verify=(--no-verify)
+fi
+cargo package "${package_args[@]}" --allow-dirty "${verify[@]}"
+echo "check-package: ${library_crates[*]} package and build from their packaged contents"
