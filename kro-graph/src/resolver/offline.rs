@@ -3,7 +3,9 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{LazyLock, Mutex, PoisonError, RwLock};
 
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
+    CustomResourceDefinition, JSONSchemaProps,
+};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -98,7 +100,7 @@ impl OfflineResolver {
                 version: version.name.clone(),
                 kind: spec.names.kind.clone(),
             };
-            let Some(schema) = version
+            let Some(mut schema) = version
                 .schema
                 .as_ref()
                 .and_then(|s| s.open_api_v3_schema.clone())
@@ -108,6 +110,7 @@ impl OfflineResolver {
                     message: "the CRD version has no openAPIV3Schema".to_owned(),
                 });
             };
+            add_implied_object_fields(&mut schema);
             resolved.push(ResolvedKind::new(
                 gvk,
                 schema,
@@ -201,5 +204,24 @@ impl SchemaResolver for OfflineResolver {
             .unwrap_or_else(PoisonError::into_inner)
             .insert(gvk.clone(), kind.clone());
         Ok(kind)
+    }
+}
+
+/// The API server gives every custom object `apiVersion`, `kind` and `metadata` whether or not
+/// the CRD's schema declares them, and most hand-written CRDs do not; add the ones missing so
+/// templates may set them.
+fn add_implied_object_fields(schema: &mut JSONSchemaProps) {
+    let properties = schema.properties.get_or_insert_with(Default::default);
+    for (name, type_) in [
+        ("apiVersion", "string"),
+        ("kind", "string"),
+        ("metadata", "object"),
+    ] {
+        properties
+            .entry(name.to_owned())
+            .or_insert_with(|| JSONSchemaProps {
+                type_: Some(type_.to_owned()),
+                ..Default::default()
+            });
     }
 }
