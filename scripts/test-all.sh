@@ -25,7 +25,15 @@ bash scripts/check-pure-crates.sh
 step "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-step "build the test binaries"
+step "cargo doc (no warnings) and the public API listings"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
+KRO_PUBLIC_API_TARGET_DIR="$CARGO_TARGET_DIR/public-api" bash scripts/check-public-api.sh
+
+step "every library crate builds from its package alone"
+bash scripts/check-package.sh
+
+step "build the test binaries (and the kro and kro-operator binaries the tests run)"
+cargo build --workspace --locked --bins
 cargo test --workspace --locked --no-run
 
 step "control plane: build or take from cache"
