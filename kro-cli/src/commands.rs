@@ -10,7 +10,12 @@ use serde_json::{Value, json};
 
 use crate::compiler::{CompiledRgd, Compiler};
 use crate::draw::Drawing;
+use crate::instance_diff::{InstanceChanges, Side};
 use crate::output::{Reporter, print_json, print_yaml};
+use crate::render::{
+    RenderContext, RenderedInstance, pass_time, read_instances, read_observed, render_instance,
+    rgd_identity, yaml_documents,
+};
 use crate::{DataFormat, Format, GraphFormat};
 
 /// Whether a command's input was clean.
@@ -121,7 +126,7 @@ pub fn validate(
 }
 
 /// Compiles the single RGD of `file`, reporting its problems when it does not compile.
-fn compile_single(
+pub fn compile_single(
     file: &Path,
     args: &CompileArgs<'_>,
     reporter: &Reporter,
@@ -242,6 +247,7 @@ pub fn diff(
     old: &Path,
     new: &Path,
     args: &CompileArgs<'_>,
+    instances: Option<&Path>,
     format: Format,
     reporter: &Reporter,
 ) -> anyhow::Result<Outcome> {
@@ -256,6 +262,26 @@ pub fn diff(
     let schema = kro_schema::diff_crds(old_graph.crd(), new_graph.crd());
     let resources = resource_changes(&old_rgd.document.value, &new_rgd.document.value);
     let breaking = schema.breaking_changes().count();
+    let instance_changes = match instances {
+        Some(dir) => {
+            let (old_identity, new_identity) = (
+                rgd_identity(&old_rgd.name, &old_rgd.document.value),
+                rgd_identity(&new_rgd.name, &new_rgd.document.value),
+            );
+            Some(crate::instance_diff::instance_changes(
+                &Side {
+                    graph: &old_graph,
+                    rgd: &old_identity,
+                },
+                &Side {
+                    graph: &new_graph,
+                    rgd: &new_identity,
+                },
+                dir,
+            )?)
+        }
+        None => None,
+    };
     match format {
         Format::Text => {
             if schema.changes.is_empty() {
@@ -285,6 +311,9 @@ pub fn diff(
                     println!("  ~ {id} (changed)");
                 }
             }
+            if let Some(instances) = &instance_changes {
+                print_instance_changes(instances);
+            }
             println!(
                 "{breaking} breaking change{}",
                 if breaking == 1 { "" } else { "s" }
@@ -296,7 +325,7 @@ pub fn diff(
                 .iter()
                 .map(|c| json!({ "path": c.path, "breaking": c.breaking, "detail": c.detail }))
                 .collect();
-            print_json(&json!({
+            let mut report = json!({
                 "schema": changes,
                 "breaking": breaking,
                 "resources": {
@@ -304,7 +333,12 @@ pub fn diff(
                     "removed": resources.removed,
                     "changed": resources.changed,
                 },
-            }))?;
+            });
+            if let Some(instances) = &instance_changes {
+                report["instances"] =
+                    Value::Array(instances.iter().map(InstanceChanges::to_json).collect());
+            }
+            print_json(&report)?;
         }
     }
     Ok(if breaking > 0 {
@@ -314,10 +348,102 @@ pub fn diff(
     })
 }
 
+fn print_instance_changes(instances: &[InstanceChanges]) {
+    if instances.is_empty() {
+        println!("instances: none of the RGD's kind found");
+        return;
+    }
+    println!("instances:");
+    for changes in instances {
+        let place = format!("{} ({})", changes.instance, changes.file.display());
+        if changes.is_empty() {
+            println!("  {place}: no object changes");
+            continue;
+        }
+        println!("  {place}:");
+        for key in &changes.created {
+            println!("    + {key} (created)");
+        }
+        for key in &changes.deleted {
+            println!("    - {key} (deleted)");
+        }
+        for (key, diff) in &changes.changed {
+            println!("    ~ {key} (changed)");
+            for line in diff.lines() {
+                println!("      {line}");
+            }
+        }
+    }
+}
+
 fn display_paths(files: &[PathBuf]) -> String {
     files
         .iter()
         .map(|f| f.display().to_string())
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// Options of `kro render`.
+pub struct RenderArgs<'a> {
+    /// The instance file.
+    pub instance: &'a Path,
+    /// Files with objects standing in for the cluster.
+    pub observed: &'a [PathBuf],
+    /// `--now`.
+    pub now: Option<&'a str>,
+    /// `--kro-version`.
+    pub kro_version: &'a str,
+    /// Output format.
+    pub format: DataFormat,
+}
+
+/// `kro render`.
+pub fn render(
+    file: &Path,
+    args: &CompileArgs<'_>,
+    options: &RenderArgs<'_>,
+    reporter: &Reporter,
+) -> anyhow::Result<Outcome> {
+    let (rgd, graph) = match compile_single(file, args, reporter)? {
+        Ok(compiled) => compiled,
+        Err(outcome) => return Ok(outcome),
+    };
+    let instances = read_instances(&graph, options.instance)?;
+    let observed = read_observed(options.observed)?;
+    let now = pass_time(options.now)?;
+    let identity = rgd_identity(&rgd.name, &rgd.document.value);
+    let context = RenderContext {
+        observed: &observed,
+        now: &now,
+        kro_version: options.kro_version,
+        rgd: &identity,
+    };
+    let rendered: Vec<RenderedInstance> = instances
+        .iter()
+        .map(|instance| render_instance(&graph, instance, &context))
+        .collect();
+    for instance in &rendered {
+        for line in instance.node_report() {
+            eprintln!("{line}");
+        }
+    }
+    match options.format {
+        DataFormat::Yaml => print!(
+            "{}",
+            yaml_documents(rendered.iter().flat_map(RenderedInstance::objects))?
+        ),
+        DataFormat::Json => print_json(&Value::Array(
+            rendered
+                .iter()
+                .flat_map(RenderedInstance::objects)
+                .cloned()
+                .collect(),
+        ))?,
+    }
+    Ok(if rendered.iter().any(RenderedInstance::has_errors) {
+        Outcome::Findings
+    } else {
+        Outcome::Clean
+    })
 }

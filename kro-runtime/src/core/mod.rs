@@ -139,7 +139,10 @@ pub fn plan_with_activation(input: &PlanInput<'_>) -> (Plan, Activation) {
     };
     let annotations = object_annotations(input.instance);
     if is_suspended(&annotations) {
-        return (suspended_plan(input, labels_for_instance), Activation::new());
+        return (
+            suspended_plan(input, labels_for_instance),
+            Activation::new(),
+        );
     }
 
     let activation = schema_activation(graph, input.instance);

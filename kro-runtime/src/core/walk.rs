@@ -1,7 +1,7 @@
 //! The node walk: every resource node in topological order through includeWhen, dependency
 //! gating, forEach expansion, rendering, observation and readiness.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
@@ -59,6 +59,26 @@ pub(crate) struct Walker<'a> {
     states: BTreeMap<String, (NodeState, Option<String>)>,
     /// Rendered object identities across nodes, for duplicate detection.
     rendered: Vec<(String, ObjectKey)>,
+    /// The identities of `rendered`, so that a node without a duplicate costs one lookup per
+    /// object instead of a check over everything rendered so far.
+    rendered_identities: BTreeSet<IdentityKey>,
+    /// The instance's ApplySet id (a SHA-256), computed once per walk.
+    applyset_id: String,
+    /// Values of expressions already evaluated this pass, by source (see
+    /// [`Walker::evaluate_slot`]).
+    memo: HashMap<String, Option<Value>>,
+}
+
+/// An owned object identity: group, kind, namespace, name.
+type IdentityKey = (String, String, Option<String>, String);
+
+fn identity_key(key: &ObjectKey) -> IdentityKey {
+    (
+        key.group.clone(),
+        key.kind.clone(),
+        key.namespace.clone(),
+        key.name.clone(),
+    )
 }
 
 impl<'a> Walker<'a> {
@@ -77,6 +97,9 @@ impl<'a> Walker<'a> {
             activation,
             states: BTreeMap::new(),
             rendered: Vec::new(),
+            rendered_identities: BTreeSet::new(),
+            applyset_id: instance.applyset_id(),
+            memo: HashMap::new(),
         }
     }
 
@@ -294,8 +317,30 @@ impl<'a> Walker<'a> {
         }
     }
 
+    /// Evaluates a slot's template, reusing the value of an identical template source
+    /// evaluated earlier in the pass. Only outside forEach expansion: there every variable a
+    /// template can read (`schema`, resource ids) is bound at most once per pass, so a
+    /// successful value cannot change; iterators change per item, so expansion never memoises.
+    fn evaluate_slot(
+        &mut self,
+        template: &kro_cel::Template,
+        memoise: bool,
+    ) -> Result<Option<Value>, EvalError> {
+        if !memoise {
+            return template.evaluate_optional(&self.activation);
+        }
+        if let Some(value) = self.memo.get(template.source()) {
+            return Ok(value.clone());
+        }
+        let value = template.evaluate_optional(&self.activation)?;
+        self.memo
+            .insert(template.source().to_owned(), value.clone());
+        Ok(value)
+    }
+
     /// Evaluates every slot into a copy of the node's object.
-    fn render(&self, node: &ResourceNode) -> Result<Value, EvalStop> {
+    fn render(&mut self, node: &ResourceNode) -> Result<Value, EvalStop> {
+        let memoise = node.for_each().is_empty();
         let section = match node.kind() {
             NodeKind::Template => "template",
             NodeKind::External(_) => "externalRef",
@@ -307,7 +352,7 @@ impl<'a> Walker<'a> {
             } else {
                 format!("{section}.{}", slot.path())
             };
-            match slot.template().evaluate_optional(&self.activation) {
+            match self.evaluate_slot(slot.template(), memoise) {
                 Ok(Some(value)) => set_at(&mut object, slot.path(), value),
                 Ok(None) => remove_at(&mut object, slot.path()),
                 Err(error) => return Err(eval_stop(node.id(), &field, &error)),
@@ -324,7 +369,7 @@ impl<'a> Walker<'a> {
     ) -> Result<NodeOutcome, NodeError> {
         let id = node.id();
         let target = ResourceTarget::of_node(node);
-        let applyset_id = self.instance.applyset_id();
+        let applyset_id = self.applyset_id.clone();
         let mut desired = Vec::with_capacity(rendered.len());
         let mut keys: Vec<ObjectKey> = Vec::with_capacity(rendered.len());
         for (mut object, position) in rendered {
@@ -340,19 +385,25 @@ impl<'a> Walker<'a> {
             keys.push(key);
             desired.push(object);
         }
-        let candidates: Vec<(String, ObjectKey)> = self
-            .rendered
+        let clashes = keys
             .iter()
-            .cloned()
-            .chain(keys.iter().map(|key| (id.to_owned(), key.clone())))
-            .collect();
-        if let Err(duplicates) =
-            check_duplicates(candidates.iter().map(|(node, key)| (node.as_str(), key)))
-        {
-            return Err(NodeError::Duplicate {
-                id: id.to_owned(),
-                duplicates,
-            });
+            .any(|key| self.rendered_identities.contains(&identity_key(key)));
+        if clashes {
+            // Rare: build the full report over everything rendered so far.
+            let candidates: Vec<(String, ObjectKey)> = self
+                .rendered
+                .iter()
+                .cloned()
+                .chain(keys.iter().map(|key| (id.to_owned(), key.clone())))
+                .collect();
+            if let Err(duplicates) =
+                check_duplicates(candidates.iter().map(|(node, key)| (node.as_str(), key)))
+            {
+                return Err(NodeError::Duplicate {
+                    id: id.to_owned(),
+                    duplicates,
+                });
+            }
         }
 
         let mut observed = Vec::with_capacity(keys.len());
@@ -386,6 +437,8 @@ impl<'a> Walker<'a> {
 
         self.rendered
             .extend(keys.iter().map(|key| (id.to_owned(), key.clone())));
+        self.rendered_identities
+            .extend(keys.iter().map(identity_key));
         for (key, body) in keys.iter().zip(&desired) {
             result.wanted.push(key.clone());
             if !terminating.contains(&key.to_string()) {
@@ -399,9 +452,8 @@ impl<'a> Walker<'a> {
 
         let expected = keys.len();
         let all_observed = observed.len() == expected;
-        let mut converted = None;
         if !observed.is_empty() || node.is_collection() {
-            converted = self.bind_observed(node, &observed)?;
+            self.bind_observed(node, &observed)?;
         }
         let mut outcome = if !terminating.is_empty() {
             let waiting_for = format!(
@@ -421,7 +473,7 @@ impl<'a> Walker<'a> {
                 format!("waiting for {id}: {reason}"),
             )
         } else {
-            self.readiness(node, &observed, converted)?
+            self.readiness(node, &observed)?
         };
         outcome.desired = desired;
         Ok(outcome)
@@ -542,8 +594,8 @@ impl<'a> Walker<'a> {
                     ));
                 };
                 let observed = vec![live];
-                let converted = self.bind_observed(node, &observed)?;
-                self.readiness(node, &observed, converted)
+                self.bind_observed(node, &observed)?;
+                self.readiness(node, &observed)
             }
             ExternalSelection::BySelector => {
                 let raw = reference
@@ -562,83 +614,90 @@ impl<'a> Walker<'a> {
                 };
                 let mut observed = self.view.list(&target, scope, &selector);
                 observed.sort_by_key(|object| sort_key(object));
-                let converted = self.bind_observed(node, &observed)?;
-                self.readiness(node, &observed, converted)
+                self.bind_observed(node, &observed)?;
+                self.readiness(node, &observed)
             }
         }
     }
 
-    /// Binds what the node observed under its id: the object, or the list of items. Returns
-    /// the converted object of a single node, so readiness does not convert it again.
+    /// Binds what the node observed under its id: the object, or the list of items. Each
+    /// object is converted to CEL once per pass: readiness of a single object evaluates in the
+    /// same activation.
     fn bind_observed(
         &mut self,
         node: &ResourceNode,
         observed: &[Arc<Value>],
-    ) -> Result<Option<CelValue>, NodeError> {
+    ) -> Result<(), NodeError> {
         let id = node.id();
-        if node.is_collection() {
+        let value = if node.is_collection() {
             let list = Value::Array(observed.iter().map(|item| (**item).clone()).collect());
-            let value = convert(node, &list, &list_schema(node.schema()))?;
-            self.activation
-                .bind_value(id, value)
-                .map_err(|error| observed_error(id, &error.to_string()))?;
-            return Ok(None);
-        }
-        let Some(object) = observed.first() else {
-            return Ok(None);
+            convert(node, &list, &list_schema(node.schema()))?
+        } else {
+            let Some(object) = observed.first() else {
+                return Ok(());
+            };
+            convert(node, object, node.schema())?
         };
-        let value = convert(node, object, node.schema())?;
         self.activation
-            .bind_value(id, value.clone())
-            .map_err(|error| observed_error(id, &error.to_string()))?;
-        Ok(Some(value))
+            .bind_value(id, value)
+            .map_err(|error| observed_error(id, &error.to_string()))
     }
 
     /// readyWhen over the observed object(s); without readyWhen, observed means ready.
-    /// `converted` is the single object already converted by [`Walker::bind_observed`].
+    /// A single object is read from the walk's activation, where [`Walker::bind_observed`]
+    /// bound it under its id (readyWhen is type-checked to read nothing else); collection
+    /// items are bound one by one as `each`.
     fn readiness(
         &self,
         node: &ResourceNode,
         observed: &[Arc<Value>],
-        converted: Option<CelValue>,
     ) -> Result<NodeOutcome, NodeError> {
         let id = node.id();
         if node.ready_when().is_empty() {
             return Ok(synced(id));
         }
-        let self_name = if node.is_collection() { "each" } else { id };
-        let mut converted = converted;
+        if !node.is_collection() {
+            return self.ready_conditions(node, &self.activation, "");
+        }
         for (position, item) in observed.iter().enumerate() {
-            let value = match converted.take() {
-                Some(value) => value,
-                None => convert(node, item, node.schema())?,
-            };
             let mut activation = Activation::new();
             activation
-                .bind_value(self_name, value)
+                .bind_value("each", convert(node, item, node.schema())?)
                 .map_err(|error| observed_error(id, &error.to_string()))?;
-            for (index, condition) in node.ready_when().iter().enumerate() {
-                let field = format!("readyWhen[{index}]");
-                let item_note = if node.is_collection() {
-                    format!(" for item {position}")
-                } else {
-                    String::new()
-                };
-                let reason = match evaluate_condition(&activation, id, &field, condition) {
-                    Ok(true) => continue,
-                    Ok(false) => format!("readyWhen `{}` is false{item_note}", condition.source()),
-                    Err(EvalStop::Pending(message)) => format!(
-                        "readyWhen `{}` data pending{item_note}: {message}",
-                        condition.source()
-                    ),
-                    Err(EvalStop::Fail(error)) => return Err(error),
-                };
-                return Ok(waiting(
-                    id,
-                    NodeState::WaitingForReadiness,
-                    format!("waiting for {id}: {reason}"),
-                ));
+            let outcome =
+                self.ready_conditions(node, &activation, &format!(" for item {position}"))?;
+            if !outcome.ready {
+                return Ok(outcome);
             }
+        }
+        Ok(synced(id))
+    }
+
+    /// Every readyWhen condition of `node` over `activation`: synced, or waiting on the first
+    /// condition that does not hold.
+    fn ready_conditions(
+        &self,
+        node: &ResourceNode,
+        activation: &Activation,
+        item_note: &str,
+    ) -> Result<NodeOutcome, NodeError> {
+        let id = node.id();
+        for (index, condition) in node.ready_when().iter().enumerate() {
+            let field = format!("readyWhen[{index}]");
+            let reason = match evaluate_condition(activation, id, &field, condition) {
+                Ok(true) => continue,
+                Ok(false) => format!("readyWhen `{}` is false{item_note}", condition.source()),
+                Err(EvalStop::Pending(message)) => format!(
+                    "readyWhen `{}` data pending{item_note}: {message}",
+                    condition.source()
+                ),
+                Err(EvalStop::Fail(error)) => return Err(error),
+            };
+            return Ok(waiting(
+                id,
+                NodeState::WaitingForReadiness,
+                format!("waiting for {id}: {reason}"),
+            ));
         }
         Ok(synced(id))
     }
