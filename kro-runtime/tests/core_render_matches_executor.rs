@@ -42,9 +42,11 @@ async fn rendered_webapp_objects_equal_what_the_executor_applied() -> anyhow::Re
         .install(corpus_file("upstream-examples/webapp/rg.yaml"))
         .await?;
     let ns = create_namespace(&harness.client, "render-match").await?;
-    engine
-        .apply_instance(&ns, corpus_file("upstream-examples/webapp/instance.yaml"))
-        .await?;
+    // The webapp places its children in `spec.namespace` (default "default"): keep them in
+    // this test's namespace, away from other tests' objects of the same name.
+    let mut instance = corpus_file("upstream-examples/webapp/instance.yaml");
+    instance["spec"]["namespace"] = serde_json::json!(ns);
+    engine.apply_instance(&ns, instance).await?;
     engine.converge_active(&ns, "test-app").await?;
 
     let deployments = builtin("apps", "v1", "Deployment", "deployments");
