@@ -144,7 +144,7 @@ async fn corpus_crds_are_established_and_instances_get_their_defaults() -> anyho
                 "spec",
                 &mut defaults_checked,
             )
-            .with_context(|| format!("{instance_file}"))?;
+            .with_context(|| instance_file.clone())?;
             // Nothing the user wrote was changed by admission.
             for (key, written) in instance.value["spec"].as_object().into_iter().flatten() {
                 if written.is_object() {
