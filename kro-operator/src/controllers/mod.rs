@@ -157,9 +157,18 @@ async fn run(
 
     let api: Api<ResourceGraphDefinition> = Api::all(client.clone());
     let (store, writer) = reflector::store::<ResourceGraphDefinition>();
+    // Ready once the first full list of RGDs is in the cache (the watcher's InitDone), seen
+    // right on the event stream the controller consumes.
+    let list_synced = synced.clone();
     let rgds = watcher(api, watcher::Config::default())
         .default_backoff()
         .reflect(writer)
+        .inspect(move |event| {
+            if matches!(event, Ok(watcher::Event::InitDone)) {
+                tracing::info!("RGD cache synced");
+                list_synced.set_ready(true);
+            }
+        })
         .applied_objects()
         .predicate_filter(rgd_trigger_hash, PredicateConfig::default());
     let crds: Api<CustomResourceDefinition> = Api::all(client);
@@ -171,16 +180,6 @@ async fn run(
             .resource_graph_definition_concurrent_reconciles,
     )
     .unwrap_or(u16::MAX);
-
-    {
-        let store = store.clone();
-        let synced = synced.clone();
-        tokio::spawn(async move {
-            if store.wait_until_ready().await.is_ok() {
-                synced.set_ready(true);
-            }
-        });
-    }
 
     let lost = context.leader.lost();
     let stopping = {

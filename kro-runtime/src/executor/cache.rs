@@ -316,9 +316,14 @@ fn string_map(value: Option<&Value>) -> BTreeMap<String, String> {
         .unwrap_or_default()
 }
 
-/// The object as the cache keeps it: JSON without `managedFields`, which nothing reads.
-fn to_cached(object: &DynamicObject) -> Option<(ObjectName, Arc<Value>)> {
+/// The object as the cache keeps it: JSON without `managedFields`, which nothing reads, and with
+/// `apiVersion` and `kind`, which items of a LIST response do not carry.
+fn to_cached(kind: &KindMapping, object: &DynamicObject) -> Option<(ObjectName, Arc<Value>)> {
     let mut value = serde_json::to_value(object).ok()?;
+    if let Some(fields) = value.as_object_mut() {
+        fields.insert("apiVersion".to_owned(), Value::String(kind.api_version()));
+        fields.insert("kind".to_owned(), Value::String(kind.kind.clone()));
+    }
     if let Some(metadata) = value.get_mut("metadata").and_then(Value::as_object_mut) {
         metadata.remove("managedFields");
     }
@@ -361,7 +366,9 @@ async fn run_watch(
         match event {
             Ok(watcher::Event::Init) => relist = Some(BTreeMap::new()),
             Ok(watcher::Event::InitApply(object)) => {
-                if let (Some(buffer), Some((key, value))) = (relist.as_mut(), to_cached(&object)) {
+                if let (Some(buffer), Some((key, value))) =
+                    (relist.as_mut(), to_cached(&kind, &object))
+                {
                     buffer.insert(key, value);
                 }
             }
@@ -390,7 +397,7 @@ async fn run_watch(
                 store.synced_signal.notify_waiters();
             }
             Ok(watcher::Event::Apply(object)) => {
-                if let Some((key, value)) = to_cached(&object) {
+                if let Some((key, value)) = to_cached(&kind, &object) {
                     publish(&events, &value);
                     store
                         .objects
@@ -400,7 +407,7 @@ async fn run_watch(
                 }
             }
             Ok(watcher::Event::Delete(object)) => {
-                if let Some((key, value)) = to_cached(&object) {
+                if let Some((key, value)) = to_cached(&kind, &object) {
                     store
                         .objects
                         .write()
@@ -444,18 +451,27 @@ mod tests {
     }
 
     #[test]
-    fn cached_objects_drop_managed_fields() {
+    fn cached_objects_drop_managed_fields_and_carry_their_kind() {
+        let kind = KindMapping {
+            group: String::new(),
+            version: "v1".into(),
+            kind: "ConfigMap".into(),
+            plural: "configmaps".into(),
+            namespaced: true,
+        };
+        // Items of a LIST response carry no apiVersion or kind.
         let object: DynamicObject = serde_json::from_value(serde_json::json!({
-            "apiVersion": "v1", "kind": "ConfigMap",
             "metadata": {"name": "a", "namespace": "ns", "managedFields": [{"manager": "x"}],
                          "labels": {"a": "b"}},
             "data": {"k": "v"}
         }))
         .expect("valid object");
-        let ((namespace, name), value) = to_cached(&object).expect("named object");
+        let ((namespace, name), value) = to_cached(&kind, &object).expect("named object");
         assert_eq!((namespace.as_deref(), name.as_str()), (Some("ns"), "a"));
         assert!(value.pointer("/metadata/managedFields").is_none());
         assert_eq!(value.pointer("/data/k"), Some(&Value::from("v")));
+        assert_eq!(value["apiVersion"], "v1");
+        assert_eq!(value["kind"], "ConfigMap");
         assert_eq!(
             labels_of(&value),
             BTreeMap::from([("a".to_owned(), "b".to_owned())])
