@@ -12,10 +12,24 @@ out="$root/bench/results"
 mkdir -p "$out"
 stamp=$(mktemp)
 trap 'rm -f "$stamp"' EXIT
+# Only the Criterion targets ([[bench]] with harness = false): the libtest harness of the unit
+# tests would reject Criterion's options.
+bench_targets() { # crate -> its bench target names
+  cargo metadata --no-deps --format-version 1 | python3 -c '
+import json, sys
+for package in json.load(sys.stdin)["packages"]:
+    if package["name"] == sys.argv[1]:
+        for target in package["targets"]:
+            if "bench" in target["kind"]:
+                print(target["name"])
+' "$1"
+}
 for crate in kro-schema kro-graph kro-cel; do
-  echo "micro: cargo bench -p $crate" >&2
-  cargo bench -p "$crate" -- --warm-up-time "${KRO_MICRO_WARMUP:-1}" \
-    --measurement-time "${KRO_MICRO_MEASURE:-3}" --noplot "$@" >&2
+  for bench in $(bench_targets "$crate"); do
+    echo "micro: cargo bench -p $crate --bench $bench" >&2
+    cargo bench -p "$crate" --bench "$bench" -- --warm-up-time "${KRO_MICRO_WARMUP:-1}" \
+      --measurement-time "${KRO_MICRO_MEASURE:-3}" --noplot "$@" >&2
+  done
 done
 # Criterion leaves <target>/criterion/<group>/<bench>/new/{benchmark,estimates}.json; only the files
 # written by this run (newer than the stamp) are collected.
