@@ -16,6 +16,7 @@ stop() { # name: SIGTERM, wait up to 15 s, then SIGKILL
   kill -KILL "$pid" 2>/dev/null
 }
 # Clients of etcd go first, so etcd never sees a half-closed API server.
+stop kro-operator
 stop kwok
 stop kube-scheduler
 stop kube-controller-manager
