@@ -458,12 +458,19 @@ async fn reconcile_instance(
         None if outcome.state != InstanceState::Active && !requeue_interval.is_zero() => {
             Action::requeue(requeue_interval.max(WAITING_RESYNC))
         }
+        // ACTIVE instances are looked at again too, less often: external references are not
+        // watched yet, and a child event can be missed while a watch restarts. A pass over an
+        // unchanged instance plans from the cache and writes nothing.
+        None if !requeue_interval.is_zero() => Action::requeue(ACTIVE_RESYNC),
         None => Action::await_change(),
     })
 }
 
 /// How often an instance that waits without a requeue hint is looked at again at the latest.
 const WAITING_RESYNC: Duration = Duration::from_secs(30);
+
+/// How often an ACTIVE instance is looked at again at the latest (drift safety net).
+const ACTIVE_RESYNC: Duration = Duration::from_secs(60);
 
 /// Reads the instance again and publishes one Event per condition transition.
 async fn publish_condition_events(ctx: &InstanceContext, instance: &DynamicObject) {
