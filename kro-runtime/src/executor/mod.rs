@@ -614,9 +614,9 @@ impl Executor {
                     stats.skipped_applies += 1;
                     results.push(Some(Applied::Observed(observed)));
                 }
-                _ => {
+                observed => {
                     results.push(None);
-                    requests.push((index, item, target.clone(), hash));
+                    requests.push((index, item, target.clone(), hash, observed.is_none()));
                 }
             }
         }
@@ -625,8 +625,8 @@ impl Executor {
         // reconcile future lose `Send` (rustc cannot prove it for every lifetime).
         let pending: Vec<_> = requests
             .into_iter()
-            .map(|(index, item, target, hash)| async move {
-                (index, self.apply_one(item, &target, hash).await)
+            .map(|(index, item, target, hash, absent)| async move {
+                (index, self.apply_one(item, &target, hash, absent).await)
             })
             .collect();
         let responses: Vec<(usize, Result<Applied, Error>)> = futures::stream::iter(pending)
@@ -649,8 +649,38 @@ impl Executor {
         item: &ApplyItem,
         target: &ResourceTarget,
         hash: u64,
+        absent_from_cache: bool,
     ) -> Result<Applied, Error> {
         let api = mapping_of(target).api(self.client.clone(), item.key.namespace.as_deref());
+        // The cache may not have caught up with an object another instance just created: a forced
+        // apply would take it over. Creations therefore look at the live object first.
+        if absent_from_cache {
+            let live = api
+                .get_opt(&item.key.name)
+                .await
+                .map_err(|source| Error::kube(format!("reading {}", item.key), source))?;
+            let part_of = |value: &Value| {
+                value
+                    .pointer("/metadata/labels/applyset.kubernetes.io~1part-of")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+            };
+            if let Some(live) = live {
+                let owner = live
+                    .metadata
+                    .labels
+                    .as_ref()
+                    .and_then(|labels| labels.get("applyset.kubernetes.io/part-of"))
+                    .cloned();
+                if owner.is_some() && owner != part_of(&item.body) {
+                    return Ok(Applied::Rejected(format!(
+                        "{} belongs to ApplySet {}; not taking it over",
+                        item.key,
+                        owner.unwrap_or_default()
+                    )));
+                }
+            }
+        }
         match api
             .patch(
                 &item.key.name,
