@@ -6,7 +6,7 @@ use crate::library::budget::{BUDGET_FUNCTION, BudgetGuard};
 use crate::library::comprehension::instrument;
 use crate::library::kro::NEW_CONDITION;
 use crate::library::omit::is_omit;
-use crate::parse::{Parsed, parse};
+use crate::parse::{Parsed, children, parse};
 use crate::references::{Reference, references, root_names};
 use crate::value::{cel_to_json, json_to_cel, json_to_cel_with_schema};
 use cel::common::ast::{EntryExpr, Expr, IdedExpr, LiteralValue};
@@ -23,9 +23,12 @@ use std::time::{Duration, Instant};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Budget {
     /// Cost units per evaluation: one per comprehension element visited (nested loops pay for
-    /// every pass) plus the size of what kro's functions build.
+    /// every pass) plus the size of the data the expression builds (`+` operands, literal
+    /// elements, the results of `replace`, `join`, `split`, `lists.range` and kro's functions):
+    /// one unit per value and per 16 bytes of text.
     pub max_cost: u64,
-    /// Wall-clock limit, checked whenever cost is charged. `None` for no deadline.
+    /// Wall-clock limit, checked when a comprehension starts and when one of kro's functions
+    /// runs. `None` for no deadline.
     pub timeout: Option<Duration>,
     /// Most AST nodes an expression may have after macro expansion (checked when compiling).
     pub max_ast_nodes: usize,
@@ -189,42 +192,8 @@ fn find_ident(expr: &IdedExpr, name: &str) -> Option<u64> {
 /// Calls `f` on every node, parents first.
 pub(crate) fn visit(expr: &IdedExpr, f: &mut dyn FnMut(&IdedExpr)) {
     f(expr);
-    match &expr.expr {
-        Expr::Call(call) => {
-            if let Some(target) = &call.target {
-                visit(target, f);
-            }
-            call.args.iter().for_each(|a| visit(a, f));
-        }
-        Expr::Comprehension(c) => {
-            for part in [
-                &c.iter_range,
-                &c.accu_init,
-                &c.loop_cond,
-                &c.loop_step,
-                &c.result,
-            ] {
-                visit(part, f);
-            }
-        }
-        Expr::Select(s) => visit(&s.operand, f),
-        Expr::List(l) => l.elements.iter().for_each(|e| visit(e, f)),
-        Expr::Map(m) => {
-            for entry in &m.entries {
-                if let cel::common::ast::EntryExpr::MapEntry(e) = &entry.expr {
-                    visit(&e.key, f);
-                    visit(&e.value, f);
-                }
-            }
-        }
-        Expr::Struct(s) => {
-            for entry in &s.entries {
-                if let cel::common::ast::EntryExpr::StructField(field) = &entry.expr {
-                    visit(&field.value, f);
-                }
-            }
-        }
-        Expr::Ident(_) | Expr::Literal(_) | Expr::Unspecified => {}
+    for child in children(expr) {
+        visit(child, f);
     }
 }
 
@@ -460,6 +429,10 @@ impl Program {
             }
             (ErrorKind::NullSelection, _) => {
                 "field selected on null: the value exists but is null".to_owned()
+            }
+            // The budget's internal function name means nothing to the author.
+            (ErrorKind::BudgetExceeded, ExecutionError::FunctionError { message, .. }) => {
+                message.clone()
             }
             _ => error.to_string(),
         };

@@ -22,6 +22,7 @@ use crate::graph::{
     InstanceNode, NodeKind, ResourceNode,
 };
 use crate::hash::spec_hash;
+use crate::limits::{CompileLimits, excerpt, json_len};
 use crate::naming::{
     MAX_FOREACH_DIMENSIONS, is_dns1035_label, is_lower_camel_case, is_reserved, reserved_prefix,
 };
@@ -58,7 +59,7 @@ pub fn compile(
     compile_with(rgd, resolver, &CompileOptions::default())
 }
 
-/// Compiles `rgd` with `options`.
+/// Compiles `rgd` with `options` and the default [`CompileLimits`].
 ///
 /// # Errors
 /// Every problem found, each with its resource id and field path.
@@ -67,7 +68,21 @@ pub fn compile_with(
     resolver: &dyn SchemaResolver,
     options: &CompileOptions,
 ) -> Result<Graph, CompileError> {
-    Compilation::new(rgd, resolver, options).run()
+    compile_with_limits(rgd, resolver, options, &CompileLimits::default())
+}
+
+/// Compiles `rgd` with `options`, rejecting an RGD outside `limits`.
+///
+/// # Errors
+/// Every problem found, each with its resource id and field path. A spec over the size limit
+/// or with too many resources is reported alone: nothing else of it is compiled.
+pub fn compile_with_limits(
+    rgd: &ResourceGraphDefinition,
+    resolver: &dyn SchemaResolver,
+    options: &CompileOptions,
+    limits: &CompileLimits,
+) -> Result<Graph, CompileError> {
+    Compilation::new(rgd, resolver, options, limits).run()
 }
 
 /// A resource after validation and resolution, before type checking.
@@ -87,6 +102,7 @@ struct Compilation<'a> {
     rgd: &'a ResourceGraphDefinition,
     resolver: &'a dyn SchemaResolver,
     options: &'a CompileOptions,
+    limits: &'a CompileLimits,
     problems: Vec<Problem>,
     warnings: Vec<Warning>,
     ids: BTreeMap<String, usize>,
@@ -98,11 +114,13 @@ impl<'a> Compilation<'a> {
         rgd: &'a ResourceGraphDefinition,
         resolver: &'a dyn SchemaResolver,
         options: &'a CompileOptions,
+        limits: &'a CompileLimits,
     ) -> Self {
         Self {
             rgd,
             resolver,
             options,
+            limits,
             problems: Vec::new(),
             warnings: Vec::new(),
             ids: BTreeMap::new(),
@@ -126,6 +144,9 @@ impl<'a> Compilation<'a> {
 
     fn run(mut self) -> Result<Graph, CompileError> {
         let spec = &self.rgd.spec;
+        if !self.within_size_limits() {
+            return Err(CompileError::new(self.problems));
+        }
         let crd_spec = self.instance_schema();
         let cluster_scoped = spec.schema.scope_or_default() == InstanceScope::Cluster;
 
@@ -207,6 +228,50 @@ impl<'a> Compilation<'a> {
                 warnings: self.warnings,
             }),
         })
+    }
+
+    /// Checks the spec's size and resource count before any work proportional to them.
+    fn within_size_limits(&mut self) -> bool {
+        let spec = &self.rgd.spec;
+        let count = spec.resources.len();
+        if count > self.limits.max_resources {
+            self.problems.push(Problem::spec(
+                "resources",
+                ProblemKind::TooManyResources {
+                    count,
+                    limit: self.limits.max_resources,
+                },
+            ));
+        }
+        let bytes = json_len(spec);
+        if bytes > self.limits.max_spec_bytes {
+            self.problems.push(Problem::spec(
+                "",
+                ProblemKind::SpecTooLarge {
+                    bytes,
+                    limit: self.limits.max_spec_bytes,
+                },
+            ));
+        }
+        self.problems.is_empty()
+    }
+
+    /// Reports `expression` at `path` when it is longer than the limit.
+    fn expression_fits(&mut self, id: &str, path: &str, expression: &str) -> bool {
+        let limit = self.limits.max_expression_bytes;
+        if expression.len() <= limit {
+            return true;
+        }
+        self.problem(
+            id,
+            path,
+            ProblemKind::ExpressionTooLong {
+                excerpt: excerpt(expression),
+                bytes: expression.len(),
+                limit,
+            },
+        );
+        false
     }
 
     fn instance_schema(&mut self) -> Option<CrdSpec> {
@@ -727,6 +792,13 @@ impl<'a> Compilation<'a> {
         let checker = Checker::new(env);
         let field = raw.path.to_string();
         let problem_path = join_path(section, &raw.path);
+        let mut fits = true;
+        for expression in raw.expressions() {
+            fits &= self.expression_fits(id, &problem_path, expression);
+        }
+        if !fits {
+            return None;
+        }
         // Compiling first lets the checker type the parsed programs instead of parsing again;
         // when compilation fails the checker's own diagnosis of the text comes first.
         let compiled = Template::compile(&self.environment, &raw.source);
@@ -830,6 +902,9 @@ impl<'a> Compilation<'a> {
                 return None;
             }
         };
+        if !self.expression_fits(id, path, &expression) {
+            return None;
+        }
         let program = self.environment.compile(&expression);
         self.checked_condition(id, path, &expression, program, env, expected)
     }
@@ -936,6 +1011,9 @@ impl<'a> Compilation<'a> {
             // Reported by `condition`, which rejects anything but one standalone expression.
             return self.condition(id, path, source, env, Some(&CelType::Bool));
         };
+        if !self.expression_fits(id, path, expression) {
+            return None;
+        }
         let program = self.environment.compile(expression);
         if let Ok(program) = &program {
             let foreign: BTreeSet<String> = program

@@ -79,6 +79,34 @@ pub enum ProblemKind {
         /// The ids along the cycle, first id repeated at the end.
         path: Vec<String>,
     },
+    /// The spec is larger than [`crate::CompileLimits::max_spec_bytes`].
+    #[error(
+        "the ResourceGraphDefinition spec is {bytes} bytes as JSON, more than the limit of {limit} bytes"
+    )]
+    SpecTooLarge {
+        /// The size of the spec written as compact JSON.
+        bytes: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// More resources than [`crate::CompileLimits::max_resources`].
+    #[error("{count} resources are declared, more than the limit of {limit}")]
+    TooManyResources {
+        /// How many resources the spec declares.
+        count: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// An expression longer than [`crate::CompileLimits::max_expression_bytes`].
+    #[error("expression \"{excerpt}\" is {bytes} bytes long, more than the limit of {limit} bytes")]
+    ExpressionTooLong {
+        /// The start of the expression.
+        excerpt: String,
+        /// The length of the expression source.
+        bytes: usize,
+        /// The limit.
+        limit: usize,
+    },
 }
 
 /// One problem, located by resource id (when it belongs to one) and field path.

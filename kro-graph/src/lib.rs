@@ -5,6 +5,7 @@ pub mod api;
 pub mod dag;
 mod error;
 pub mod hash;
+pub mod limits;
 pub mod naming;
 pub mod resolver;
 
@@ -18,10 +19,11 @@ mod graph;
 mod template;
 mod warning;
 
-pub use compile::{CompileOptions, compile, compile_with};
+pub use compile::{CompileOptions, compile, compile_with, compile_with_limits};
 pub use graph::{
     CompiledExpression, ExpressionSlot, ExternalSelection, ForEachDimension, Graph, InstanceNode,
     NodeKind, ResourceNode,
 };
+pub use limits::CompileLimits;
 pub use template::{FieldPath, PathSegment};
 pub use warning::Warning;

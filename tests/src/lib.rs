@@ -12,6 +12,8 @@ use kube::api::{Api, DeleteParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
 
+pub mod reliability;
+
 /// The environment variable that points the tests at the test control plane's kubeconfig.
 pub const KUBECONFIG_ENV: &str = "KRO_TEST_KUBECONFIG";
 

@@ -290,7 +290,8 @@ pub(crate) const NEW_CONDITION: &str = "@kro.newCondition";
 /// What `sortBy` expands to: the list, sorted by the keys computed for its elements.
 pub(crate) const SORT_BY_KEYS: &str = "@sortByAssociatedKeys";
 
-/// The helpers kro's macros expand to (their names start with `@`, so users cannot call them).
+/// The helpers kro's macros and the budget instrumentation expand to (their names start with
+/// `@`, so users cannot call them).
 const INTERNAL: &str = "
 g @kro.iter(list(T)) -> list(T)
 g @kro.iter(map(K, V)) -> list(K)
@@ -299,6 +300,14 @@ g @kro.keys(map(K, V)) -> list(K)
 g @kro.entriesToMap(list(map(K, V))) -> map(K, V)
 g @kro.newCondition(map(string, string)) -> Condition
 m @sortByAssociatedKeys(list(T), list(dyn)) -> list(T)
+g @kro.cost(T) -> T
+g @kro.costRange(T) -> T
+g @kro.costReplace(T, dyn, dyn) -> T
+g @kro.costReplace(T, dyn, dyn, dyn) -> T
+g @kro.costJoin(T) -> T
+g @kro.costJoin(T, dyn) -> T
+g @kro.costSplit(T, dyn) -> T
+g @kro.costSplit(T, dyn, dyn) -> T
 ";
 
 /// One signature of a function or operator.

@@ -14,6 +14,9 @@ use std::time::Instant;
 /// The internal function name budget errors are reported under, so that they can be classified.
 pub(crate) const BUDGET_FUNCTION: &str = "@kro.budget";
 
+/// Bytes of text an evaluation may build for one unit of cost (see `library::cost`).
+pub(crate) const BYTES_PER_UNIT: u64 = 16;
+
 #[derive(Clone, Copy)]
 struct Budget {
     remaining: u64,
@@ -50,16 +53,29 @@ impl Drop for BudgetGuard {
 /// Charges `units` of work; fails once the budget or the deadline is exhausted. Without an
 /// installed budget (a raw evaluation) nothing is limited.
 pub(crate) fn charge(units: u64, what: &str) -> Result<(), ExecutionError> {
+    debit(units, what, true)
+}
+
+/// Charges `units` for data an evaluation builds, without looking at the deadline: these
+/// charges happen in plain expressions (`a + b`), which must not fail for running slowly on a
+/// busy machine; loops and kro's functions still check it.
+pub(crate) fn charge_size(units: u64, what: &str) -> Result<(), ExecutionError> {
+    debit(units, what, false)
+}
+
+fn debit(units: u64, what: &str, check_deadline: bool) -> Result<(), ExecutionError> {
     CURRENT.with(|cell| {
         let Some(mut budget) = cell.get() else {
             return Ok(());
         };
-        if let Some(deadline) = budget.deadline
+        if check_deadline
+            && let Some(deadline) = budget.deadline
             && Instant::now() > deadline
         {
+            // The deadline is part of the budget: both stop an evaluation for doing too much.
             return Err(ExecutionError::function_error(
                 BUDGET_FUNCTION,
-                format!("evaluation deadline exceeded (in {what})"),
+                format!("evaluation cost budget exceeded: deadline passed (in {what})"),
             ));
         }
         if units > budget.remaining {
@@ -74,4 +90,9 @@ pub(crate) fn charge(units: u64, what: &str) -> Result<(), ExecutionError> {
         cell.set(Some(budget));
         Ok(())
     })
+}
+
+/// The units left in the installed budget; `None` without one (nothing is limited).
+pub(crate) fn remaining() -> Option<u64> {
+    CURRENT.with(|cell| cell.get().map(|budget| budget.remaining))
 }

@@ -451,10 +451,17 @@ pub(crate) fn add_macros(env: &mut Env) -> Result<(), DeclarationError> {
     Ok(())
 }
 
+/// Instruments a parsed expression for evaluation: comprehension ranges (see
+/// [`instrument_ranges`]), then the data it builds (`super::cost::instrument`).
+pub(crate) fn instrument(expr: &mut IdedExpr) {
+    instrument_ranges(expr);
+    super::cost::instrument(expr);
+}
+
 /// Wraps every comprehension range that is not already one of ours (two-variable keys, a bind's
 /// empty list) in `@kro.iter(...)`, so maps iterate in sorted key order and the budget sees
 /// every loop.
-pub(crate) fn instrument(expr: &mut IdedExpr) {
+fn instrument_ranges(expr: &mut IdedExpr) {
     match &mut expr.expr {
         Expr::Comprehension(c) => {
             let already = match &c.iter_range.expr {
@@ -481,29 +488,29 @@ pub(crate) fn instrument(expr: &mut IdedExpr) {
                 &mut c.loop_step,
                 &mut c.result,
             ] {
-                instrument(part);
+                instrument_ranges(part);
             }
         }
         Expr::Call(call) => {
             if let Some(target) = call.target.as_mut() {
-                instrument(target);
+                instrument_ranges(target);
             }
-            call.args.iter_mut().for_each(instrument);
+            call.args.iter_mut().for_each(instrument_ranges);
         }
-        Expr::Select(select) => instrument(&mut select.operand),
-        Expr::List(list) => list.elements.iter_mut().for_each(instrument),
+        Expr::Select(select) => instrument_ranges(&mut select.operand),
+        Expr::List(list) => list.elements.iter_mut().for_each(instrument_ranges),
         Expr::Map(map) => {
             for entry in &mut map.entries {
                 if let EntryExpr::MapEntry(e) = &mut entry.expr {
-                    instrument(&mut e.key);
-                    instrument(&mut e.value);
+                    instrument_ranges(&mut e.key);
+                    instrument_ranges(&mut e.value);
                 }
             }
         }
         Expr::Struct(s) => {
             for entry in &mut s.entries {
                 if let EntryExpr::StructField(f) = &mut entry.expr {
-                    instrument(&mut f.value);
+                    instrument_ranges(&mut f.value);
                 }
             }
         }

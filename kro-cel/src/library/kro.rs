@@ -3,7 +3,7 @@
 //! `runtime.condition`.
 
 use super::budget::charge;
-use super::{Overload, value_fns};
+use super::{Overload, charged_value_fns, value_fns};
 use crate::value::{BytesPolicy, json_to_cel, to_json};
 use cel::common::ast::{CallExpr, EntryExpr, Expr, IdedExpr, LiteralValue, MapEntryExpr};
 use cel::common::types::{DYN_TYPE, INT_TYPE, LIST_TYPE, MAP_TYPE, STRING_TYPE};
@@ -26,16 +26,21 @@ value_fns! {
     sha256_fn => sha256_hash,
     md5_fn => md5_hash,
     marshal_fn => json_marshal,
-    unmarshal_fn => json_unmarshal,
     seeded_string_fn => seeded_string,
     seeded_int_fn => seeded_int,
-    merge_fn => merge,
-    deep_merge_fn => deep_merge,
-    set_at_fn => set_at_index,
-    insert_at_fn => insert_at_index,
     remove_at_fn => remove_at_index,
     condition_fn => condition,
     new_condition_fn => new_condition,
+}
+
+// Their results can hold each argument more than once (`lists.setAtIndex(l, 0, l)`,
+// `m.merge({"copy": m})`) or expand a short text into many values (`json.unmarshal`).
+charged_value_fns! {
+    unmarshal_fn => json_unmarshal as "json.unmarshal",
+    merge_fn => merge as "merge",
+    deep_merge_fn => deep_merge as "deepMerge",
+    set_at_fn => set_at_index as "lists.setAtIndex",
+    insert_at_fn => insert_at_index as "lists.insertAtIndex",
 }
 
 pub(crate) static OVERLOADS: &[Overload] = &[

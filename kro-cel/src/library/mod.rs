@@ -7,6 +7,7 @@
 
 pub(crate) mod budget;
 pub(crate) mod comprehension;
+pub(crate) mod cost;
 pub(crate) mod k8s_lists;
 pub(crate) mod kro;
 pub(crate) mod net;
@@ -38,6 +39,19 @@ macro_rules! value_fns {
 }
 pub(crate) use value_fns;
 
+/// As [`value_fns!`], for functions whose result may be larger than their arguments taken one
+/// by one (merges, insertions, parsing): the result is charged to the budget.
+macro_rules! charged_value_fns {
+    ($($wrapper:ident => $body:path as $name:literal),* $(,)?) => {$(
+        fn $wrapper<'b, 'v>(
+            args: Vec<cel::common::value::CowVal<'b, 'v>>,
+        ) -> Result<cel::common::value::CowVal<'b, 'v>, cel::ExecutionError> {
+            $crate::library::call_charging_result(&args, $body, $name)
+        }
+    )*};
+}
+pub(crate) use charged_value_fns;
+
 pub(crate) fn call_with_values<'b, 'v>(
     args: &[CowVal<'b, 'v>],
     body: ValueFn,
@@ -49,6 +63,18 @@ pub(crate) fn call_with_values<'b, 'v>(
     let result = body(&values)?;
     let boxed: Box<dyn Val> = Box::<dyn Val>::try_from(result)?;
     Ok(CowVal::Owned(boxed))
+}
+
+pub(crate) fn call_charging_result<'b, 'v>(
+    args: &[CowVal<'b, 'v>],
+    body: ValueFn,
+    name: &str,
+) -> Result<CowVal<'b, 'v>, ExecutionError> {
+    let result = call_with_values(args, body)?;
+    if let Some(cap) = budget::remaining() {
+        budget::charge_size(cost::weight(result.as_ref(), cap), name)?;
+    }
+    Ok(result)
 }
 
 /// One overload: for a receiver-style function the first argument type is the receiver's.
@@ -264,7 +290,7 @@ const CEL_FUNCTIONS: &[FunctionSignature] = {
 };
 
 /// The overload tables of kro's own and the Kubernetes libraries, and the internal helpers.
-fn overload_tables() -> [(&'static [Overload], Library); 9] {
+fn overload_tables() -> [(&'static [Overload], Library); 10] {
     [
         (kro::OVERLOADS, Library::Kro),
         (omit::OVERLOADS, Library::Kro),
@@ -275,6 +301,7 @@ fn overload_tables() -> [(&'static [Overload], Library); 9] {
         (net::OVERLOADS, Library::Kubernetes),
         (semver::OVERLOADS, Library::Kubernetes),
         (comprehension::OVERLOADS, Library::Internal),
+        (cost::OVERLOADS, Library::Internal),
     ]
 }
 
