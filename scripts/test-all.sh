@@ -60,6 +60,13 @@ trap cleanup EXIT
 step "cargo test (workspace, unit + doc + integration, real control plane)"
 cargo test --workspace --locked --no-fail-fast
 
+step "benchmark harness smoke: N = 20 with upstream kro and kro-rs, both must converge (no timings)"
+# Builds upstream kro from the Go module proxy on a cold machine (cached outside the clone).
+bash bench/smoke.sh
+
+step "migration: upstream kro's instances taken over by kro-rs without rewriting a child"
+bash bench/migration.sh
+
 step "fuzz targets: bounded runs on the seed corpora"
 bash scripts/fuzz-smoke.sh "${KRO_FUZZ_SECONDS:-20}"
 

@@ -16,6 +16,11 @@ key=$( { cat "$module/go.mod" "$module/go.sum"; echo "$pkg" "${flags[*]}"; go ve
 out="$cache_root/upstream-kro-$key"
 binary="$out/kro-controller"
 
+# The callers read upstream's CRDs from the module's source directory (`go list -m -f '{{.Dir}}'`,
+# empty when the source is not in the module cache), so make sure it is there even when the
+# binary is cached: a cleaned or new module cache must not turn into a missing CRD directory.
+(cd "$module" && GOFLAGS=-modcacherw go mod download github.com/kubernetes-sigs/kro) >&2
+
 if [ -x "$binary" ] && "$binary" --help >/dev/null 2>&1; then
   echo "upstream-kro-build: cached binary $binary" >&2
   echo "$binary"

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
     JSONSchemaProps, JSONSchemaPropsOrArray,
 };
-use kro_applyset::labels::stamp_metadata;
+use kro_applyset::labels::{KRO_VERSION_LABEL, stamp_metadata};
 use kro_applyset::object::default_child_namespace;
 use kro_applyset::{
     ChildMeta, CollectionPosition, InstanceRef, KroVersion, ObjectKey, check_duplicates,
@@ -408,7 +408,7 @@ impl<'a> Walker<'a> {
 
         let mut observed = Vec::with_capacity(keys.len());
         let mut terminating = Vec::new();
-        for key in &keys {
+        for (key, object) in keys.iter().zip(desired.iter_mut()) {
             let Some(live) = self.view.get(&target, key.namespace.as_deref(), &key.name) else {
                 continue;
             };
@@ -429,6 +429,8 @@ impl<'a> Walker<'a> {
                     conflict,
                 });
             }
+            keep_recorded_version(object, &meta.labels)
+                .map_err(|error| invalid_metadata(id, &error.to_string()))?;
             if meta.terminating {
                 terminating.push(key.to_string());
             }
@@ -703,6 +705,32 @@ impl<'a> Walker<'a> {
     }
 }
 
+/// Keeps the `kro.run/kro-version` value an existing child carries: the label records the
+/// version that created the child, so neither an upgrade of kro-rs nor a takeover from upstream
+/// kro rewrites every child in the cluster. A child without the label (or with an empty one)
+/// keeps the current version [`child_labels`] stamped.
+fn keep_recorded_version(
+    object: &mut Value,
+    live_labels: &BTreeMap<String, String>,
+) -> Result<(), kro_applyset::ObjectError> {
+    let Some(recorded) = live_labels
+        .get(KRO_VERSION_LABEL)
+        .filter(|value| !value.is_empty())
+    else {
+        return Ok(());
+    };
+    let labels = BTreeMap::from([(KRO_VERSION_LABEL.to_owned(), recorded.clone())]);
+    stamp_metadata(object, &labels, &BTreeMap::new())
+}
+
+fn invalid_metadata(id: &str, message: &str) -> NodeError {
+    NodeError::InvalidObject {
+        id: id.to_owned(),
+        field: "template.metadata".to_owned(),
+        message: message.to_owned(),
+    }
+}
+
 fn evaluate_condition(
     activation: &Activation,
     id: &str,
@@ -819,5 +847,141 @@ fn observed_error(id: &str, message: &str) -> NodeError {
     NodeError::ObservedObject {
         id: id.to_owned(),
         message: message.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use kro_applyset::labels::KRO_VERSION_LABEL;
+    use kro_graph::api::ResourceGraphDefinition;
+    use kro_graph::{Graph, OfflineResolver, compile};
+    use serde_json::{Value, json};
+
+    use crate::core::{InMemoryView, Limits, Plan, PlanInput, RgdIdentity, plan};
+
+    const RGD: &str = r"
+apiVersion: kro.run/v1alpha1
+kind: ResourceGraphDefinition
+metadata:
+  name: versioned
+spec:
+  schema:
+    apiVersion: v1alpha1
+    kind: Versioned
+    spec:
+      name: string
+  resources:
+  - id: config
+    template:
+      apiVersion: v1
+      kind: ConfigMap
+      metadata:
+        name: ${schema.spec.name}-config
+      data:
+        key: value
+";
+
+    const CURRENT: &str = "v0.2.0";
+
+    fn graph() -> Graph {
+        let rgd = ResourceGraphDefinition::from_yaml(RGD).expect("RGD parses");
+        compile(&rgd, &OfflineResolver::new()).expect("RGD compiles")
+    }
+
+    fn instance() -> Value {
+        json!({
+            "apiVersion": "kro.run/v1alpha1",
+            "kind": "Versioned",
+            "metadata": {"name": "demo", "namespace": "team", "uid": "instance-uid", "generation": 1},
+            "spec": {"name": "demo"},
+        })
+    }
+
+    fn plan_over(graph: &Graph, view: &InMemoryView) -> Plan {
+        let instance = instance();
+        let rgd = RgdIdentity {
+            name: "versioned".into(),
+            uid: "rgd-uid".into(),
+        };
+        plan(&PlanInput {
+            graph,
+            instance: &instance,
+            view,
+            now: "2025-01-01T00:00:00Z",
+            kro_version: CURRENT,
+            rgd: &rgd,
+            limits: Limits::default(),
+            previous_status: None,
+        })
+    }
+
+    fn applied_version(plan: &Plan) -> Option<&str> {
+        let [item] = plan.apply.as_slice() else {
+            panic!("expected one apply item, got {}", plan.apply.len());
+        };
+        item.body
+            .pointer("/metadata/labels")
+            .and_then(|labels| labels.get(KRO_VERSION_LABEL))
+            .and_then(Value::as_str)
+    }
+
+    /// The child as the API server stores it after the first apply, with `version` (or no
+    /// version label at all) recorded.
+    fn stored_child(graph: &Graph, version: Option<&str>) -> Value {
+        let first = plan_over(graph, &InMemoryView::new());
+        let mut child = first.apply[0].body.clone();
+        child["metadata"]["uid"] = json!("child-uid");
+        child["metadata"]["resourceVersion"] = json!("7");
+        let labels = child["metadata"]["labels"]
+            .as_object_mut()
+            .expect("child labels");
+        match version {
+            Some(version) => {
+                labels.insert(KRO_VERSION_LABEL.to_owned(), json!(version));
+            }
+            None => {
+                labels.remove(KRO_VERSION_LABEL);
+            }
+        }
+        child
+    }
+
+    #[test]
+    fn new_child_gets_the_current_version() {
+        let graph = graph();
+        assert_eq!(
+            applied_version(&plan_over(&graph, &InMemoryView::new())),
+            Some(CURRENT)
+        );
+    }
+
+    #[test]
+    fn existing_child_keeps_the_version_that_created_it() {
+        let graph = graph();
+        let mut view = InMemoryView::new();
+        view.insert(stored_child(&graph, Some("v0.9.4")))
+            .expect("child is storable");
+        let plan = plan_over(&graph, &view);
+        assert_eq!(applied_version(&plan), Some("v0.9.4"));
+        assert_eq!(
+            plan.apply[0].body["data"],
+            json!({"key": "value"}),
+            "only the version label is taken from the live child"
+        );
+    }
+
+    #[test]
+    fn existing_child_without_a_version_gets_the_current_one() {
+        let graph = graph();
+        for recorded in [None, Some("")] {
+            let mut view = InMemoryView::new();
+            view.insert(stored_child(&graph, recorded))
+                .expect("child is storable");
+            assert_eq!(
+                applied_version(&plan_over(&graph, &view)),
+                Some(CURRENT),
+                "recorded {recorded:?}"
+            );
+        }
     }
 }
