@@ -25,6 +25,7 @@
 mod cache;
 mod compare;
 mod error;
+mod externals;
 mod members;
 mod rest;
 mod schemas;
@@ -47,9 +48,12 @@ use kube::Client;
 use kube::api::{DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use serde_json::{Map, Value, json};
 
-pub use cache::{CacheAnswer, InstanceKey, KindMapping, ObjectCache};
+pub use cache::{
+    CacheAnswer, DEFAULT_BODY_CAPACITY, InstanceKey, KindMapping, Lookup, ObjectCache,
+};
 pub use compare::{contains, json_equal};
 pub use error::Error;
+pub use externals::{ExternalRef, RefSelection};
 pub use rest::RestMapper;
 pub use schemas::{ClusterResolver, compile_rgd};
 pub use status::{REASON_APPLY_FAILED, mark_apply_errors};
@@ -122,6 +126,9 @@ pub struct ReconcileStats {
     pub deletes: usize,
     /// Whether `.status` was written.
     pub status_written: bool,
+    /// Time spent planning, summed over the passes: evaluating every CEL expression of the
+    /// graph and rendering the templates (no I/O happens while planning).
+    pub planning: Duration,
 }
 
 /// The result of one reconcile.
@@ -194,6 +201,20 @@ impl std::fmt::Debug for Executor {
             .field("cache", &self.cache)
             .finish_non_exhaustive()
     }
+}
+
+/// One live read's result.
+enum Fetched {
+    Object(Arc<Value>),
+    Absent {
+        namespace: Option<String>,
+        name: String,
+    },
+    List {
+        namespace: Option<String>,
+        selector: crate::core::LabelSelector,
+        objects: Vec<Arc<Value>>,
+    },
 }
 
 /// One apply's result.
@@ -287,9 +308,17 @@ impl Executor {
         let mut apply_errors: BTreeMap<String, String> = BTreeMap::new();
         let mut instance_prepared = false;
         let mut rounds = 0;
+        let mut external_refs = BTreeSet::new();
         let final_plan = loop {
             let plan = self
-                .settled_plan(graph, instance, &mut overlay, &external_kinds, &now, stats)
+                .settled_plan(
+                    graph,
+                    instance,
+                    &mut overlay,
+                    (&external_kinds, &mut external_refs),
+                    &now,
+                    stats,
+                )
                 .await?;
             if !instance_prepared {
                 self.write_instance_labels(instance, &plan, stats).await?;
@@ -396,6 +425,9 @@ impl Executor {
                 }
             }
         }
+        if let Some(key) = instance_key(graph, instance) {
+            self.cache.watch_external_refs(&key, external_refs);
+        }
         Ok(Outcome {
             state,
             requeue_after,
@@ -412,7 +444,7 @@ impl Executor {
         graph: &Graph,
         instance: &Value,
         overlay: &mut Overlay,
-        external_kinds: &BTreeSet<(String, String)>,
+        (external_kinds, external_refs): (&BTreeSet<(String, String)>, &mut BTreeSet<ExternalRef>),
         now: &str,
         stats: &mut ReconcileStats,
     ) -> Result<Plan, Error> {
@@ -422,6 +454,7 @@ impl Executor {
             // awaits below so the reconcile future stays `Send`.
             let (planned, misses) = {
                 let view = ExecutorView::new(&self.cache, overlay, external_kinds);
+                let planning_started = Instant::now();
                 let planned = plan(&PlanInput {
                     graph,
                     instance,
@@ -432,15 +465,43 @@ impl Executor {
                     limits: self.config.limits,
                     previous_status: instance.get("status"),
                 });
-                (planned, view.into_misses())
+                stats.planning += planning_started.elapsed();
+                let (misses, external_reads) = view.into_reads();
+                external_refs.extend(external_reads);
+                (planned, misses)
             };
             stats.plan_passes += 1;
             if misses.is_empty() {
                 return Ok(planned);
             }
-            for miss in &misses {
-                stats.live_reads += 1;
-                self.fetch_miss(miss, overlay).await?;
+            stats.live_reads += misses.len();
+            // Independent reads: fetched concurrently, then laid into the overlay in order.
+            let pending: Vec<_> = misses.iter().map(|miss| self.fetch_miss(miss)).collect();
+            let fetched: Vec<Result<Fetched, Error>> = futures::stream::iter(pending)
+                .buffered(self.config.concurrency.max(1))
+                .collect()
+                .await;
+            for (miss, fetched) in misses.iter().zip(fetched) {
+                let target = miss.target();
+                match fetched? {
+                    Fetched::Object(object) => {
+                        self.cache.remember(&mapping_of(target), &object);
+                        overlay.put(target, object);
+                    }
+                    Fetched::Absent { namespace, name } => {
+                        overlay.put_absent(target, namespace.as_deref(), &name);
+                    }
+                    Fetched::List {
+                        namespace,
+                        selector,
+                        objects,
+                    } => {
+                        for object in &objects {
+                            self.cache.remember(&mapping_of(target), object);
+                        }
+                        overlay.put_list(target, namespace.as_deref(), &selector, objects);
+                    }
+                }
             }
             last_misses = misses;
         }
@@ -454,7 +515,7 @@ impl Executor {
         })
     }
 
-    async fn fetch_miss(&self, miss: &Miss, overlay: &mut Overlay) -> Result<(), Error> {
+    async fn fetch_miss(&self, miss: &Miss) -> Result<Fetched, Error> {
         match miss {
             Miss::Get {
                 target,
@@ -462,16 +523,18 @@ impl Executor {
                 name,
             } => {
                 let api = mapping_of(target).api(self.client.clone(), namespace.as_deref());
+                let absent = || Fetched::Absent {
+                    namespace: namespace.clone(),
+                    name: name.clone(),
+                };
                 match api.get_opt(name).await {
                     Ok(Some(object)) => {
-                        overlay.put(target, Arc::new(observed_json(&object, target)));
+                        Ok(Fetched::Object(Arc::new(observed_json(&object, target))))
                     }
-                    Ok(None) => overlay.put_absent(target, namespace.as_deref(), name),
+                    Ok(None) => Ok(absent()),
                     // A kind the server does not serve has no objects.
-                    Err(error) if status_code(&error) == Some(404) => {
-                        overlay.put_absent(target, namespace.as_deref(), name);
-                    }
-                    Err(source) => return Err(Error::kube(format!("reading {miss}"), source)),
+                    Err(error) if status_code(&error) == Some(404) => Ok(absent()),
+                    Err(source) => Err(Error::kube(format!("reading {miss}"), source)),
                 }
             }
             Miss::List {
@@ -490,10 +553,13 @@ impl Executor {
                     Err(error) if status_code(&error) == Some(404) => Vec::new(),
                     Err(source) => return Err(Error::kube(format!("reading {miss}"), source)),
                 };
-                overlay.put_list(target, namespace.as_deref(), selector, objects);
+                Ok(Fetched::List {
+                    namespace: namespace.clone(),
+                    selector: selector.clone(),
+                    objects,
+                })
             }
         }
-        Ok(())
     }
 
     /// Finalizer and labeller labels, written with `kro.run/labeller` when not in place.
@@ -696,7 +762,9 @@ impl Executor {
                     .and_then(Value::as_str)
                     .unwrap_or_default();
                 self.memo.record(&item.key, uid, hash);
-                Ok(Applied::Observed(Arc::new(observed)))
+                let observed = Arc::new(observed);
+                self.cache.remember(&mapping_of(target), &observed);
+                Ok(Applied::Observed(observed))
             }
             Err(kube::Error::Api(status)) if (400..500).contains(&status.code) => {
                 self.memo.forget(&item.key);
@@ -781,6 +849,9 @@ impl Executor {
             stats: ReconcileStats::default(),
             elapsed: Duration::ZERO,
         };
+        if let Some(key) = instance_key(graph, instance) {
+            self.cache.watch_external_refs(&key, BTreeSet::new());
+        }
         if !finalizers.iter().any(|f| f == FINALIZER) {
             return Ok(deleting(Vec::new(), true));
         }
@@ -821,6 +892,22 @@ impl Executor {
                     }
                     self.write_status(graph, instance, step.status, stats)
                         .await?;
+                    // The deletion events of this wave wake the next step; a kind whose watch is
+                    // still listing (right after a restart) may report them only as part of its
+                    // initial list, which publishes nothing for objects it never knew.
+                    let kinds_synced = deletions.iter().all(|deletion| {
+                        self.mapper
+                            .known(&kro_applyset::GroupKind::new(
+                                deletion.key.group.as_str(),
+                                deletion.key.kind.as_str(),
+                            ))
+                            .is_some_and(|kind| self.cache.is_synced(&kind))
+                    });
+                    let requeue_after = if kinds_synced {
+                        DELETION_SAFETY_REQUEUE
+                    } else {
+                        Duration::from_secs(1)
+                    };
                     let waiting_on = wave
                         .members
                         .iter()
@@ -833,7 +920,10 @@ impl Executor {
                             ),
                         })
                         .collect();
-                    return Ok(deleting(waiting_on, false));
+                    return Ok(Outcome {
+                        requeue_after: Some(requeue_after),
+                        ..deleting(waiting_on, false)
+                    });
                 }
                 DeletionOutcome::Complete => {}
             }
@@ -908,6 +998,25 @@ impl Executor {
             .map(str::to_owned);
         Ok((kind, namespace, name))
     }
+}
+
+/// How long a deleting instance waits for its wave's deletion events before looking again.
+const DELETION_SAFETY_REQUEUE: Duration = Duration::from_secs(10);
+
+/// The key under which the cache publishes events for `instance`.
+fn instance_key(graph: &Graph, instance: &Value) -> Option<InstanceKey> {
+    let gvk = graph.instance().gvk();
+    Some(InstanceKey {
+        group: gvk.group.clone(),
+        version: gvk.version.clone(),
+        kind: gvk.kind.clone(),
+        namespace: instance
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .filter(|namespace| !namespace.is_empty())
+            .map(str::to_owned),
+        name: instance.pointer("/metadata/name")?.as_str()?.to_owned(),
+    })
 }
 
 /// The instance as JSON, with `apiVersion`/`kind` filled from the graph when the object came

@@ -12,7 +12,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use kro_applyset::labels::{INSTANCE_ID_LABEL, OWNED_LABEL, PART_OF_LABEL};
 use serde_json::Value;
 
-use super::cache::{CacheAnswer, KindMapping, ObjectCache, labels_of};
+use super::cache::{CacheAnswer, KindMapping, Lookup, ObjectCache, labels_of};
+use super::externals::{ExternalRef, RefSelection};
 use crate::core::{ClusterView, LabelSelector, ResourceTarget};
 
 /// Group, kind, namespace (empty when cluster-scoped) and name.
@@ -41,6 +42,15 @@ pub(crate) enum Miss {
         /// The selector.
         selector: LabelSelector,
     },
+}
+
+impl Miss {
+    /// The kind read.
+    pub(crate) fn target(&self) -> &ResourceTarget {
+        match self {
+            Self::Get { target, .. } | Self::List { target, .. } => target,
+        }
+    }
 }
 
 impl std::fmt::Display for Miss {
@@ -187,6 +197,8 @@ pub(crate) struct ExecutorView<'a> {
     /// so a cache "absent" for them means nothing.
     external_kinds: &'a BTreeSet<(String, String)>,
     misses: Mutex<BTreeSet<Miss>>,
+    /// Every read of an external reference (answered or not): what the instance must watch.
+    external_reads: Mutex<BTreeSet<ExternalRef>>,
 }
 
 impl<'a> ExecutorView<'a> {
@@ -200,14 +212,37 @@ impl<'a> ExecutorView<'a> {
             overlay,
             external_kinds,
             misses: Mutex::new(BTreeSet::new()),
+            external_reads: Mutex::new(BTreeSet::new()),
         }
     }
 
-    /// The reads that were answered "absent" for lack of knowledge, sorted.
-    pub(crate) fn into_misses(self) -> BTreeSet<Miss> {
-        self.misses
-            .into_inner()
+    /// The reads that were answered "absent" for lack of knowledge (sorted), and the external
+    /// references read.
+    pub(crate) fn into_reads(self) -> (BTreeSet<Miss>, BTreeSet<ExternalRef>) {
+        (
+            self.misses
+                .into_inner()
+                .unwrap_or_else(PoisonError::into_inner),
+            self.external_reads
+                .into_inner()
+                .unwrap_or_else(PoisonError::into_inner),
+        )
+    }
+
+    fn read_external(
+        &self,
+        target: &ResourceTarget,
+        namespace: Option<&str>,
+        selection: RefSelection,
+    ) {
+        self.external_reads
+            .lock()
             .unwrap_or_else(PoisonError::into_inner)
+            .insert(ExternalRef {
+                kind: mapping_of(target),
+                namespace: namespace.filter(|_| target.namespaced).map(str::to_owned),
+                selection,
+            });
     }
 
     fn miss(&self, miss: Miss) {
@@ -241,14 +276,19 @@ impl ClusterView for ExecutorView<'_> {
         namespace: Option<&str>,
         name: &str,
     ) -> Option<Arc<Value>> {
+        let external = self.is_external(target);
+        if external {
+            self.read_external(target, namespace, RefSelection::Name(name.to_owned()));
+        }
         if let Some(known) = self.overlay.get(target, namespace, name) {
             return known.clone();
         }
         let kind = mapping_of(target);
-        match self.cache.get(&kind, namespace, name) {
-            CacheAnswer::Answered(Some(object)) => Some(object),
-            CacheAnswer::Answered(None) if !self.is_external(target) => None,
-            CacheAnswer::Answered(None) | CacheAnswer::NotSynced => {
+        match self.cache.lookup(&kind, namespace, name) {
+            CacheAnswer::Answered(Lookup::Body(object)) => Some(object),
+            CacheAnswer::Answered(Lookup::Absent) if !external => None,
+            CacheAnswer::Answered(Lookup::Absent | Lookup::MetadataOnly(_))
+            | CacheAnswer::NotSynced => {
                 self.miss(Miss::Get {
                     target: target.clone(),
                     namespace: namespace.filter(|_| target.namespaced).map(str::to_owned),
@@ -265,6 +305,13 @@ impl ClusterView for ExecutorView<'_> {
         namespace: Option<&str>,
         selector: &LabelSelector,
     ) -> Vec<Arc<Value>> {
+        if self.is_external(target) {
+            self.read_external(
+                target,
+                namespace,
+                RefSelection::Labels(selector.to_string()),
+            );
+        }
         if let Some(listed) = self
             .overlay
             .lists
@@ -280,7 +327,19 @@ impl ClusterView for ExecutorView<'_> {
                 .cache
                 .list(&kind, namespace, |labels| selector.matches(labels))
             {
-                return self.overlay.merge_list(target, namespace, selector, listed);
+                // The cache lists metadata; each member's body comes from the overlay, the kept
+                // bodies or a live read (recorded as a miss like any other).
+                let bodies = listed
+                    .iter()
+                    .filter_map(|metadata| {
+                        let name = metadata.pointer("/metadata/name").and_then(Value::as_str)?;
+                        let namespace = metadata
+                            .pointer("/metadata/namespace")
+                            .and_then(Value::as_str);
+                        self.get(target, namespace, name)
+                    })
+                    .collect();
+                return self.overlay.merge_list(target, namespace, selector, bodies);
             }
         }
         self.miss(Miss::List {
