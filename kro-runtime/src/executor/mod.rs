@@ -3,7 +3,9 @@
 //! One [`Executor::reconcile`] of a live instance:
 //! 1. plan against the shared watch cache ([`ObjectCache`]); reads the cache cannot answer are
 //!    fetched live into a per-reconcile overlay and the plan is made again, until no read is
-//!    missing (a plan made while reads were missing is never executed);
+//!    missing (a plan made while reads were missing is never executed); a read the server
+//!    refuses (403 Forbidden) counts as absent, and the nodes of that kind end in ERROR with
+//!    the server's message, which names the verb and the resource the operator lacks;
 //! 2. server-side apply the instance's finalizer and labels (`kro.run/labeller`), then its
 //!    ApplySet metadata (`kro.run/applyset-parent`), each only when not already in place;
 //! 3. apply the plan's items (`kro.run/applyset`, force) with bounded concurrency, skipping
@@ -11,7 +13,7 @@
 //!    before; overlay the responses and plan again — a layer whose applied objects already
 //!    satisfy their readiness unlocks the next layer in the same reconcile — until no new
 //!    apply item appears;
-//! 4. prune orphans when the plan allows it and no apply failed, in waves, with UID
+//! 4. prune orphans when the plan allows it and no apply or read failed, in waves, with UID
 //!    preconditions; shrink the ApplySet annotations only when every deletion succeeded;
 //! 5. write `.status` through the status subresource, only when it changed.
 //!
@@ -56,7 +58,7 @@ pub use error::Error;
 pub use externals::{ExternalRef, RefSelection};
 pub use rest::RestMapper;
 pub use schemas::{ClusterResolver, compile_rgd};
-pub use status::{REASON_APPLY_FAILED, mark_apply_errors};
+pub use status::{REASON_APPLY_FAILED, REASON_FORBIDDEN, mark_apply_errors};
 
 use crate::core::{
     ApplyItem, DeletionOutcome, InstanceState, Limits, Plan, PlanInput, Requeue, ResourceTarget,
@@ -65,6 +67,7 @@ use crate::core::{
 use cache::{annotations_of, labels_of};
 use error::status_code;
 use members::{DeleteResult, delete_all, list_members};
+use status::mark_node_errors;
 use view::{ExecutorView, Miss, Overlay, mapping_of};
 
 /// Settings of an [`Executor`].
@@ -215,12 +218,16 @@ enum Fetched {
         selector: crate::core::LabelSelector,
         objects: Vec<Arc<Value>>,
     },
+    /// 403 Forbidden, with the server's message (which names the verb and the resource).
+    Refused(String),
 }
 
 /// One apply's result.
 enum Applied {
     Observed(Arc<Value>),
     Rejected(String),
+    /// 403 Forbidden on the apply or on the read before it: a permission the operator lacks.
+    Forbidden(String),
 }
 
 impl Executor {
@@ -306,6 +313,8 @@ impl Executor {
         let mut overlay = Overlay::default();
         let mut applied: Vec<ApplyItem> = Vec::new();
         let mut apply_errors: BTreeMap<String, String> = BTreeMap::new();
+        // The nodes of `apply_errors` that failed for a missing permission.
+        let mut forbidden: BTreeSet<String> = BTreeSet::new();
         let mut instance_prepared = false;
         let mut rounds = 0;
         let mut external_refs = BTreeSet::new();
@@ -341,17 +350,40 @@ impl Executor {
                 match result {
                     Applied::Observed(object) => {
                         apply_errors.remove(&item.node_id);
+                        forbidden.remove(&item.node_id);
                         if let Some(target) = targets.get(item.node_id.as_str()) {
                             overlay.put(target, object);
                         }
                     }
                     Applied::Rejected(message) => {
+                        forbidden.remove(&item.node_id);
+                        apply_errors.insert(item.node_id.clone(), message);
+                    }
+                    Applied::Forbidden(message) => {
+                        forbidden.insert(item.node_id.clone());
                         apply_errors.insert(item.node_id.clone(), message);
                     }
                 }
                 applied.retain(|previous| previous.key != item.key);
                 applied.push(item);
             }
+        };
+
+        // A kind the operator may not read fails its nodes with the server's refusal, unless an
+        // apply of the node failed with its own message.
+        for (id, target) in &targets {
+            if let Some(message) = overlay.refusal(target)
+                && !apply_errors.contains_key(*id)
+            {
+                apply_errors.insert((*id).to_owned(), message.to_owned());
+                forbidden.insert((*id).to_owned());
+            }
+        }
+        // Missing permissions get a reason of their own: an admin fixes them, not the RGD author.
+        let reason = if apply_errors.keys().all(|id| forbidden.contains(id)) {
+            REASON_FORBIDDEN
+        } else {
+            REASON_APPLY_FAILED
         };
 
         let mut requeue_after = match final_plan.requeue {
@@ -395,7 +427,7 @@ impl Executor {
         }
 
         let mut status = final_plan.status.clone();
-        mark_apply_errors(&mut status, &apply_errors, &now);
+        mark_node_errors(&mut status, &apply_errors, reason, &now);
         self.write_status(graph, instance, status, stats).await?;
 
         let mut state = final_plan.instance_state;
@@ -501,6 +533,7 @@ impl Executor {
                         }
                         overlay.put_list(target, namespace.as_deref(), &selector, objects);
                     }
+                    Fetched::Refused(message) => overlay.put_refused(miss, message),
                 }
             }
             last_misses = misses;
@@ -534,6 +567,10 @@ impl Executor {
                     Ok(None) => Ok(absent()),
                     // A kind the server does not serve has no objects.
                     Err(error) if status_code(&error) == Some(404) => Ok(absent()),
+                    // A missing permission belongs on the instance, not only in the log.
+                    Err(kube::Error::Api(status)) if status.code == 403 => {
+                        Ok(Fetched::Refused(status.message.clone()))
+                    }
                     Err(source) => Err(Error::kube(format!("reading {miss}"), source)),
                 }
             }
@@ -551,6 +588,9 @@ impl Executor {
                         .map(|object| Arc::new(observed_json(object, target)))
                         .collect(),
                     Err(error) if status_code(&error) == Some(404) => Vec::new(),
+                    Err(kube::Error::Api(status)) if status.code == 403 => {
+                        return Ok(Fetched::Refused(status.message.clone()));
+                    }
                     Err(source) => return Err(Error::kube(format!("reading {miss}"), source)),
                 };
                 Ok(Fetched::List {
@@ -721,10 +761,16 @@ impl Executor {
         // The cache may not have caught up with an object another instance just created: a forced
         // apply would take it over. Creations therefore look at the live object first.
         if absent_from_cache {
-            let live = api
-                .get_opt(&item.key.name)
-                .await
-                .map_err(|source| Error::kube(format!("reading {}", item.key), source))?;
+            let live = match api.get_opt(&item.key.name).await {
+                Ok(live) => live,
+                // Without read access the take-over check cannot be made: nothing is applied,
+                // and the node reports the refusal.
+                Err(kube::Error::Api(status)) if status.code == 403 => {
+                    self.memo.forget(&item.key);
+                    return Ok(Applied::Forbidden(status.message.clone()));
+                }
+                Err(source) => return Err(Error::kube(format!("reading {}", item.key), source)),
+            };
             let part_of = |value: &Value| {
                 value
                     .pointer("/metadata/labels/applyset.kubernetes.io~1part-of")
@@ -765,6 +811,10 @@ impl Executor {
                 let observed = Arc::new(observed);
                 self.cache.remember(&mapping_of(target), &observed);
                 Ok(Applied::Observed(observed))
+            }
+            Err(kube::Error::Api(status)) if status.code == 403 => {
+                self.memo.forget(&item.key);
+                Ok(Applied::Forbidden(status.message.clone()))
             }
             Err(kube::Error::Api(status)) if (400..500).contains(&status.code) => {
                 self.memo.forget(&item.key);

@@ -80,12 +80,15 @@ impl std::fmt::Display for Miss {
     }
 }
 
-/// What this reconcile learned beyond the cache: live reads and apply responses.
+/// What this reconcile learned beyond the cache: live reads, apply responses, and reads the
+/// server refused.
 #[derive(Debug, Default)]
 pub(crate) struct Overlay {
     /// `None` records an object known to be absent.
     objects: BTreeMap<ObjectId, Option<Arc<Value>>>,
     lists: BTreeMap<ListId, Vec<Arc<Value>>>,
+    /// Group and kind → the server's message, for reads refused with 403 Forbidden.
+    refused: BTreeMap<(String, String), String>,
 }
 
 impl Overlay {
@@ -131,6 +134,37 @@ impl Overlay {
     ) {
         self.lists
             .insert(list_id(target, namespace, selector), objects);
+    }
+
+    /// Records a read the server refused (403 Forbidden). It is answered as absent, so planning
+    /// settles and the kinds the operator may read still make progress; the refusal is kept for
+    /// the status of the nodes of that kind.
+    pub(crate) fn put_refused(&mut self, miss: &Miss, message: String) {
+        match miss {
+            Miss::Get {
+                target,
+                namespace,
+                name,
+            } => self.put_absent(target, namespace.as_deref(), name),
+            Miss::List {
+                target,
+                namespace,
+                selector,
+            } => self.put_list(target, namespace.as_deref(), selector, Vec::new()),
+        }
+        let target = miss.target();
+        self.refused
+            .insert((target.group.clone(), target.kind.clone()), message);
+    }
+
+    /// The server's message if a read of `target`'s kind was refused in this reconcile. RBAC
+    /// usually grants a resource type as a whole, so one refusal stands for every node of the
+    /// kind (under a grant limited to some names or namespaces, the allowed nodes are marked
+    /// too).
+    pub(crate) fn refusal(&self, target: &ResourceTarget) -> Option<&str> {
+        self.refused
+            .get(&(target.group.clone(), target.kind.clone()))
+            .map(String::as_str)
     }
 
     fn get(
@@ -465,6 +499,42 @@ mod tests {
             })
             .collect();
         assert_eq!(names, [("a", Some("2")), ("new", None)]);
+    }
+
+    #[test]
+    fn refused_reads_answer_absent_and_are_kept_per_kind() {
+        let target = config_map_target();
+        let mut overlay = Overlay::default();
+        assert!(overlay.refusal(&target).is_none());
+        let get = Miss::Get {
+            target: target.clone(),
+            namespace: Some("ns".into()),
+            name: "a".into(),
+        };
+        overlay.put_refused(&get, "cannot get resource \"configmaps\"".into());
+        assert!(matches!(overlay.get(&target, Some("ns"), "a"), Some(None)));
+        let selector =
+            LabelSelector::from_labels(BTreeMap::from([("app".to_owned(), "web".to_owned())]));
+        let list = Miss::List {
+            target: target.clone(),
+            namespace: None,
+            selector: selector.clone(),
+        };
+        overlay.put_refused(&list, "cannot list resource \"configmaps\"".into());
+        assert_eq!(
+            overlay.lists.get(&list_id(&target, None, &selector)),
+            Some(&Vec::new())
+        );
+        assert_eq!(
+            overlay.refusal(&target),
+            Some("cannot list resource \"configmaps\"")
+        );
+        let secret = ResourceTarget {
+            kind: "Secret".into(),
+            plural: "secrets".into(),
+            ..target
+        };
+        assert!(overlay.refusal(&secret).is_none());
     }
 
     #[test]
