@@ -17,7 +17,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
 use std::time::Duration;
 
 use futures::StreamExt as _;
@@ -145,7 +145,7 @@ struct KindStore {
     objects: RwLock<BTreeMap<ObjectName, Arc<Value>>>,
     synced: AtomicBool,
     synced_signal: Notify,
-    task: tokio::task::AbortHandle,
+    task: OnceLock<tokio::task::AbortHandle>,
 }
 
 /// Recently read or applied full objects, keyed by kind and name, each with the
@@ -227,7 +227,9 @@ impl Drop for CacheInner {
     fn drop(&mut self) {
         let kinds = self.kinds.get_mut().unwrap_or_else(PoisonError::into_inner);
         for store in kinds.values() {
-            store.task.abort();
+            if let Some(task) = store.task.get() {
+                task.abort();
+            }
         }
     }
 }
@@ -294,21 +296,22 @@ impl ObjectCache {
         if kinds.contains_key(&kind.store_key()) {
             return;
         }
-        let store = Arc::new_cyclic(|weak: &std::sync::Weak<KindStore>| {
-            let task = tokio::spawn(run_watch(
-                self.inner.client.clone(),
-                kind.clone(),
-                weak.clone(),
-                Arc::downgrade(&self.inner.bodies),
-                self.inner.events.clone(),
-            ));
-            KindStore {
-                objects: RwLock::new(BTreeMap::new()),
-                synced: AtomicBool::new(false),
-                synced_signal: Notify::new(),
-                task: task.abort_handle(),
-            }
+        // The store exists before its watch task: a task spawned while the store is still being
+        // built could run first, find nothing to upgrade to and end without ever watching.
+        let store = Arc::new(KindStore {
+            objects: RwLock::new(BTreeMap::new()),
+            synced: AtomicBool::new(false),
+            synced_signal: Notify::new(),
+            task: OnceLock::new(),
         });
+        let task = tokio::spawn(run_watch(
+            self.inner.client.clone(),
+            kind.clone(),
+            Arc::downgrade(&store),
+            Arc::downgrade(&self.inner.bodies),
+            self.inner.events.clone(),
+        ));
+        let _ = store.task.set(task.abort_handle());
         kinds.insert(kind.store_key(), store);
     }
 
@@ -687,6 +690,39 @@ mod tests {
             labels_of(&value),
             BTreeMap::from([("a".to_owned(), "b".to_owned())])
         );
+    }
+
+    /// A watch task must outlive the `ensure_watch` call that started it, however the runtime
+    /// schedules it: the server here refuses every connection, so a live task keeps retrying.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn every_watch_task_keeps_running() {
+        let config = kube::Config::new("http://127.0.0.1:1".parse().expect("valid uri"));
+        let client = Client::try_from(config).expect("client");
+        let cache = ObjectCache::new(client);
+        let kinds: Vec<KindMapping> = (0..200)
+            .map(|index| KindMapping {
+                group: "example.com".into(),
+                version: "v1".into(),
+                kind: format!("Kind{index}"),
+                plural: format!("kind{index}s"),
+                namespaced: true,
+            })
+            .collect();
+        for kind in &kinds {
+            cache.ensure_watch(kind);
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let finished = kinds
+            .iter()
+            .filter(|kind| {
+                cache
+                    .store(kind)
+                    .and_then(|store| store.task.get().map(tokio::task::AbortHandle::is_finished))
+                    .unwrap_or(true)
+            })
+            .count();
+        assert_eq!(finished, 0, "{finished} of 200 watch tasks ended at once");
+        assert!(!cache.is_synced(&kinds[0]));
     }
 
     fn body(version: &str) -> Arc<Value> {
