@@ -129,14 +129,14 @@ api() { curl -fsS --cacert "$pki/ca.crt" -H "Authorization: Bearer $token" "http
 wait_until 90 "kube-apiserver /readyz" api /readyz
 wait_until 30 "the default namespace" api /api/v1/namespaces/default
 
-# The controller manager gives namespace deletion, garbage collection and Deployment -> ReplicaSet
-# -> Pod. There is no scheduler or kubelet, so Pods stay Pending; tests that need readiness patch
-# .status themselves.
+# The controller manager gives namespace deletion, garbage collection, Deployment -> ReplicaSet
+# -> Pod, and ClusterRole aggregation (the operator's least-privilege RBAC mode is an aggregated
+# ClusterRole, tests/tests/e2e_rbac.rs).
 "$bin/kube-controller-manager" \
   --kubeconfig="$run/kubeconfig" --leader-elect=false --secure-port=0 \
   --use-service-account-credentials=false \
   --service-account-private-key-file="$pki/sa.key" --root-ca-file="$pki/ca.crt" \
-  --controllers=namespace-controller,garbage-collector-controller,deployment-controller,replicaset-controller,job-controller,serviceaccount-controller \
+  --controllers=namespace-controller,garbage-collector-controller,deployment-controller,replicaset-controller,job-controller,serviceaccount-controller,clusterrole-aggregation-controller \
   --v=1 > "$run/kube-controller-manager.log" 2>&1 &
 echo "kube-controller-manager $!" >> "$run/pids"
 sleep 1

@@ -1,13 +1,27 @@
 //! The Kubernetes client of the operator.
 //!
-//! `--client-qps` and `--client-burst` are accepted for compatibility with upstream's flags but
-//! not enforced yet: kube 5's `Config` has no client-side rate limiter.
+//! kube 5 has no client-side rate limiter, so the client's HTTP stack gets one here: a token
+//! bucket refilled at `--client-qps` holding at most `--client-burst` tokens, one token per
+//! request (a watch takes one when it starts, like client-go's). The same layer counts every
+//! request by verb and status code for `rest_client_requests_total`.
 
+use std::future::Future as _;
 use std::path::Path;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll};
+use std::time::Duration;
 
+use futures::future::BoxFuture;
+use kube::client::ClientBuilder;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
 use thiserror::Error;
+use tokio::time::Instant;
+
+use crate::metrics::RestRequestLabels;
 
 /// The client could not be configured.
 #[derive(Debug, Error)]
@@ -51,13 +65,187 @@ pub async fn load_config(kubeconfig: Option<&Path>) -> Result<Config, ClientErro
     Ok(config)
 }
 
-/// Builds the client from [`load_config`].
+/// Builds the client from [`load_config`], limited to `limits` and counting its requests in
+/// `requests` (when given).
 ///
 /// # Errors
 /// See [`ClientError`].
-pub async fn build_client(kubeconfig: Option<&Path>) -> Result<Client, ClientError> {
+pub async fn build_client(
+    kubeconfig: Option<&Path>,
+    limits: RateLimits,
+    requests: Option<Family<RestRequestLabels, Counter>>,
+) -> Result<Client, ClientError> {
     let config = load_config(kubeconfig).await?;
-    Ok(Client::try_from(config)?)
+    let layer = RequestLayer {
+        bucket: Arc::new(TokenBucket::new(limits)),
+        requests,
+    };
+    Ok(ClientBuilder::try_from(config)?.with_layer(&layer).build())
+}
+
+/// Client-side request rate limits.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RateLimits {
+    /// Sustained requests per second.
+    pub qps: f32,
+    /// Requests allowed at once after a quiet period.
+    pub burst: u32,
+}
+
+/// A token bucket shared by every request of the client.
+#[derive(Debug)]
+pub struct TokenBucket {
+    limits: RateLimits,
+    state: Mutex<BucketState>,
+}
+
+#[derive(Debug)]
+struct BucketState {
+    tokens: f64,
+    refilled: Instant,
+}
+
+impl TokenBucket {
+    /// A full bucket.
+    #[must_use]
+    pub fn new(limits: RateLimits) -> Self {
+        Self {
+            limits,
+            state: Mutex::new(BucketState {
+                tokens: f64::from(limits.burst.max(1)),
+                refilled: Instant::now(),
+            }),
+        }
+    }
+
+    /// Takes a token; returns how long to wait before the request may go (zero when a token
+    /// was there). Tokens are reserved in order, so waiting requests are served first come,
+    /// first served.
+    pub fn reserve(&self) -> Duration {
+        let qps = f64::from(self.limits.qps);
+        if !qps.is_finite() || qps <= 0.0 {
+            return Duration::ZERO;
+        }
+        let capacity = f64::from(self.limits.burst.max(1));
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let now = Instant::now();
+        let elapsed = now.saturating_duration_since(state.refilled).as_secs_f64();
+        state.tokens = (state.tokens + elapsed * qps).min(capacity);
+        state.refilled = now;
+        state.tokens -= 1.0;
+        if state.tokens >= 0.0 {
+            Duration::ZERO
+        } else {
+            Duration::from_secs_f64(-state.tokens / qps)
+        }
+    }
+}
+
+/// The tower layer adding [`TokenBucket`] limiting and request counting to the client stack.
+#[derive(Clone)]
+struct RequestLayer {
+    bucket: Arc<TokenBucket>,
+    requests: Option<Family<RestRequestLabels, Counter>>,
+}
+
+impl<S> tower::Layer<S> for RequestLayer {
+    type Service = RequestService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        RequestService {
+            inner,
+            bucket: Arc::clone(&self.bucket),
+            requests: self.requests.clone(),
+            token: TokenState::None,
+        }
+    }
+}
+
+/// Where the next request stands with the bucket.
+enum TokenState {
+    /// No token reserved yet.
+    None,
+    /// A token is reserved and becomes usable when the sleep ends.
+    Waiting(Pin<Box<tokio::time::Sleep>>),
+    /// A token is in hand.
+    Held,
+}
+
+struct RequestService<S> {
+    inner: S,
+    bucket: Arc<TokenBucket>,
+    requests: Option<Family<RestRequestLabels, Counter>>,
+    token: TokenState,
+}
+
+impl<S, B, R> tower::Service<http::Request<B>> for RequestService<S>
+where
+    S: tower::Service<http::Request<B>, Response = http::Response<R>>,
+    S::Future: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = BoxFuture<'static, Result<Self::Response, Self::Error>>;
+
+    // The client drives its stack from one buffer worker, so waiting for a token here holds
+    // the requests behind it in order: a token bucket with a first-come, first-served queue.
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        loop {
+            match &mut self.token {
+                TokenState::None => {
+                    let delay = self.bucket.reserve();
+                    self.token = if delay.is_zero() {
+                        TokenState::Held
+                    } else {
+                        TokenState::Waiting(Box::pin(tokio::time::sleep(delay)))
+                    };
+                }
+                TokenState::Waiting(sleep) => {
+                    if sleep.as_mut().poll(cx).is_pending() {
+                        return Poll::Pending;
+                    }
+                    self.token = TokenState::Held;
+                }
+                TokenState::Held => return self.inner.poll_ready(cx),
+            }
+        }
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        self.token = TokenState::None;
+        let requests = self.requests.clone();
+        let verb = verb_of(&request);
+        let response = self.inner.call(request);
+        Box::pin(async move {
+            let result = response.await;
+            if let Some(requests) = requests {
+                let code = match &result {
+                    Ok(response) => response.status().as_u16().to_string(),
+                    Err(_) => "<error>".to_owned(),
+                };
+                requests
+                    .get_or_create(&RestRequestLabels {
+                        verb: verb.to_owned(),
+                        code,
+                    })
+                    .inc();
+            }
+            result
+        })
+    }
+}
+
+/// The Kubernetes verb family of a request, as client-go's metrics name it (the HTTP method).
+fn verb_of<B>(request: &http::Request<B>) -> &'static str {
+    match *request.method() {
+        http::Method::GET => "GET",
+        http::Method::POST => "POST",
+        http::Method::PUT => "PUT",
+        http::Method::PATCH => "PATCH",
+        http::Method::DELETE => "DELETE",
+        http::Method::HEAD => "HEAD",
+        _ => "OTHER",
+    }
 }
 
 /// kube honours `HTTPS_PROXY` even for a loopback API server (a local test control plane),
@@ -81,6 +269,40 @@ pub fn ignore_proxy_for_loopback(config: &mut Config) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_bucket_allows_a_burst_then_spaces_requests_at_the_rate() {
+        let bucket = TokenBucket::new(RateLimits { qps: 2.0, burst: 3 });
+        for _ in 0..3 {
+            assert_eq!(bucket.reserve(), Duration::ZERO);
+        }
+        // Each further request waits half a second more than the one before it.
+        let fourth = bucket.reserve();
+        let fifth = bucket.reserve();
+        assert!(fourth > Duration::from_millis(400) && fourth <= Duration::from_millis(500));
+        assert!(fifth > Duration::from_millis(900) && fifth <= Duration::from_millis(1000));
+    }
+
+    #[test]
+    fn a_non_positive_rate_does_not_limit() {
+        let bucket = TokenBucket::new(RateLimits { qps: 0.0, burst: 1 });
+        for _ in 0..10 {
+            assert_eq!(bucket.reserve(), Duration::ZERO);
+        }
+    }
+
+    #[test]
+    fn requests_are_counted_by_their_http_method() {
+        let request = |method: http::Method| {
+            http::Request::builder()
+                .method(method)
+                .body(())
+                .expect("valid request")
+        };
+        assert_eq!(verb_of(&request(http::Method::PATCH)), "PATCH");
+        assert_eq!(verb_of(&request(http::Method::GET)), "GET");
+        assert_eq!(verb_of(&request(http::Method::OPTIONS)), "OTHER");
+    }
 
     fn config_for(url: &str) -> Config {
         let mut config = Config::new(url.parse().expect("valid uri"));

@@ -267,11 +267,11 @@ pub struct OperatorConfig {
     #[arg(long, env = "KRO_DYNAMIC_CONTROLLER_DEFAULT_RESYNC_PERIOD", default_value = "36000", value_parser = seconds_flag)]
     pub dynamic_controller_default_resync_period: Duration,
 
-    /// Kubernetes API requests per second (accepted, not yet enforced: kube 5 has no client rate limiter).
+    /// Kubernetes API requests per second (client-side token bucket; 0 or less is rejected).
     #[arg(long, env = "KRO_CLIENT_QPS", default_value_t = 100.0)]
     pub client_qps: f32,
 
-    /// Kubernetes API request burst (accepted, not yet enforced: kube 5 has no client rate limiter).
+    /// Kubernetes API requests allowed at once above the sustained rate.
     #[arg(long, env = "KRO_CLIENT_BURST", default_value_t = 150)]
     pub client_burst: u32,
 

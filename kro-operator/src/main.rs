@@ -3,12 +3,14 @@
 #![forbid(unsafe_code)]
 
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context;
-use kro_operator::client::build_client;
+use kro_operator::client::{RateLimits, build_client};
 use kro_operator::config::OperatorConfig;
 use kro_operator::controllers::RgdControllerService;
 use kro_operator::logging::init_logging;
+use kro_operator::metrics::Metrics;
 use kro_operator::operator::Operator;
 use kro_operator::shutdown::cancel_on_signal;
 use tokio_util::sync::CancellationToken;
@@ -48,13 +50,6 @@ fn main() -> ExitCode {
 /// `operator.add_service(...)`, built from `operator.context()`.
 async fn run(config: OperatorConfig) -> anyhow::Result<()> {
     tracing::info!(version = env!("CARGO_PKG_VERSION"), feature_gates = %config.feature_gates, "starting kro-operator");
-    if (config.client_qps - 100.0).abs() > f32::EPSILON || config.client_burst != 150 {
-        tracing::warn!(
-            qps = config.client_qps,
-            burst = config.client_burst,
-            "--client-qps/--client-burst are accepted but not enforced: kube 5 has no client-side rate limiter"
-        );
-    }
     let shutdown = CancellationToken::new();
     tokio::spawn({
         let shutdown = shutdown.clone();
@@ -65,8 +60,18 @@ async fn run(config: OperatorConfig) -> anyhow::Result<()> {
         }
     });
 
-    let client = build_client(config.kubeconfig.as_deref()).await?;
-    let mut operator = Operator::prepare(config, client).await?;
+    let metrics = Arc::new(Metrics::new());
+    let limits = RateLimits {
+        qps: config.client_qps,
+        burst: config.client_burst,
+    };
+    let client = build_client(
+        config.kubeconfig.as_deref(),
+        limits,
+        Some(metrics.rest_client_requests_total.clone()),
+    )
+    .await?;
+    let mut operator = Operator::prepare_with_metrics(config, client, metrics).await?;
     let context = operator.context().clone();
     let synced = context.readiness.register("rgd-caches-synced");
     operator.add_service(Box::new(RgdControllerService::new(context, synced)));

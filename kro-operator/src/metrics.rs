@@ -115,9 +115,9 @@ pub struct Metrics {
     pub dynamic_controller_queue_length: Gauge,
     /// `dynamic_controller_reconcile_total{gvr}`: items processed by the dynamic controller.
     pub dynamic_controller_reconcile_total: Family<GvrLabels, Counter>,
-    /// `cel_expr_eval_total`: CEL expression evaluations.
+    /// `cel_expr_eval_total`: CEL evaluation passes (every expression of a graph, one instance).
     pub cel_expr_eval_total: Counter,
-    /// `cel_expr_eval_duration_seconds`: CEL evaluation duration.
+    /// `cel_expr_eval_duration_seconds`: duration of one CEL evaluation pass.
     pub cel_expr_eval_duration_seconds: Histogram,
     /// `rest_client_requests_total{verb,code}`: Kubernetes API requests by method and status.
     pub rest_client_requests_total: Family<RestRequestLabels, Counter>,
@@ -250,7 +250,8 @@ impl Metrics {
         }
     }
 
-    /// Records one CEL evaluation.
+    /// Records one planning pass: the evaluation of every CEL expression of a graph for one
+    /// instance (kro-rs evaluates a graph's expressions together, so a pass is its unit).
     pub fn observe_cel_eval(&self, elapsed: Duration) {
         self.cel_expr_eval_total.inc();
         self.cel_expr_eval_duration_seconds

@@ -64,7 +64,19 @@ impl Operator {
     /// # Errors
     /// [`ServerError::Bind`] when an address cannot be bound.
     pub async fn prepare(config: OperatorConfig, client: Client) -> Result<Self, ServerError> {
-        let metrics = Arc::new(Metrics::new());
+        Self::prepare_with_metrics(config, client, Arc::new(Metrics::new())).await
+    }
+
+    /// [`Operator::prepare`] with metrics created beforehand (the client's request counter is
+    /// part of them).
+    ///
+    /// # Errors
+    /// [`ServerError::Bind`] when an address cannot be bound.
+    pub async fn prepare_with_metrics(
+        config: OperatorConfig,
+        client: Client,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self, ServerError> {
         let readiness = Readiness::new();
         let mut services: Vec<Box<dyn Service>> = Vec::new();
         if let Some(addr) = config.metrics_bind_address.socket_addr() {

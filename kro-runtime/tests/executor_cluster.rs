@@ -118,6 +118,23 @@ async fn webapp_converges_with_labels_and_a_steady_state_makes_no_writes() -> an
     assert_eq!(steady.stats.instance_writes, 0, "{steady:?}");
     assert_eq!(steady.stats.deletes, 0, "{steady:?}");
     assert!(!steady.stats.status_written, "{steady:?}");
+
+    // The cache watches metadata only, but keeps the bodies it last read or applied: once its
+    // watch has caught up with them, a steady pass reads nothing live.
+    let mut live_reads = Vec::new();
+    for _ in 0..10 {
+        let pass = engine.reconcile_once(&ns, "test-app").await?;
+        live_reads.push(pass.stats.live_reads);
+        if pass.stats.live_reads == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        live_reads.last(),
+        Some(&0),
+        "live reads per pass: {live_reads:?}"
+    );
     Ok(())
 }
 
@@ -202,8 +219,9 @@ async fn drift_is_repaired_and_fields_owned_by_others_are_left_alone() -> anyhow
         .await?;
     engine.converge_active(&ns, "drift").await?;
 
-    // An edit of a templated field is reverted.
-    config_maps()
+    // An edit of a templated field is reverted. The cache keeps metadata only: it has seen the
+    // edit when it holds the edited resourceVersion.
+    let edited = config_maps()
         .api(harness.client.clone(), Some(&ns))
         .patch(
             "drift-config",
@@ -212,9 +230,10 @@ async fn drift_is_repaired_and_fields_owned_by_others_are_left_alone() -> anyhow
                 "metadata": {"name": "drift-config"}, "data": {"value": "edited"}})),
         )
         .await?;
+    let edited_version = edited.metadata.resource_version.unwrap_or_default();
     engine
         .wait_cached(&config_maps(), &ns, "drift-config", |o| {
-            o.is_some_and(|o| o["data"]["value"] == "edited")
+            o.is_some_and(|o| o["metadata"]["resourceVersion"] == edited_version.as_str())
         })
         .await?;
     let repaired = engine.reconcile_once(&ns, "drift").await?;

@@ -200,10 +200,20 @@ impl OperatorProcess {
     pub fn start(args: &[&str]) -> anyhow::Result<Self> {
         let kubeconfig = std::env::var(KUBECONFIG_ENV)
             .with_context(|| format!("{KUBECONFIG_ENV} is not set"))?;
+        Self::start_with_kubeconfig(std::path::Path::new(&kubeconfig), args)
+    }
+
+    /// Starts the operator with the credentials of `kubeconfig` (e.g. a service account's
+    /// token, to run it with only the permissions that account was granted) and extra `args`.
+    pub fn start_with_kubeconfig(
+        kubeconfig: &std::path::Path,
+        args: &[&str],
+    ) -> anyhow::Result<Self> {
         let log = std::env::temp_dir().join(format!("{}.log", unique_name("kro-operator")));
         let file = std::fs::File::create(&log)?;
         let child = std::process::Command::new(operator_binary()?)
-            .args(["--kubeconfig", &kubeconfig])
+            .arg("--kubeconfig")
+            .arg(kubeconfig)
             .args([
                 "--metrics-bind-address",
                 "127.0.0.1:0",

@@ -219,6 +219,49 @@ impl InstanceControllers {
     }
 }
 
+/// Instances triggered (by their own watch, a child, an external reference or a graph change)
+/// and not yet picked up by a worker: what `dynamic_controller_queue_length` reports. A set, like
+/// the controller's scheduler, so repeated triggers of one instance count once.
+#[derive(Clone)]
+struct PendingTriggers {
+    refs: Arc<Mutex<std::collections::HashSet<ObjectRef<DynamicObject>>>>,
+    gauge: prometheus_client::metrics::gauge::Gauge,
+}
+
+impl PendingTriggers {
+    fn new(gauge: prometheus_client::metrics::gauge::Gauge) -> Self {
+        Self {
+            refs: Arc::default(),
+            gauge,
+        }
+    }
+
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashSet<ObjectRef<DynamicObject>>> {
+        self.refs.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn add(&self, object_ref: ObjectRef<DynamicObject>) {
+        if self.lock().insert(object_ref) {
+            self.gauge.inc();
+        }
+    }
+
+    fn take(&self, object_ref: &ObjectRef<DynamicObject>) {
+        if self.lock().remove(object_ref) {
+            self.gauge.dec();
+        }
+    }
+
+    /// Forgets every pending trigger (the controller stopped).
+    fn clear(&self) {
+        let dropped = self.lock().drain().count();
+        self.gauge
+            .dec_by(i64::try_from(dropped).unwrap_or(i64::MAX));
+    }
+}
+
 /// What one instance controller's reconciles share.
 struct InstanceContext {
     shared: Arc<Shared>,
@@ -228,6 +271,7 @@ struct InstanceContext {
     api_resource: ApiResource,
     graph: Arc<RwLock<Arc<Graph>>>,
     failures: Mutex<HashMap<ObjectRef<DynamicObject>, u32>>,
+    pending: PendingTriggers,
 }
 
 /// The trigger hash of an instance: generation, deletion and the suspend annotation. Status and
@@ -282,11 +326,27 @@ async fn run_controller(
     let api: Api<DynamicObject> = Api::all_with(shared.operator.client.clone(), &resource);
     let writer = Writer::new(resource.clone());
     let store = writer.as_reader();
-    let instances = watcher(api, watcher::Config::default())
-        .default_backoff()
-        .reflect(writer)
-        .applied_objects()
-        .predicate_filter(trigger_hash, PredicateConfig::default());
+    let pending = PendingTriggers::new(
+        shared
+            .operator
+            .metrics
+            .dynamic_controller_queue_length
+            .clone(),
+    );
+    let instances = {
+        let pending = pending.clone();
+        let resource = resource.clone();
+        watcher(api, watcher::Config::default())
+            .default_backoff()
+            .reflect(writer)
+            .applied_objects()
+            .predicate_filter(trigger_hash, PredicateConfig::default())
+            .inspect(move |result| {
+                if let Ok(object) = result {
+                    pending.add(ObjectRef::from_obj_with(object, resource.clone()));
+                }
+            })
+    };
 
     let children = {
         let kind = kind.clone();
@@ -312,6 +372,11 @@ async fn run_controller(
         let resource = resource.clone();
         tokio_stream_from(requeue_all).flat_map(move |()| stream::iter(all_refs(&store, &resource)))
     };
+    let triggers = {
+        let pending = pending.clone();
+        stream::select(children, everything)
+            .inspect(move |object_ref| pending.add(object_ref.clone()))
+    };
 
     let config = &shared.operator.config;
     let concurrency =
@@ -330,10 +395,11 @@ async fn run_controller(
         api_resource: resource.clone(),
         graph,
         failures: Mutex::new(HashMap::new()),
+        pending: pending.clone(),
     });
     Controller::for_stream_with(instances, store, resource)
         .with_config(ControllerConfig::default().concurrency(concurrency))
-        .reconcile_on(stream::select(children, everything))
+        .reconcile_on(triggers)
         .graceful_shutdown_on(cancel.cancelled_owned())
         .run(reconcile_instance, error_policy, context)
         .for_each(|result| {
@@ -343,6 +409,7 @@ async fn run_controller(
             futures::future::ready(())
         })
         .await;
+    pending.clear();
 }
 
 fn tokio_stream_from(
@@ -404,6 +471,10 @@ async fn reconcile_instance(
     instance: Arc<DynamicObject>,
     ctx: Arc<InstanceContext>,
 ) -> Result<Action, ControllerError> {
+    ctx.pending.take(&ObjectRef::from_obj_with(
+        instance.as_ref(),
+        ctx.api_resource.clone(),
+    ));
     let graph = Arc::clone(&ctx.graph.read().unwrap_or_else(PoisonError::into_inner));
     let metrics = &ctx.shared.operator.metrics;
     let gvr = ctx.kind.gvr();
@@ -443,6 +514,14 @@ async fn reconcile_instance(
             })
             .inc();
     }
+    if let Ok(passes) = u32::try_from(outcome.stats.plan_passes)
+        && passes > 0
+    {
+        let per_pass = outcome.stats.planning / passes;
+        for _ in 0..passes {
+            metrics.observe_cel_eval(per_pass);
+        }
+    }
     let gates = &ctx.shared.operator.config.feature_gates;
     if outcome.stats.status_written && gates.enabled(FeatureGate::InstanceConditionEvents) {
         publish_condition_events(&ctx, &instance).await;
@@ -451,6 +530,11 @@ async fn reconcile_instance(
         return Ok(Action::await_change());
     }
     let requeue_interval = ctx.shared.operator.config.instance_requeue_interval;
+    let resync = ctx
+        .shared
+        .operator
+        .config
+        .dynamic_controller_default_resync_period;
     Ok(match outcome.requeue_after {
         Some(delay) => Action::requeue(delay),
         // A safety net for waits no watch reports (e.g. an external object that appears later);
@@ -458,19 +542,15 @@ async fn reconcile_instance(
         None if outcome.state != InstanceState::Active && !requeue_interval.is_zero() => {
             Action::requeue(requeue_interval.max(WAITING_RESYNC))
         }
-        // ACTIVE instances are looked at again too, less often: external references are not
-        // watched yet, and a child event can be missed while a watch restarts. A pass over an
-        // unchanged instance plans from the cache and writes nothing.
-        None if !requeue_interval.is_zero() => Action::requeue(ACTIVE_RESYNC),
+        // Children and external references are watched; the periodic resync of an ACTIVE
+        // instance is only a safety net (upstream's default is ten hours).
+        None if !resync.is_zero() => Action::requeue(resync),
         None => Action::await_change(),
     })
 }
 
 /// How often an instance that waits without a requeue hint is looked at again at the latest.
 const WAITING_RESYNC: Duration = Duration::from_secs(30);
-
-/// How often an ACTIVE instance is looked at again at the latest (drift safety net).
-const ACTIVE_RESYNC: Duration = Duration::from_secs(60);
 
 /// Reads the instance again and publishes one Event per condition transition.
 async fn publish_condition_events(ctx: &InstanceContext, instance: &DynamicObject) {

@@ -1,17 +1,23 @@
 //! The shared watch cache of kro-managed objects.
 //!
-//! One label-selected watch per kind (`kro.run/owned=true`, cluster-wide), started on demand and
-//! shared by every instance of every RGD, so memory grows only with kro-managed objects and N
-//! RGDs using Deployments cost one Deployment watch. Every change of a child is mapped through
-//! its `kro.run/instance-*` labels to the instance that owns it and published on a broadcast
-//! channel, which is how an operator reconciles on the watch event rather than on a timer.
+//! One label-selected, metadata-only watch per kind (`kro.run/owned=true`, cluster-wide), started
+//! on demand and shared by every instance of every RGD: memory grows with the objects kro manages
+//! (and only by their metadata), never with the size of the cluster, and N RGDs using Deployments
+//! cost one Deployment watch. Every change of a child is mapped through its `kro.run/instance-*`
+//! labels to the instance that owns it and published on a broadcast channel, which is how an
+//! operator reconciles on the watch event rather than on a timer.
+//!
+//! Full objects (what readiness, status projection and drift checks read) are kept in a small,
+//! bounded store of recently read or applied bodies, each valid only while the watched
+//! `resourceVersion` still matches; anything else is read live by the executor. A burst of
+//! reconciles of one instance reads each child once, and an idle operator holds metadata only.
 //!
 //! Objects are stored as JSON (`Arc<Value>`, without `managedFields`) because that is what the
 //! planning core reads; a `reflector::Store<DynamicObject>` would need a conversion per read.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
 use std::time::Duration;
 
 use futures::StreamExt as _;
@@ -20,11 +26,13 @@ use kro_applyset::labels::{
     INSTANCE_VERSION_LABEL, OWNED_LABEL,
 };
 use kube::Client;
-use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
+use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, PartialObjectMeta};
 use kube::runtime::WatchStreamExt as _;
 use kube::runtime::watcher;
 use serde_json::Value;
 use tokio::sync::{Notify, broadcast};
+
+use super::externals::{ExternalRef, ExternalWatches};
 
 /// A kind with its REST mapping: what a watch, a GET or an apply needs.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -117,26 +125,111 @@ pub enum CacheAnswer<T> {
     NotSynced,
 }
 
+/// What the cache holds of one kro-managed object.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Lookup {
+    /// No kro-managed object of that name exists.
+    Absent,
+    /// The full object, as current as the watch.
+    Body(Arc<Value>),
+    /// The object exists, but only its metadata is known: read it live (and
+    /// [`ObjectCache::remember`] the result).
+    MetadataOnly(Arc<Value>),
+}
+
 type ObjectName = (Option<String>, String);
+type StoreKey = (String, String, String);
 
 struct KindStore {
+    /// Metadata-only objects: `apiVersion`, `kind` and `metadata` (without `managedFields`).
     objects: RwLock<BTreeMap<ObjectName, Arc<Value>>>,
     synced: AtomicBool,
     synced_signal: Notify,
-    task: tokio::task::AbortHandle,
+    task: OnceLock<tokio::task::AbortHandle>,
+}
+
+/// Recently read or applied full objects, keyed by kind and name, each with the
+/// `resourceVersion` it was read at. Bounded: the least recently used bodies go first.
+struct BodyStore {
+    capacity: usize,
+    tick: u64,
+    bodies: HashMap<(StoreKey, ObjectName), BodyEntry>,
+}
+
+struct BodyEntry {
+    resource_version: String,
+    body: Arc<Value>,
+    used: u64,
+}
+
+impl BodyStore {
+    fn new(capacity: usize) -> Self {
+        Self {
+            capacity,
+            tick: 0,
+            bodies: HashMap::new(),
+        }
+    }
+
+    /// The body of `key` if it was read at `resource_version`.
+    fn get(&mut self, key: &(StoreKey, ObjectName), resource_version: &str) -> Option<Arc<Value>> {
+        self.tick += 1;
+        let tick = self.tick;
+        let entry = self.bodies.get_mut(key)?;
+        if entry.resource_version != resource_version {
+            return None;
+        }
+        entry.used = tick;
+        Some(entry.body.clone())
+    }
+
+    fn put(&mut self, key: (StoreKey, ObjectName), resource_version: String, body: Arc<Value>) {
+        if self.capacity == 0 {
+            return;
+        }
+        self.tick += 1;
+        self.bodies.insert(
+            key,
+            BodyEntry {
+                resource_version,
+                body,
+                used: self.tick,
+            },
+        );
+        // Evicting a quarter at a time keeps the sort off the common path.
+        if self.bodies.len() > self.capacity {
+            let keep = self.capacity - self.capacity / 4;
+            let mut ages: Vec<u64> = self.bodies.values().map(|entry| entry.used).collect();
+            ages.sort_unstable_by(|a, b| b.cmp(a));
+            let oldest_kept = ages.get(keep.saturating_sub(1)).copied().unwrap_or(0);
+            self.bodies.retain(|_, entry| entry.used >= oldest_kept);
+        }
+    }
+
+    fn remove(&mut self, key: &(StoreKey, ObjectName)) {
+        self.bodies.remove(key);
+    }
+
+    fn len(&self) -> usize {
+        self.bodies.len()
+    }
 }
 
 struct CacheInner {
     client: Client,
-    kinds: Mutex<HashMap<(String, String, String), Arc<KindStore>>>,
+    kinds: Mutex<HashMap<StoreKey, Arc<KindStore>>>,
+    bodies: Arc<Mutex<BodyStore>>,
     events: broadcast::Sender<InstanceKey>,
+    externals: ExternalWatches,
 }
 
 impl Drop for CacheInner {
     fn drop(&mut self) {
         let kinds = self.kinds.get_mut().unwrap_or_else(PoisonError::into_inner);
         for store in kinds.values() {
-            store.task.abort();
+            if let Some(task) = store.task.get() {
+                task.abort();
+            }
         }
     }
 }
@@ -151,7 +244,8 @@ impl std::fmt::Debug for ObjectCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ObjectCache")
             .field("watched_kinds", &self.watched_kinds())
-            .finish()
+            .field("bodies", &self.body_count())
+            .finish_non_exhaustive()
     }
 }
 
@@ -159,14 +253,26 @@ impl std::fmt::Debug for ObjectCache {
 /// should then reconcile everything it owns).
 const EVENT_BUFFER: usize = 4096;
 
+/// Default number of full objects kept: enough for the children of every instance a busy
+/// operator reconciles at once, small next to the metadata of thousands of children.
+pub const DEFAULT_BODY_CAPACITY: usize = 256;
+
 impl ObjectCache {
-    /// An empty cache that watches through `client`.
+    /// An empty cache that watches through `client`, keeping up to [`DEFAULT_BODY_CAPACITY`]
+    /// full objects.
     pub fn new(client: Client) -> Self {
+        Self::with_body_capacity(client, DEFAULT_BODY_CAPACITY)
+    }
+
+    /// An empty cache keeping up to `capacity` full objects (0: every body is read live).
+    pub fn with_body_capacity(client: Client, capacity: usize) -> Self {
         let (events, _) = broadcast::channel(EVENT_BUFFER);
         Self {
             inner: Arc::new(CacheInner {
+                externals: ExternalWatches::new(client.clone(), events.clone()),
                 client,
                 kinds: Mutex::new(HashMap::new()),
+                bodies: Arc::new(Mutex::new(BodyStore::new(capacity))),
                 events,
             }),
         }
@@ -177,7 +283,9 @@ impl ObjectCache {
         &self.inner.client
     }
 
-    /// Instance keys of changed children: one per added, modified or deleted kro-managed object.
+    /// Instance keys of changed children and external references: one per added, modified or
+    /// deleted kro-managed object, and one per interested instance for each change of a watched
+    /// external reference.
     pub fn subscribe(&self) -> broadcast::Receiver<InstanceKey> {
         self.inner.events.subscribe()
     }
@@ -188,20 +296,22 @@ impl ObjectCache {
         if kinds.contains_key(&kind.store_key()) {
             return;
         }
-        let store = Arc::new_cyclic(|weak: &std::sync::Weak<KindStore>| {
-            let task = tokio::spawn(run_watch(
-                self.inner.client.clone(),
-                kind.clone(),
-                weak.clone(),
-                self.inner.events.clone(),
-            ));
-            KindStore {
-                objects: RwLock::new(BTreeMap::new()),
-                synced: AtomicBool::new(false),
-                synced_signal: Notify::new(),
-                task: task.abort_handle(),
-            }
+        // The store exists before its watch task: a task spawned while the store is still being
+        // built could run first, find nothing to upgrade to and end without ever watching.
+        let store = Arc::new(KindStore {
+            objects: RwLock::new(BTreeMap::new()),
+            synced: AtomicBool::new(false),
+            synced_signal: Notify::new(),
+            task: OnceLock::new(),
         });
+        let task = tokio::spawn(run_watch(
+            self.inner.client.clone(),
+            kind.clone(),
+            Arc::downgrade(&store),
+            Arc::downgrade(&self.inner.bodies),
+            self.inner.events.clone(),
+        ));
+        let _ = store.task.set(task.abort_handle());
         kinds.insert(kind.store_key(), store);
     }
 
@@ -235,7 +345,13 @@ impl ObjectCache {
         kinds
     }
 
-    /// The kro-managed object `namespace/name` of `kind`.
+    /// The number of full objects currently kept.
+    pub fn body_count(&self) -> usize {
+        self.lock_bodies().len()
+    }
+
+    /// The metadata (`apiVersion`, `kind`, `metadata`) of the kro-managed object
+    /// `namespace/name` of `kind`.
     pub fn get(
         &self,
         kind: &KindMapping,
@@ -245,16 +361,56 @@ impl ObjectCache {
         let Some(store) = self.synced_store(kind) else {
             return CacheAnswer::NotSynced;
         };
-        let key = (
-            namespace.filter(|_| kind.namespaced).map(str::to_owned),
-            name.to_owned(),
-        );
         let objects = store.objects.read().unwrap_or_else(PoisonError::into_inner);
-        CacheAnswer::Answered(objects.get(&key).cloned())
+        CacheAnswer::Answered(objects.get(&object_name(kind, namespace, name)).cloned())
+    }
+
+    /// The kro-managed object `namespace/name` of `kind`: its full body when one read at the
+    /// watched `resourceVersion` is kept, else its metadata.
+    pub fn lookup(
+        &self,
+        kind: &KindMapping,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> CacheAnswer<Lookup> {
+        let metadata = match self.get(kind, namespace, name) {
+            CacheAnswer::NotSynced => return CacheAnswer::NotSynced,
+            CacheAnswer::Answered(None) => return CacheAnswer::Answered(Lookup::Absent),
+            CacheAnswer::Answered(Some(metadata)) => metadata,
+        };
+        let Some(version) = resource_version(&metadata) else {
+            return CacheAnswer::Answered(Lookup::MetadataOnly(metadata));
+        };
+        let key = (kind.store_key(), object_name(kind, namespace, name));
+        match self.lock_bodies().get(&key, version) {
+            Some(body) => CacheAnswer::Answered(Lookup::Body(body)),
+            None => CacheAnswer::Answered(Lookup::MetadataOnly(metadata)),
+        }
+    }
+
+    /// Keeps `object`, a full object of `kind` read live or returned by an apply, for later
+    /// [`ObjectCache::lookup`]s while the watch reports the same `resourceVersion`. Objects
+    /// without kro's `kro.run/owned` label are not kept: the cache never watches them.
+    pub fn remember(&self, kind: &KindMapping, object: &Arc<Value>) {
+        if labels_of(object).get(OWNED_LABEL).map(String::as_str) != Some("true") {
+            return;
+        }
+        let (Some(name), Some(version)) = (
+            object.pointer("/metadata/name").and_then(Value::as_str),
+            resource_version(object),
+        ) else {
+            return;
+        };
+        let namespace = object
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str);
+        let key = (kind.store_key(), object_name(kind, namespace, name));
+        self.lock_bodies()
+            .put(key, version.to_owned(), object.clone());
     }
 
     /// The kro-managed objects of `kind` in `namespace` (all namespaces when `None`) whose labels
-    /// satisfy `matches`, sorted by namespace and name.
+    /// satisfy `matches`, as metadata, sorted by namespace and name.
     pub fn list(
         &self,
         kind: &KindMapping,
@@ -276,6 +432,19 @@ impl ObjectCache {
         CacheAnswer::Answered(listed)
     }
 
+    /// Declares the external references `instance` reads: each is watched (by name or by label
+    /// selector, metadata only) while some instance reads it, and its changes are published for
+    /// every instance that reads it. Replaces the instance's previous set; an empty set forgets
+    /// the instance.
+    pub fn watch_external_refs(&self, instance: &InstanceKey, references: BTreeSet<ExternalRef>) {
+        self.inner.externals.set_interest(instance, references);
+    }
+
+    /// The external references currently watched, sorted.
+    pub fn watched_external_refs(&self) -> Vec<ExternalRef> {
+        self.inner.externals.watched()
+    }
+
     fn store(&self, kind: &KindMapping) -> Option<Arc<KindStore>> {
         self.lock_kinds().get(&kind.store_key()).cloned()
     }
@@ -285,14 +454,26 @@ impl ObjectCache {
             .filter(|store| store.synced.load(Ordering::Acquire))
     }
 
-    fn lock_kinds(
-        &self,
-    ) -> std::sync::MutexGuard<'_, HashMap<(String, String, String), Arc<KindStore>>> {
+    fn lock_kinds(&self) -> std::sync::MutexGuard<'_, HashMap<StoreKey, Arc<KindStore>>> {
         self.inner
             .kinds
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
     }
+
+    fn lock_bodies(&self) -> std::sync::MutexGuard<'_, BodyStore> {
+        self.inner
+            .bodies
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+fn object_name(kind: &KindMapping, namespace: Option<&str>, name: &str) -> ObjectName {
+    (
+        namespace.filter(|_| kind.namespaced).map(str::to_owned),
+        name.to_owned(),
+    )
 }
 
 /// `metadata.labels` of an object as a map (non-string values ignored).
@@ -316,16 +497,21 @@ fn string_map(value: Option<&Value>) -> BTreeMap<String, String> {
         .unwrap_or_default()
 }
 
-/// The object as the cache keeps it: JSON without `managedFields`, which nothing reads, and with
-/// `apiVersion` and `kind`, which items of a LIST response do not carry.
-fn to_cached(kind: &KindMapping, object: &DynamicObject) -> Option<(ObjectName, Arc<Value>)> {
-    let mut value = serde_json::to_value(object).ok()?;
-    if let Some(fields) = value.as_object_mut() {
-        fields.insert("apiVersion".to_owned(), Value::String(kind.api_version()));
-        fields.insert("kind".to_owned(), Value::String(kind.kind.clone()));
-    }
-    if let Some(metadata) = value.get_mut("metadata").and_then(Value::as_object_mut) {
-        metadata.remove("managedFields");
+/// The annotation `kubectl apply` (client-side) leaves: a full copy of the object, never read.
+const LAST_APPLIED_ANNOTATION: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// An object's metadata as the cache keeps it: `apiVersion`, `kind` and `metadata` without
+/// `managedFields` and the last-applied copy, which nothing reads.
+pub(crate) fn to_cached_metadata(
+    kind: &KindMapping,
+    object: &PartialObjectMeta<DynamicObject>,
+) -> Option<(ObjectName, Arc<Value>)> {
+    let mut metadata = serde_json::to_value(&object.metadata).ok()?;
+    if let Some(fields) = metadata.as_object_mut() {
+        fields.remove("managedFields");
+        if let Some(annotations) = fields.get_mut("annotations").and_then(Value::as_object_mut) {
+            annotations.remove(LAST_APPLIED_ANNOTATION);
+        }
     }
     let name = object.metadata.name.clone()?;
     let namespace = object
@@ -333,10 +519,15 @@ fn to_cached(kind: &KindMapping, object: &DynamicObject) -> Option<(ObjectName, 
         .namespace
         .clone()
         .filter(|ns| !ns.is_empty());
+    let value = serde_json::json!({
+        "apiVersion": kind.api_version(),
+        "kind": kind.kind,
+        "metadata": metadata,
+    });
     Some(((namespace, name), Arc::new(value)))
 }
 
-fn resource_version(object: &Value) -> Option<&str> {
+pub(crate) fn resource_version(object: &Value) -> Option<&str> {
     object
         .pointer("/metadata/resourceVersion")
         .and_then(Value::as_str)
@@ -353,12 +544,21 @@ async fn run_watch(
     client: Client,
     kind: KindMapping,
     store: std::sync::Weak<KindStore>,
+    bodies: std::sync::Weak<Mutex<BodyStore>>,
     events: broadcast::Sender<InstanceKey>,
 ) {
-    let api: Api<DynamicObject> = Api::all_with(client, &kind.api_resource());
+    let api: Api<PartialObjectMeta<DynamicObject>> = Api::all_with(client, &kind.api_resource());
     let config = watcher::Config::default().labels(&format!("{OWNED_LABEL}=true"));
     let mut stream = std::pin::pin!(watcher(api, config).default_backoff());
     let mut relist: Option<BTreeMap<ObjectName, Arc<Value>>> = None;
+    let forget_body = |key: &ObjectName| {
+        if let Some(bodies) = bodies.upgrade() {
+            bodies
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .remove(&(kind.store_key(), key.clone()));
+        }
+    };
     while let Some(event) = stream.next().await {
         let Some(store) = store.upgrade() else {
             return;
@@ -367,52 +567,63 @@ async fn run_watch(
             Ok(watcher::Event::Init) => relist = Some(BTreeMap::new()),
             Ok(watcher::Event::InitApply(object)) => {
                 if let (Some(buffer), Some((key, value))) =
-                    (relist.as_mut(), to_cached(&kind, &object))
+                    (relist.as_mut(), to_cached_metadata(&kind, &object))
                 {
                     buffer.insert(key, value);
                 }
             }
             Ok(watcher::Event::InitDone) => {
                 let fresh = relist.take().unwrap_or_default();
-                let mut objects = store
-                    .objects
-                    .write()
-                    .unwrap_or_else(PoisonError::into_inner);
-                // A relist after a broken watch may hide changes: publish every difference.
-                for (key, old) in objects.iter() {
-                    match fresh.get(key) {
-                        Some(new) if resource_version(new) == resource_version(old) => {}
-                        Some(new) => publish(&events, new),
-                        None => publish(&events, old),
+                let mut changed = Vec::new();
+                {
+                    let mut objects = store
+                        .objects
+                        .write()
+                        .unwrap_or_else(PoisonError::into_inner);
+                    // A relist after a broken watch may hide changes: every difference is
+                    // published, after the store holds the new state (a reconcile woken by the
+                    // event must read what caused it).
+                    for (key, old) in objects.iter() {
+                        match fresh.get(key) {
+                            Some(new) if resource_version(new) == resource_version(old) => {}
+                            Some(new) => changed.push(new.clone()),
+                            None => {
+                                forget_body(key);
+                                changed.push(old.clone());
+                            }
+                        }
                     }
-                }
-                for (key, new) in &fresh {
-                    if !objects.contains_key(key) {
-                        publish(&events, new);
+                    for (key, new) in &fresh {
+                        if !objects.contains_key(key) {
+                            changed.push(new.clone());
+                        }
                     }
+                    *objects = fresh;
                 }
-                *objects = fresh;
-                drop(objects);
                 store.synced.store(true, Ordering::Release);
                 store.synced_signal.notify_waiters();
+                for object in &changed {
+                    publish(&events, object);
+                }
             }
             Ok(watcher::Event::Apply(object)) => {
-                if let Some((key, value)) = to_cached(&kind, &object) {
-                    publish(&events, &value);
+                if let Some((key, value)) = to_cached_metadata(&kind, &object) {
                     store
                         .objects
                         .write()
                         .unwrap_or_else(PoisonError::into_inner)
-                        .insert(key, value);
+                        .insert(key, value.clone());
+                    publish(&events, &value);
                 }
             }
             Ok(watcher::Event::Delete(object)) => {
-                if let Some((key, value)) = to_cached(&kind, &object) {
+                if let Some((key, value)) = to_cached_metadata(&kind, &object) {
                     store
                         .objects
                         .write()
                         .unwrap_or_else(PoisonError::into_inner)
                         .remove(&key);
+                    forget_body(&key);
                     publish(&events, &value);
                 }
             }
@@ -451,7 +662,7 @@ mod tests {
     }
 
     #[test]
-    fn cached_objects_drop_managed_fields_and_carry_their_kind() {
+    fn cached_metadata_drops_managed_fields_and_carries_its_kind() {
         let kind = KindMapping {
             group: String::new(),
             version: "v1".into(),
@@ -459,22 +670,99 @@ mod tests {
             plural: "configmaps".into(),
             namespaced: true,
         };
-        // Items of a LIST response carry no apiVersion or kind.
-        let object: DynamicObject = serde_json::from_value(serde_json::json!({
+        // Items of a metadata LIST carry no apiVersion or kind of the listed resource.
+        let object: PartialObjectMeta<DynamicObject> = serde_json::from_value(serde_json::json!({
             "metadata": {"name": "a", "namespace": "ns", "managedFields": [{"manager": "x"}],
-                         "labels": {"a": "b"}},
-            "data": {"k": "v"}
+                         "labels": {"a": "b"},
+                         "annotations": {LAST_APPLIED_ANNOTATION: "{...}", "keep": "me"}}
         }))
-        .expect("valid object");
-        let ((namespace, name), value) = to_cached(&kind, &object).expect("named object");
+        .expect("valid metadata");
+        let ((namespace, name), value) = to_cached_metadata(&kind, &object).expect("named object");
         assert_eq!((namespace.as_deref(), name.as_str()), (Some("ns"), "a"));
         assert!(value.pointer("/metadata/managedFields").is_none());
-        assert_eq!(value.pointer("/data/k"), Some(&Value::from("v")));
         assert_eq!(value["apiVersion"], "v1");
         assert_eq!(value["kind"], "ConfigMap");
+        assert_eq!(
+            annotations_of(&value),
+            BTreeMap::from([("keep".to_owned(), "me".to_owned())])
+        );
         assert_eq!(
             labels_of(&value),
             BTreeMap::from([("a".to_owned(), "b".to_owned())])
         );
+    }
+
+    /// A watch task must outlive the `ensure_watch` call that started it, however the runtime
+    /// schedules it: the server here refuses every connection, so a live task keeps retrying.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn every_watch_task_keeps_running() {
+        let config = kube::Config::new("http://127.0.0.1:1".parse().expect("valid uri"));
+        let client = Client::try_from(config).expect("client");
+        let cache = ObjectCache::new(client);
+        let kinds: Vec<KindMapping> = (0..200)
+            .map(|index| KindMapping {
+                group: "example.com".into(),
+                version: "v1".into(),
+                kind: format!("Kind{index}"),
+                plural: format!("kind{index}s"),
+                namespaced: true,
+            })
+            .collect();
+        for kind in &kinds {
+            cache.ensure_watch(kind);
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let finished = kinds
+            .iter()
+            .filter(|kind| {
+                cache
+                    .store(kind)
+                    .and_then(|store| store.task.get().map(tokio::task::AbortHandle::is_finished))
+                    .unwrap_or(true)
+            })
+            .count();
+        assert_eq!(finished, 0, "{finished} of 200 watch tasks ended at once");
+        assert!(!cache.is_synced(&kinds[0]));
+    }
+
+    fn body(version: &str) -> Arc<Value> {
+        Arc::new(serde_json::json!({"metadata": {"resourceVersion": version}}))
+    }
+
+    fn body_key(name: &str) -> (StoreKey, ObjectName) {
+        (
+            (String::new(), "v1".into(), "ConfigMap".into()),
+            (Some("ns".into()), name.to_owned()),
+        )
+    }
+
+    #[test]
+    fn a_kept_body_answers_only_at_its_resource_version() {
+        let mut store = BodyStore::new(4);
+        store.put(body_key("a"), "7".into(), body("7"));
+        assert_eq!(store.get(&body_key("a"), "7"), Some(body("7")));
+        assert_eq!(store.get(&body_key("a"), "8"), None);
+        assert_eq!(store.get(&body_key("b"), "7"), None);
+        store.remove(&body_key("a"));
+        assert_eq!(store.get(&body_key("a"), "7"), None);
+    }
+
+    #[test]
+    fn the_body_store_stays_bounded_and_keeps_recently_used_bodies() {
+        let mut store = BodyStore::new(8);
+        for index in 0..8 {
+            store.put(body_key(&index.to_string()), "1".into(), body("1"));
+        }
+        // "0" is the oldest put, but reading it makes it recent.
+        assert!(store.get(&body_key("0"), "1").is_some());
+        for index in 8..40 {
+            store.put(body_key(&index.to_string()), "1".into(), body("1"));
+            assert!(store.len() <= 8, "{} bodies kept", store.len());
+        }
+        assert!(store.get(&body_key("39"), "1").is_some());
+        assert!(store.get(&body_key("1"), "1").is_none());
+        let mut disabled = BodyStore::new(0);
+        disabled.put(body_key("a"), "1".into(), body("1"));
+        assert_eq!(disabled.len(), 0);
     }
 }

@@ -5,8 +5,9 @@ use thiserror::Error;
 
 /// Why a reconcile (or a schema fetch, or a compile) could not finish.
 ///
-/// Per-resource apply failures are not errors of the reconcile: they become node `ERROR`
-/// states in the plan's status. These variants are what stops a whole pass.
+/// Per-resource apply failures and reads refused for a missing permission are not errors of the
+/// reconcile: they become node `ERROR` states in the plan's status. These variants are what
+/// stops a whole pass.
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum Error {

@@ -3,7 +3,9 @@
 //! One [`Executor::reconcile`] of a live instance:
 //! 1. plan against the shared watch cache ([`ObjectCache`]); reads the cache cannot answer are
 //!    fetched live into a per-reconcile overlay and the plan is made again, until no read is
-//!    missing (a plan made while reads were missing is never executed);
+//!    missing (a plan made while reads were missing is never executed); a read the server
+//!    refuses (403 Forbidden) counts as absent, and the nodes of that kind end in ERROR with
+//!    the server's message, which names the verb and the resource the operator lacks;
 //! 2. server-side apply the instance's finalizer and labels (`kro.run/labeller`), then its
 //!    ApplySet metadata (`kro.run/applyset-parent`), each only when not already in place;
 //! 3. apply the plan's items (`kro.run/applyset`, force) with bounded concurrency, skipping
@@ -11,7 +13,7 @@
 //!    before; overlay the responses and plan again — a layer whose applied objects already
 //!    satisfy their readiness unlocks the next layer in the same reconcile — until no new
 //!    apply item appears;
-//! 4. prune orphans when the plan allows it and no apply failed, in waves, with UID
+//! 4. prune orphans when the plan allows it and no apply or read failed, in waves, with UID
 //!    preconditions; shrink the ApplySet annotations only when every deletion succeeded;
 //! 5. write `.status` through the status subresource, only when it changed.
 //!
@@ -25,6 +27,7 @@
 mod cache;
 mod compare;
 mod error;
+mod externals;
 mod members;
 mod rest;
 mod schemas;
@@ -47,12 +50,15 @@ use kube::Client;
 use kube::api::{DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use serde_json::{Map, Value, json};
 
-pub use cache::{CacheAnswer, InstanceKey, KindMapping, ObjectCache};
+pub use cache::{
+    CacheAnswer, DEFAULT_BODY_CAPACITY, InstanceKey, KindMapping, Lookup, ObjectCache,
+};
 pub use compare::{contains, json_equal};
 pub use error::Error;
+pub use externals::{ExternalRef, RefSelection};
 pub use rest::RestMapper;
 pub use schemas::{ClusterResolver, compile_rgd};
-pub use status::{REASON_APPLY_FAILED, mark_apply_errors};
+pub use status::{REASON_APPLY_FAILED, REASON_FORBIDDEN, mark_apply_errors};
 
 use crate::core::{
     ApplyItem, DeletionOutcome, InstanceState, Limits, Plan, PlanInput, Requeue, ResourceTarget,
@@ -61,6 +67,7 @@ use crate::core::{
 use cache::{annotations_of, labels_of};
 use error::status_code;
 use members::{DeleteResult, delete_all, list_members};
+use status::mark_node_errors;
 use view::{ExecutorView, Miss, Overlay, mapping_of};
 
 /// Settings of an [`Executor`].
@@ -122,6 +129,9 @@ pub struct ReconcileStats {
     pub deletes: usize,
     /// Whether `.status` was written.
     pub status_written: bool,
+    /// Time spent planning, summed over the passes: evaluating every CEL expression of the
+    /// graph and rendering the templates (no I/O happens while planning).
+    pub planning: Duration,
 }
 
 /// The result of one reconcile.
@@ -196,10 +206,28 @@ impl std::fmt::Debug for Executor {
     }
 }
 
+/// One live read's result.
+enum Fetched {
+    Object(Arc<Value>),
+    Absent {
+        namespace: Option<String>,
+        name: String,
+    },
+    List {
+        namespace: Option<String>,
+        selector: crate::core::LabelSelector,
+        objects: Vec<Arc<Value>>,
+    },
+    /// 403 Forbidden, with the server's message (which names the verb and the resource).
+    Refused(String),
+}
+
 /// One apply's result.
 enum Applied {
     Observed(Arc<Value>),
     Rejected(String),
+    /// 403 Forbidden on the apply or on the read before it: a permission the operator lacks.
+    Forbidden(String),
 }
 
 impl Executor {
@@ -285,11 +313,21 @@ impl Executor {
         let mut overlay = Overlay::default();
         let mut applied: Vec<ApplyItem> = Vec::new();
         let mut apply_errors: BTreeMap<String, String> = BTreeMap::new();
+        // The nodes of `apply_errors` that failed for a missing permission.
+        let mut forbidden: BTreeSet<String> = BTreeSet::new();
         let mut instance_prepared = false;
         let mut rounds = 0;
+        let mut external_refs = BTreeSet::new();
         let final_plan = loop {
             let plan = self
-                .settled_plan(graph, instance, &mut overlay, &external_kinds, &now, stats)
+                .settled_plan(
+                    graph,
+                    instance,
+                    &mut overlay,
+                    (&external_kinds, &mut external_refs),
+                    &now,
+                    stats,
+                )
                 .await?;
             if !instance_prepared {
                 self.write_instance_labels(instance, &plan, stats).await?;
@@ -312,17 +350,40 @@ impl Executor {
                 match result {
                     Applied::Observed(object) => {
                         apply_errors.remove(&item.node_id);
+                        forbidden.remove(&item.node_id);
                         if let Some(target) = targets.get(item.node_id.as_str()) {
                             overlay.put(target, object);
                         }
                     }
                     Applied::Rejected(message) => {
+                        forbidden.remove(&item.node_id);
+                        apply_errors.insert(item.node_id.clone(), message);
+                    }
+                    Applied::Forbidden(message) => {
+                        forbidden.insert(item.node_id.clone());
                         apply_errors.insert(item.node_id.clone(), message);
                     }
                 }
                 applied.retain(|previous| previous.key != item.key);
                 applied.push(item);
             }
+        };
+
+        // A kind the operator may not read fails its nodes with the server's refusal, unless an
+        // apply of the node failed with its own message.
+        for (id, target) in &targets {
+            if let Some(message) = overlay.refusal(target)
+                && !apply_errors.contains_key(*id)
+            {
+                apply_errors.insert((*id).to_owned(), message.to_owned());
+                forbidden.insert((*id).to_owned());
+            }
+        }
+        // Missing permissions get a reason of their own: an admin fixes them, not the RGD author.
+        let reason = if apply_errors.keys().all(|id| forbidden.contains(id)) {
+            REASON_FORBIDDEN
+        } else {
+            REASON_APPLY_FAILED
         };
 
         let mut requeue_after = match final_plan.requeue {
@@ -366,7 +427,7 @@ impl Executor {
         }
 
         let mut status = final_plan.status.clone();
-        mark_apply_errors(&mut status, &apply_errors, &now);
+        mark_node_errors(&mut status, &apply_errors, reason, &now);
         self.write_status(graph, instance, status, stats).await?;
 
         let mut state = final_plan.instance_state;
@@ -396,6 +457,9 @@ impl Executor {
                 }
             }
         }
+        if let Some(key) = instance_key(graph, instance) {
+            self.cache.watch_external_refs(&key, external_refs);
+        }
         Ok(Outcome {
             state,
             requeue_after,
@@ -412,7 +476,7 @@ impl Executor {
         graph: &Graph,
         instance: &Value,
         overlay: &mut Overlay,
-        external_kinds: &BTreeSet<(String, String)>,
+        (external_kinds, external_refs): (&BTreeSet<(String, String)>, &mut BTreeSet<ExternalRef>),
         now: &str,
         stats: &mut ReconcileStats,
     ) -> Result<Plan, Error> {
@@ -422,6 +486,7 @@ impl Executor {
             // awaits below so the reconcile future stays `Send`.
             let (planned, misses) = {
                 let view = ExecutorView::new(&self.cache, overlay, external_kinds);
+                let planning_started = Instant::now();
                 let planned = plan(&PlanInput {
                     graph,
                     instance,
@@ -432,15 +497,44 @@ impl Executor {
                     limits: self.config.limits,
                     previous_status: instance.get("status"),
                 });
-                (planned, view.into_misses())
+                stats.planning += planning_started.elapsed();
+                let (misses, external_reads) = view.into_reads();
+                external_refs.extend(external_reads);
+                (planned, misses)
             };
             stats.plan_passes += 1;
             if misses.is_empty() {
                 return Ok(planned);
             }
-            for miss in &misses {
-                stats.live_reads += 1;
-                self.fetch_miss(miss, overlay).await?;
+            stats.live_reads += misses.len();
+            // Independent reads: fetched concurrently, then laid into the overlay in order.
+            let pending: Vec<_> = misses.iter().map(|miss| self.fetch_miss(miss)).collect();
+            let fetched: Vec<Result<Fetched, Error>> = futures::stream::iter(pending)
+                .buffered(self.config.concurrency.max(1))
+                .collect()
+                .await;
+            for (miss, fetched) in misses.iter().zip(fetched) {
+                let target = miss.target();
+                match fetched? {
+                    Fetched::Object(object) => {
+                        self.cache.remember(&mapping_of(target), &object);
+                        overlay.put(target, object);
+                    }
+                    Fetched::Absent { namespace, name } => {
+                        overlay.put_absent(target, namespace.as_deref(), &name);
+                    }
+                    Fetched::List {
+                        namespace,
+                        selector,
+                        objects,
+                    } => {
+                        for object in &objects {
+                            self.cache.remember(&mapping_of(target), object);
+                        }
+                        overlay.put_list(target, namespace.as_deref(), &selector, objects);
+                    }
+                    Fetched::Refused(message) => overlay.put_refused(miss, message),
+                }
             }
             last_misses = misses;
         }
@@ -454,7 +548,7 @@ impl Executor {
         })
     }
 
-    async fn fetch_miss(&self, miss: &Miss, overlay: &mut Overlay) -> Result<(), Error> {
+    async fn fetch_miss(&self, miss: &Miss) -> Result<Fetched, Error> {
         match miss {
             Miss::Get {
                 target,
@@ -462,16 +556,22 @@ impl Executor {
                 name,
             } => {
                 let api = mapping_of(target).api(self.client.clone(), namespace.as_deref());
+                let absent = || Fetched::Absent {
+                    namespace: namespace.clone(),
+                    name: name.clone(),
+                };
                 match api.get_opt(name).await {
                     Ok(Some(object)) => {
-                        overlay.put(target, Arc::new(observed_json(&object, target)));
+                        Ok(Fetched::Object(Arc::new(observed_json(&object, target))))
                     }
-                    Ok(None) => overlay.put_absent(target, namespace.as_deref(), name),
+                    Ok(None) => Ok(absent()),
                     // A kind the server does not serve has no objects.
-                    Err(error) if status_code(&error) == Some(404) => {
-                        overlay.put_absent(target, namespace.as_deref(), name);
+                    Err(error) if status_code(&error) == Some(404) => Ok(absent()),
+                    // A missing permission belongs on the instance, not only in the log.
+                    Err(kube::Error::Api(status)) if status.code == 403 => {
+                        Ok(Fetched::Refused(status.message.clone()))
                     }
-                    Err(source) => return Err(Error::kube(format!("reading {miss}"), source)),
+                    Err(source) => Err(Error::kube(format!("reading {miss}"), source)),
                 }
             }
             Miss::List {
@@ -488,12 +588,18 @@ impl Executor {
                         .map(|object| Arc::new(observed_json(object, target)))
                         .collect(),
                     Err(error) if status_code(&error) == Some(404) => Vec::new(),
+                    Err(kube::Error::Api(status)) if status.code == 403 => {
+                        return Ok(Fetched::Refused(status.message.clone()));
+                    }
                     Err(source) => return Err(Error::kube(format!("reading {miss}"), source)),
                 };
-                overlay.put_list(target, namespace.as_deref(), selector, objects);
+                Ok(Fetched::List {
+                    namespace: namespace.clone(),
+                    selector: selector.clone(),
+                    objects,
+                })
             }
         }
-        Ok(())
     }
 
     /// Finalizer and labeller labels, written with `kro.run/labeller` when not in place.
@@ -655,10 +761,16 @@ impl Executor {
         // The cache may not have caught up with an object another instance just created: a forced
         // apply would take it over. Creations therefore look at the live object first.
         if absent_from_cache {
-            let live = api
-                .get_opt(&item.key.name)
-                .await
-                .map_err(|source| Error::kube(format!("reading {}", item.key), source))?;
+            let live = match api.get_opt(&item.key.name).await {
+                Ok(live) => live,
+                // Without read access the take-over check cannot be made: nothing is applied,
+                // and the node reports the refusal.
+                Err(kube::Error::Api(status)) if status.code == 403 => {
+                    self.memo.forget(&item.key);
+                    return Ok(Applied::Forbidden(status.message.clone()));
+                }
+                Err(source) => return Err(Error::kube(format!("reading {}", item.key), source)),
+            };
             let part_of = |value: &Value| {
                 value
                     .pointer("/metadata/labels/applyset.kubernetes.io~1part-of")
@@ -696,7 +808,13 @@ impl Executor {
                     .and_then(Value::as_str)
                     .unwrap_or_default();
                 self.memo.record(&item.key, uid, hash);
-                Ok(Applied::Observed(Arc::new(observed)))
+                let observed = Arc::new(observed);
+                self.cache.remember(&mapping_of(target), &observed);
+                Ok(Applied::Observed(observed))
+            }
+            Err(kube::Error::Api(status)) if status.code == 403 => {
+                self.memo.forget(&item.key);
+                Ok(Applied::Forbidden(status.message.clone()))
             }
             Err(kube::Error::Api(status)) if (400..500).contains(&status.code) => {
                 self.memo.forget(&item.key);
@@ -781,6 +899,9 @@ impl Executor {
             stats: ReconcileStats::default(),
             elapsed: Duration::ZERO,
         };
+        if let Some(key) = instance_key(graph, instance) {
+            self.cache.watch_external_refs(&key, BTreeSet::new());
+        }
         if !finalizers.iter().any(|f| f == FINALIZER) {
             return Ok(deleting(Vec::new(), true));
         }
@@ -821,6 +942,22 @@ impl Executor {
                     }
                     self.write_status(graph, instance, step.status, stats)
                         .await?;
+                    // The deletion events of this wave wake the next step; a kind whose watch is
+                    // still listing (right after a restart) may report them only as part of its
+                    // initial list, which publishes nothing for objects it never knew.
+                    let kinds_synced = deletions.iter().all(|deletion| {
+                        self.mapper
+                            .known(&kro_applyset::GroupKind::new(
+                                deletion.key.group.as_str(),
+                                deletion.key.kind.as_str(),
+                            ))
+                            .is_some_and(|kind| self.cache.is_synced(&kind))
+                    });
+                    let requeue_after = if kinds_synced {
+                        DELETION_SAFETY_REQUEUE
+                    } else {
+                        Duration::from_secs(1)
+                    };
                     let waiting_on = wave
                         .members
                         .iter()
@@ -833,7 +970,10 @@ impl Executor {
                             ),
                         })
                         .collect();
-                    return Ok(deleting(waiting_on, false));
+                    return Ok(Outcome {
+                        requeue_after: Some(requeue_after),
+                        ..deleting(waiting_on, false)
+                    });
                 }
                 DeletionOutcome::Complete => {}
             }
@@ -908,6 +1048,25 @@ impl Executor {
             .map(str::to_owned);
         Ok((kind, namespace, name))
     }
+}
+
+/// How long a deleting instance waits for its wave's deletion events before looking again.
+const DELETION_SAFETY_REQUEUE: Duration = Duration::from_secs(10);
+
+/// The key under which the cache publishes events for `instance`.
+fn instance_key(graph: &Graph, instance: &Value) -> Option<InstanceKey> {
+    let gvk = graph.instance().gvk();
+    Some(InstanceKey {
+        group: gvk.group.clone(),
+        version: gvk.version.clone(),
+        kind: gvk.kind.clone(),
+        namespace: instance
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .filter(|namespace| !namespace.is_empty())
+            .map(str::to_owned),
+        name: instance.pointer("/metadata/name")?.as_str()?.to_owned(),
+    })
 }
 
 /// The instance as JSON, with `apiVersion`/`kind` filled from the graph when the object came

@@ -1,8 +1,9 @@
-//! Apply failures folded into the planned status.
+//! Apply failures and refused reads folded into the planned status.
 //!
-//! The planner does not see the apply responses' errors (it plans before applying), so the
-//! executor marks the failed nodes in the status it writes: the node's explanation entry, the
-//! instance state, and `ResourcesReady`/`Ready` with the server's message.
+//! The planner does not see the apply responses' errors (it plans before applying), nor which of
+//! its reads the server refused (they reach it as absent objects), so the executor marks the
+//! failed nodes in the status it writes: the node's explanation entry, the instance state, and
+//! `ResourcesReady`/`Ready` with the server's message.
 
 use std::collections::BTreeMap;
 
@@ -11,8 +12,22 @@ use serde_json::{Value, json};
 /// `ResourcesReady` False reason when an apply failed.
 pub const REASON_APPLY_FAILED: &str = "ResourceApplyFailed";
 
+/// `ResourcesReady` False reason when every failure is a request the server refused with 403
+/// Forbidden (a read or an apply): the operator lacks a permission, which the message names.
+pub const REASON_FORBIDDEN: &str = "ResourceAccessForbidden";
+
 /// Marks every node of `errors` (node id → the server's message) as ERROR in `status`.
 pub fn mark_apply_errors(status: &mut Value, errors: &BTreeMap<String, String>, now: &str) {
+    mark_node_errors(status, errors, REASON_APPLY_FAILED, now);
+}
+
+/// [`mark_apply_errors`] with the conditions' `reason`.
+pub(crate) fn mark_node_errors(
+    status: &mut Value,
+    errors: &BTreeMap<String, String>,
+    reason: &str,
+    now: &str,
+) {
     if errors.is_empty() {
         return;
     }
@@ -52,7 +67,7 @@ pub fn mark_apply_errors(status: &mut Value, errors: &BTreeMap<String, String>, 
                 condition.insert("lastTransitionTime".into(), json!(now));
             }
             condition.insert("status".into(), json!("False"));
-            condition.insert("reason".into(), json!(REASON_APPLY_FAILED));
+            condition.insert("reason".into(), json!(reason));
             condition.insert("message".into(), json!(summary));
         }
     }
@@ -100,6 +115,24 @@ mod tests {
         assert_eq!(status["conditions"][1]["status"], "False");
         assert_eq!(status["conditions"][1]["lastTransitionTime"], "t1");
         assert_eq!(status["conditions"][2]["status"], "True");
+    }
+
+    #[test]
+    fn missing_permissions_carry_their_own_reason() {
+        let mut status = json!({
+            "resources": [{"id": "source", "state": "IN_PROGRESS"}],
+            "conditions": [{"type": "Ready", "status": "False", "reason": "NotReady"}]
+        });
+        let message = "secrets \"s\" is forbidden: User \"u\" cannot get resource \"secrets\"";
+        let errors = BTreeMap::from([("source".to_owned(), message.to_owned())]);
+        mark_node_errors(&mut status, &errors, REASON_FORBIDDEN, "t1");
+        assert_eq!(status["state"], "ERROR");
+        assert_eq!(status["resources"][0]["state"], "ERROR");
+        assert_eq!(status["conditions"][0]["reason"], REASON_FORBIDDEN);
+        assert_eq!(
+            status["conditions"][0]["message"],
+            format!("resource \"source\": {message}")
+        );
     }
 
     #[test]

@@ -12,7 +12,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use kro_applyset::labels::{INSTANCE_ID_LABEL, OWNED_LABEL, PART_OF_LABEL};
 use serde_json::Value;
 
-use super::cache::{CacheAnswer, KindMapping, ObjectCache, labels_of};
+use super::cache::{CacheAnswer, KindMapping, Lookup, ObjectCache, labels_of};
+use super::externals::{ExternalRef, RefSelection};
 use crate::core::{ClusterView, LabelSelector, ResourceTarget};
 
 /// Group, kind, namespace (empty when cluster-scoped) and name.
@@ -43,6 +44,15 @@ pub(crate) enum Miss {
     },
 }
 
+impl Miss {
+    /// The kind read.
+    pub(crate) fn target(&self) -> &ResourceTarget {
+        match self {
+            Self::Get { target, .. } | Self::List { target, .. } => target,
+        }
+    }
+}
+
 impl std::fmt::Display for Miss {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -70,12 +80,15 @@ impl std::fmt::Display for Miss {
     }
 }
 
-/// What this reconcile learned beyond the cache: live reads and apply responses.
+/// What this reconcile learned beyond the cache: live reads, apply responses, and reads the
+/// server refused.
 #[derive(Debug, Default)]
 pub(crate) struct Overlay {
     /// `None` records an object known to be absent.
     objects: BTreeMap<ObjectId, Option<Arc<Value>>>,
     lists: BTreeMap<ListId, Vec<Arc<Value>>>,
+    /// Group and kind → the server's message, for reads refused with 403 Forbidden.
+    refused: BTreeMap<(String, String), String>,
 }
 
 impl Overlay {
@@ -121,6 +134,37 @@ impl Overlay {
     ) {
         self.lists
             .insert(list_id(target, namespace, selector), objects);
+    }
+
+    /// Records a read the server refused (403 Forbidden). It is answered as absent, so planning
+    /// settles and the kinds the operator may read still make progress; the refusal is kept for
+    /// the status of the nodes of that kind.
+    pub(crate) fn put_refused(&mut self, miss: &Miss, message: String) {
+        match miss {
+            Miss::Get {
+                target,
+                namespace,
+                name,
+            } => self.put_absent(target, namespace.as_deref(), name),
+            Miss::List {
+                target,
+                namespace,
+                selector,
+            } => self.put_list(target, namespace.as_deref(), selector, Vec::new()),
+        }
+        let target = miss.target();
+        self.refused
+            .insert((target.group.clone(), target.kind.clone()), message);
+    }
+
+    /// The server's message if a read of `target`'s kind was refused in this reconcile. RBAC
+    /// usually grants a resource type as a whole, so one refusal stands for every node of the
+    /// kind (under a grant limited to some names or namespaces, the allowed nodes are marked
+    /// too).
+    pub(crate) fn refusal(&self, target: &ResourceTarget) -> Option<&str> {
+        self.refused
+            .get(&(target.group.clone(), target.kind.clone()))
+            .map(String::as_str)
     }
 
     fn get(
@@ -187,6 +231,8 @@ pub(crate) struct ExecutorView<'a> {
     /// so a cache "absent" for them means nothing.
     external_kinds: &'a BTreeSet<(String, String)>,
     misses: Mutex<BTreeSet<Miss>>,
+    /// Every read of an external reference (answered or not): what the instance must watch.
+    external_reads: Mutex<BTreeSet<ExternalRef>>,
 }
 
 impl<'a> ExecutorView<'a> {
@@ -200,14 +246,37 @@ impl<'a> ExecutorView<'a> {
             overlay,
             external_kinds,
             misses: Mutex::new(BTreeSet::new()),
+            external_reads: Mutex::new(BTreeSet::new()),
         }
     }
 
-    /// The reads that were answered "absent" for lack of knowledge, sorted.
-    pub(crate) fn into_misses(self) -> BTreeSet<Miss> {
-        self.misses
-            .into_inner()
+    /// The reads that were answered "absent" for lack of knowledge (sorted), and the external
+    /// references read.
+    pub(crate) fn into_reads(self) -> (BTreeSet<Miss>, BTreeSet<ExternalRef>) {
+        (
+            self.misses
+                .into_inner()
+                .unwrap_or_else(PoisonError::into_inner),
+            self.external_reads
+                .into_inner()
+                .unwrap_or_else(PoisonError::into_inner),
+        )
+    }
+
+    fn read_external(
+        &self,
+        target: &ResourceTarget,
+        namespace: Option<&str>,
+        selection: RefSelection,
+    ) {
+        self.external_reads
+            .lock()
             .unwrap_or_else(PoisonError::into_inner)
+            .insert(ExternalRef {
+                kind: mapping_of(target),
+                namespace: namespace.filter(|_| target.namespaced).map(str::to_owned),
+                selection,
+            });
     }
 
     fn miss(&self, miss: Miss) {
@@ -241,14 +310,19 @@ impl ClusterView for ExecutorView<'_> {
         namespace: Option<&str>,
         name: &str,
     ) -> Option<Arc<Value>> {
+        let external = self.is_external(target);
+        if external {
+            self.read_external(target, namespace, RefSelection::Name(name.to_owned()));
+        }
         if let Some(known) = self.overlay.get(target, namespace, name) {
             return known.clone();
         }
         let kind = mapping_of(target);
-        match self.cache.get(&kind, namespace, name) {
-            CacheAnswer::Answered(Some(object)) => Some(object),
-            CacheAnswer::Answered(None) if !self.is_external(target) => None,
-            CacheAnswer::Answered(None) | CacheAnswer::NotSynced => {
+        match self.cache.lookup(&kind, namespace, name) {
+            CacheAnswer::Answered(Lookup::Body(object)) => Some(object),
+            CacheAnswer::Answered(Lookup::Absent) if !external => None,
+            CacheAnswer::Answered(Lookup::Absent | Lookup::MetadataOnly(_))
+            | CacheAnswer::NotSynced => {
                 self.miss(Miss::Get {
                     target: target.clone(),
                     namespace: namespace.filter(|_| target.namespaced).map(str::to_owned),
@@ -265,6 +339,13 @@ impl ClusterView for ExecutorView<'_> {
         namespace: Option<&str>,
         selector: &LabelSelector,
     ) -> Vec<Arc<Value>> {
+        if self.is_external(target) {
+            self.read_external(
+                target,
+                namespace,
+                RefSelection::Labels(selector.to_string()),
+            );
+        }
         if let Some(listed) = self
             .overlay
             .lists
@@ -280,7 +361,19 @@ impl ClusterView for ExecutorView<'_> {
                 .cache
                 .list(&kind, namespace, |labels| selector.matches(labels))
             {
-                return self.overlay.merge_list(target, namespace, selector, listed);
+                // The cache lists metadata; each member's body comes from the overlay, the kept
+                // bodies or a live read (recorded as a miss like any other).
+                let bodies = listed
+                    .iter()
+                    .filter_map(|metadata| {
+                        let name = metadata.pointer("/metadata/name").and_then(Value::as_str)?;
+                        let namespace = metadata
+                            .pointer("/metadata/namespace")
+                            .and_then(Value::as_str);
+                        self.get(target, namespace, name)
+                    })
+                    .collect();
+                return self.overlay.merge_list(target, namespace, selector, bodies);
             }
         }
         self.miss(Miss::List {
@@ -406,6 +499,42 @@ mod tests {
             })
             .collect();
         assert_eq!(names, [("a", Some("2")), ("new", None)]);
+    }
+
+    #[test]
+    fn refused_reads_answer_absent_and_are_kept_per_kind() {
+        let target = config_map_target();
+        let mut overlay = Overlay::default();
+        assert!(overlay.refusal(&target).is_none());
+        let get = Miss::Get {
+            target: target.clone(),
+            namespace: Some("ns".into()),
+            name: "a".into(),
+        };
+        overlay.put_refused(&get, "cannot get resource \"configmaps\"".into());
+        assert!(matches!(overlay.get(&target, Some("ns"), "a"), Some(None)));
+        let selector =
+            LabelSelector::from_labels(BTreeMap::from([("app".to_owned(), "web".to_owned())]));
+        let list = Miss::List {
+            target: target.clone(),
+            namespace: None,
+            selector: selector.clone(),
+        };
+        overlay.put_refused(&list, "cannot list resource \"configmaps\"".into());
+        assert_eq!(
+            overlay.lists.get(&list_id(&target, None, &selector)),
+            Some(&Vec::new())
+        );
+        assert_eq!(
+            overlay.refusal(&target),
+            Some("cannot list resource \"configmaps\"")
+        );
+        let secret = ResourceTarget {
+            kind: "Secret".into(),
+            plural: "secrets".into(),
+            ..target
+        };
+        assert!(overlay.refusal(&secret).is_none());
     }
 
     #[test]

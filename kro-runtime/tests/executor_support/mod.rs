@@ -313,7 +313,7 @@ pub fn corpus_file(relative: &str) -> Value {
 }
 
 impl Engine {
-    /// Waits until the shared cache's view of an object satisfies `check` (so the next
+    /// Waits until the shared cache's view (metadata only) of an object satisfies `check` (so the next
     /// reconcile sees a change made outside the engine).
     pub async fn wait_cached(
         &self,
