@@ -24,7 +24,10 @@ fn main() -> ExitCode {
         eprintln!("kro-operator: {error}");
         return ExitCode::FAILURE;
     }
+    // Deeply nested CEL is evaluated recursively; kro-cel rejects ASTs deeper than 100 levels,
+    // which a debug build can still need a few MiB of stack for. Untouched stack costs no memory.
     let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .thread_stack_size(8 << 20)
         .enable_all()
         .build()
     {
