@@ -12,6 +12,9 @@ use kube::api::{Api, DeleteParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
 
+pub mod reliability;
+pub mod testenv;
+
 /// The environment variable that points the tests at the test control plane's kubeconfig.
 pub const KUBECONFIG_ENV: &str = "KRO_TEST_KUBECONFIG";
 
@@ -23,11 +26,17 @@ pub async fn client() -> anyhow::Result<Client> {
              control plane with `scripts/testenv-up.sh` and `source <run dir>/env` first"
         )
     })?;
+    client_from(std::path::Path::new(&path)).await
+}
+
+/// A client for the control plane of the kubeconfig at `path` (e.g. a test's private one).
+pub async fn client_from(path: &std::path::Path) -> anyhow::Result<Client> {
+    let shown = path.display();
     let kubeconfig =
-        Kubeconfig::read_from(&path).with_context(|| format!("reading kubeconfig {path}"))?;
+        Kubeconfig::read_from(path).with_context(|| format!("reading kubeconfig {shown}"))?;
     let mut config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
         .await
-        .with_context(|| format!("loading kubeconfig {path}"))?;
+        .with_context(|| format!("loading kubeconfig {shown}"))?;
     // The control plane is on loopback; a proxy from the environment would only get in the way.
     config.proxy_url = None;
     Client::try_from(config).context("building the kube client")
@@ -198,10 +207,20 @@ impl OperatorProcess {
     pub fn start(args: &[&str]) -> anyhow::Result<Self> {
         let kubeconfig = std::env::var(KUBECONFIG_ENV)
             .with_context(|| format!("{KUBECONFIG_ENV} is not set"))?;
+        Self::start_with_kubeconfig(std::path::Path::new(&kubeconfig), args)
+    }
+
+    /// Starts the operator against the control plane of `kubeconfig` (e.g. a test's private
+    /// one) with extra `args`.
+    pub fn start_with_kubeconfig(
+        kubeconfig: &std::path::Path,
+        args: &[&str],
+    ) -> anyhow::Result<Self> {
         let log = std::env::temp_dir().join(format!("{}.log", unique_name("kro-operator")));
         let file = std::fs::File::create(&log)?;
         let child = std::process::Command::new(operator_binary()?)
-            .args(["--kubeconfig", &kubeconfig])
+            .arg("--kubeconfig")
+            .arg(kubeconfig)
             .args([
                 "--metrics-bind-address",
                 "127.0.0.1:0",
