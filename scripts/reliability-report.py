@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes the reliability table (docs/reliability.md) from the rows the tests recorded.
+"""Writes the reliability table (docs/reliability-table.md) from the rows the tests recorded.
 
 Usage: reliability-report.py <rows dir> <output.md>
 
@@ -45,7 +45,7 @@ def cell(value) -> str:
 def render(test_files, rows) -> str:
     sources = ", ".join(f"`tests/tests/{name}.rs`" for name in test_files)
     lines = [
-        "# Reliability: faults and hostile input",
+        "# Reliability: every fault and hostile input tried",
         "",
         "Every row below was written by a test while it ran, not by hand: the test tried the",
         "input or fault the row names, as many times as it says, asserted the outcome and recorded",
@@ -57,10 +57,11 @@ def render(test_files, rows) -> str:
         "```sh ci",
         "KRO_RELIABILITY_DIR=/tmp/rel cargo test -p kro-integration-tests "
         + " ".join(f"--test {name}" for name in test_files),
-        "python3 scripts/reliability-report.py /tmp/rel docs/reliability.md",
+        "python3 scripts/reliability-report.py /tmp/rel docs/reliability-table.md",
         "```",
         "",
         "Tests that need the control plane (faults) read `KRO_TEST_KUBECONFIG`; see the README.",
+        "What each fault leaves behind, and why, is described in [reliability.md](reliability.md).",
         "",
         "| category | case | tries | outcome |",
         "|---|---|---|---|",

@@ -58,7 +58,11 @@ cleanup() {
 trap cleanup EXIT
 
 step "cargo test (workspace, unit + doc + integration, real control plane)"
-cargo test --workspace --locked --no-fail-fast
+# The fault and hostile-input tests record what they tried; the table is rendered from that.
+rows=$(mktemp -d)
+KRO_RELIABILITY_DIR="$rows" cargo test --workspace --locked --no-fail-fast
+python3 scripts/reliability-report.py "$rows" docs/reliability-table.md
+rm -rf "$rows"
 
 step "benchmark harness smoke: N = 20 with upstream kro and kro-rs, both must converge (no timings)"
 # Builds upstream kro from the Go module proxy on a cold machine (cached outside the clone).

@@ -5,7 +5,10 @@
 # Usage: scripts/testenv-up.sh [BIN_DIR]
 # Without BIN_DIR the binaries come from scripts/testenv-build.sh (built or cached).
 # Prints the run directory on stdout; "$RUN/env" holds KRO_TEST_KUBECONFIG, KUBECONFIG and the PIDs.
-# A pointer to the run directory is kept in .testenv/current so testenv-down.sh can find it.
+# A pointer to the run directory is kept in .testenv/current so testenv-down.sh can find it
+# (KRO_TESTENV_PRIVATE=1: never, for a control plane that one test owns).
+# Each component's command line is kept in "$RUN/cmd/<component>.sh" and its PID in "$RUN/pids", so
+# scripts/testenv-ctl.sh can stop, restart, pause and resume it with the same arguments.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 bin=${1:-$(bash "$root/scripts/testenv-build.sh")}
@@ -26,10 +29,29 @@ current_alive() {
   pid=$(awk '$1=="kube-apiserver"{print $2}' "$previous/pids" 2>/dev/null)
   [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null
 }
-current_alive || ln -sfn "$run" "$root/.testenv/current"
+[ "${KRO_TESTENV_PRIVATE:-0}" = 1 ] || current_alive || ln -sfn "$run" "$root/.testenv/current"
 pki="$run/pki"
-mkdir -p "$pki" "$run/etcd"
+mkdir -p "$pki" "$run/etcd" "$run/cmd"
 echo "testenv-up: run directory $run" >&2
+
+# Writes "$run/cmd/NAME.sh", which runs the command with its output appended to "$run/NAME.log".
+# testenv-ctl.sh starts a stopped component again through the same file.
+write_cmd() { # name command...
+  local name=$1; shift
+  {
+    echo '#!/usr/bin/env bash'
+    echo "# $name of the control plane in $run, as testenv-up.sh started it."
+    printf 'exec'
+    printf ' %q' "$@"
+    printf ' >>%q 2>&1\n' "$run/$name.log"
+  } > "$run/cmd/$name.sh"
+  chmod +x "$run/cmd/$name.sh"
+}
+# Starts "$run/cmd/NAME.sh" in the background; the script execs, so $! is the component's PID.
+start_cmd() { # name
+  "$run/cmd/$1.sh" &
+  echo "$1 $!" >> "$run/pids"
+}
 
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
@@ -64,12 +86,13 @@ etcd_port=$(free_port); peer_port=$(free_port); api_port=$(free_port)
 while [ "$peer_port" = "$etcd_port" ]; do peer_port=$(free_port); done
 while [ "$api_port" = "$etcd_port" ] || [ "$api_port" = "$peer_port" ]; do api_port=$(free_port); done
 
-"$bin/etcd" --name=kro-test --data-dir="$run/etcd" \
+write_cmd etcd "$bin/etcd" --name=kro-test --data-dir="$run/etcd" \
   --listen-client-urls="http://127.0.0.1:$etcd_port" --advertise-client-urls="http://127.0.0.1:$etcd_port" \
   --listen-peer-urls="http://127.0.0.1:$peer_port" --initial-advertise-peer-urls="http://127.0.0.1:$peer_port" \
   --initial-cluster="kro-test=http://127.0.0.1:$peer_port" \
-  --unsafe-no-fsync=true --log-level=warn > "$run/etcd.log" 2>&1 &
-echo "etcd $!" > "$run/pids"
+  --unsafe-no-fsync=true --log-level=warn
+: > "$run/pids"
+start_cmd etcd
 
 fail() {
   echo "testenv-up: $*" >&2
@@ -87,7 +110,7 @@ wait_until() { # seconds description command...
 }
 wait_until 30 "etcd health" curl -fsS "http://127.0.0.1:$etcd_port/health"
 
-"$bin/kube-apiserver" \
+write_cmd kube-apiserver "$bin/kube-apiserver" \
   --etcd-servers="http://127.0.0.1:$etcd_port" \
   --bind-address=127.0.0.1 --secure-port="$api_port" --advertise-address=127.0.0.1 \
   --endpoint-reconciler-type=none \
@@ -100,8 +123,8 @@ wait_until 30 "etcd health" curl -fsS "http://127.0.0.1:$etcd_port/health"
   --disable-admission-plugins=ServiceAccount \
   --enable-priority-and-fairness=false \
   --max-requests-inflight=800 --max-mutating-requests-inflight=400 \
-  --allow-privileged=true --profiling=false --v=1 > "$run/kube-apiserver.log" 2>&1 &
-echo "kube-apiserver $!" >> "$run/pids"
+  --allow-privileged=true --profiling=false --v=1
+start_cmd kube-apiserver
 
 ca_b64=$(base64 -w0 < "$pki/ca.crt")
 cat > "$run/kubeconfig" <<KUBECONFIG
@@ -132,22 +155,22 @@ wait_until 30 "the default namespace" api /api/v1/namespaces/default
 # The controller manager gives namespace deletion, garbage collection, Deployment -> ReplicaSet
 # -> Pod, and ClusterRole aggregation (the operator's least-privilege RBAC mode is an aggregated
 # ClusterRole, tests/tests/e2e_rbac.rs).
-"$bin/kube-controller-manager" \
+write_cmd kube-controller-manager "$bin/kube-controller-manager" \
   --kubeconfig="$run/kubeconfig" --leader-elect=false --secure-port=0 \
   --use-service-account-credentials=false \
   --service-account-private-key-file="$pki/sa.key" --root-ca-file="$pki/ca.crt" \
   --controllers=namespace-controller,garbage-collector-controller,deployment-controller,replicaset-controller,job-controller,serviceaccount-controller,clusterrole-aggregation-controller \
-  --v=1 > "$run/kube-controller-manager.log" 2>&1 &
-echo "kube-controller-manager $!" >> "$run/pids"
+  --v=1
+start_cmd kube-controller-manager
 sleep 1
 kill -0 "$(awk '$1=="kube-controller-manager"{print $2}' "$run/pids")" 2>/dev/null \
   || fail "kube-controller-manager exited at start"
 
 # kube-scheduler plus kwok (a fake kubelet) on one fake node: Pods get scheduled and become Running
 # and Ready, so Deployments report real availability.
-"$bin/kube-scheduler" --kubeconfig="$run/kubeconfig" --leader-elect=false --secure-port=0 --v=1 \
-  > "$run/kube-scheduler.log" 2>&1 &
-echo "kube-scheduler $!" >> "$run/pids"
+write_cmd kube-scheduler "$bin/kube-scheduler" --kubeconfig="$run/kubeconfig" --leader-elect=false \
+  --secure-port=0 --v=1
+start_cmd kube-scheduler
 {
   cat <<KWOK
 apiVersion: config.kwok.x-k8s.io/v1alpha1
@@ -164,10 +187,10 @@ options:
 KWOK
   cat "$bin/kwok-stages.yaml"
 } > "$run/kwok.yaml"
-"$bin/kwok" --kubeconfig="$run/kubeconfig" --config="$run/kwok.yaml" \
+write_cmd kwok "$bin/kwok" --kubeconfig="$run/kubeconfig" --config="$run/kwok.yaml" \
   --manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake \
-  --cidr=10.244.0.0/16 --node-ip=10.240.0.1 > "$run/kwok.log" 2>&1 &
-echo "kwok $!" >> "$run/pids"
+  --cidr=10.244.0.0/16 --node-ip=10.240.0.1
+start_cmd kwok
 kubectl=("$bin/kubectl" --kubeconfig="$run/kubeconfig")
 "${kubectl[@]}" apply -f - >/dev/null <<NODE
 apiVersion: v1
@@ -191,6 +214,7 @@ export KRO_TEST_KUBECONFIG=$run/kubeconfig
 export KUBECONFIG=$run/kubeconfig
 export KRO_TESTENV_BIN=$bin
 export KRO_TEST_API_URL=https://127.0.0.1:$api_port
+export KRO_TESTENV_ETCD_URL=http://127.0.0.1:$etcd_port
 ENV
 echo "testenv-up: kube-apiserver ready at https://127.0.0.1:$api_port (kubeconfig $run/kubeconfig)" >&2
 echo "$run"

@@ -13,6 +13,7 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
 
 pub mod reliability;
+pub mod testenv;
 
 /// The environment variable that points the tests at the test control plane's kubeconfig.
 pub const KUBECONFIG_ENV: &str = "KRO_TEST_KUBECONFIG";
@@ -25,11 +26,17 @@ pub async fn client() -> anyhow::Result<Client> {
              control plane with `scripts/testenv-up.sh` and `source <run dir>/env` first"
         )
     })?;
+    client_from(std::path::Path::new(&path)).await
+}
+
+/// A client for the control plane of the kubeconfig at `path` (e.g. a test's private one).
+pub async fn client_from(path: &std::path::Path) -> anyhow::Result<Client> {
+    let shown = path.display();
     let kubeconfig =
-        Kubeconfig::read_from(&path).with_context(|| format!("reading kubeconfig {path}"))?;
+        Kubeconfig::read_from(path).with_context(|| format!("reading kubeconfig {shown}"))?;
     let mut config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
         .await
-        .with_context(|| format!("loading kubeconfig {path}"))?;
+        .with_context(|| format!("loading kubeconfig {shown}"))?;
     // The control plane is on loopback; a proxy from the environment would only get in the way.
     config.proxy_url = None;
     Client::try_from(config).context("building the kube client")
@@ -203,8 +210,9 @@ impl OperatorProcess {
         Self::start_with_kubeconfig(std::path::Path::new(&kubeconfig), args)
     }
 
-    /// Starts the operator with the credentials of `kubeconfig` (e.g. a service account's
-    /// token, to run it with only the permissions that account was granted) and extra `args`.
+    /// Starts the operator with the credentials and control plane of `kubeconfig` (e.g. a
+    /// service account's token, to run it with only the permissions that account was granted,
+    /// or a test's private control plane) and extra `args`.
     pub fn start_with_kubeconfig(
         kubeconfig: &std::path::Path,
         args: &[&str],

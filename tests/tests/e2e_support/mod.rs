@@ -42,7 +42,25 @@ pub fn dynamic_api(
 
 /// Starts the operator and waits until the RGD API is served (the operator installs it).
 pub async fn start_operator(client: &Client, args: &[&str]) -> anyhow::Result<OperatorProcess> {
-    let mut operator = OperatorProcess::start(args)?;
+    let operator = OperatorProcess::start(args)?;
+    wait_operator_serving(client, operator).await
+}
+
+/// Starts the operator against the control plane of `kubeconfig` (which `client` talks to) and
+/// waits until the RGD API is served.
+pub async fn start_operator_on(
+    client: &Client,
+    kubeconfig: &std::path::Path,
+    args: &[&str],
+) -> anyhow::Result<OperatorProcess> {
+    let operator = OperatorProcess::start_with_kubeconfig(kubeconfig, args)?;
+    wait_operator_serving(client, operator).await
+}
+
+async fn wait_operator_serving(
+    client: &Client,
+    mut operator: OperatorProcess,
+) -> anyhow::Result<OperatorProcess> {
     let api = rgd_api(client);
     let served = wait_for(Duration::from_secs(60), "the RGD API to be served", || {
         let api = api.clone();
