@@ -1,13 +1,16 @@
 //! The Kubernetes client of the operator.
 //!
-//! kube 5 has no client-side rate limiter, so the client's HTTP stack gets one here: a token
-//! bucket refilled at `--client-qps` holding at most `--client-burst` tokens, one token per
-//! request (a watch takes one when it starts, like client-go's). The same layer counts every
-//! request by verb and status code for `rest_client_requests_total`.
+//! kube 5 has no client-side rate limiter, so the client's HTTP stack gets one here: token
+//! buckets refilled at `--client-qps` holding at most `--client-burst` tokens, one token per
+//! request (a watch takes one when it starts, like client-go's). There is one bucket per
+//! resource (group, version and resource of the request path), as upstream kro gets from
+//! controller-runtime, whose client keeps a REST client, and so a rate limiter, per kind: one
+//! busy kind cannot starve the others, and the operator as a whole is not held to the rate of
+//! one kind. The same layer counts every request by verb and status code for
+//! `rest_client_requests_total`.
 
-use std::future::Future as _;
+use std::collections::HashMap;
 use std::path::Path;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -77,7 +80,7 @@ pub async fn build_client(
 ) -> Result<Client, ClientError> {
     let config = load_config(kubeconfig).await?;
     let layer = RequestLayer {
-        bucket: Arc::new(TokenBucket::new(limits)),
+        buckets: Arc::new(Buckets::new(limits)),
         requests,
     };
     Ok(ClientBuilder::try_from(config)?.with_layer(&layer).build())
@@ -141,10 +144,56 @@ impl TokenBucket {
     }
 }
 
-/// The tower layer adding [`TokenBucket`] limiting and request counting to the client stack.
+/// One [`TokenBucket`] per resource, created on first use.
+#[derive(Debug)]
+struct Buckets {
+    limits: RateLimits,
+    by_resource: Mutex<HashMap<String, Arc<TokenBucket>>>,
+}
+
+impl Buckets {
+    fn new(limits: RateLimits) -> Self {
+        Self {
+            limits,
+            by_resource: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn reserve(&self, resource: String) -> Duration {
+        let bucket = Arc::clone(
+            self.by_resource
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .entry(resource)
+                .or_insert_with(|| Arc::new(TokenBucket::new(self.limits))),
+        );
+        bucket.reserve()
+    }
+}
+
+/// The resource a request path addresses, as a bucket key: `group/version/resource` (`v1/pods`
+/// for the core group), or the path's first segment for discovery and other endpoints.
+fn resource_of(path: &str) -> String {
+    let segments: Vec<&str> = path.split('/').filter(|part| !part.is_empty()).collect();
+    let (group_version, rest) = match segments.as_slice() {
+        ["api", version, rest @ ..] => ((*version).to_owned(), rest),
+        ["apis", group, version, rest @ ..] => (format!("{group}/{version}"), rest),
+        [first, ..] => return (*first).to_owned(),
+        [] => return String::new(),
+    };
+    let resource = match rest {
+        ["namespaces", _, resource, ..] => resource,
+        [resource, ..] => resource,
+        [] => "",
+    };
+    format!("{group_version}/{resource}")
+}
+
+/// The tower layer adding per-resource [`TokenBucket`] limiting and request counting to the
+/// client stack.
 #[derive(Clone)]
 struct RequestLayer {
-    bucket: Arc<TokenBucket>,
+    buckets: Arc<Buckets>,
     requests: Option<Family<RestRequestLabels, Counter>>,
 }
 
@@ -154,28 +203,16 @@ impl<S> tower::Layer<S> for RequestLayer {
     fn layer(&self, inner: S) -> Self::Service {
         RequestService {
             inner,
-            bucket: Arc::clone(&self.bucket),
+            buckets: Arc::clone(&self.buckets),
             requests: self.requests.clone(),
-            token: TokenState::None,
         }
     }
 }
 
-/// Where the next request stands with the bucket.
-enum TokenState {
-    /// No token reserved yet.
-    None,
-    /// A token is reserved and becomes usable when the sleep ends.
-    Waiting(Pin<Box<tokio::time::Sleep>>),
-    /// A token is in hand.
-    Held,
-}
-
 struct RequestService<S> {
     inner: S,
-    bucket: Arc<TokenBucket>,
+    buckets: Arc<Buckets>,
     requests: Option<Family<RestRequestLabels, Counter>>,
-    token: TokenState,
 }
 
 impl<S, B, R> tower::Service<http::Request<B>> for RequestService<S>
@@ -187,36 +224,22 @@ where
     type Error = S::Error;
     type Future = BoxFuture<'static, Result<Self::Response, Self::Error>>;
 
-    // The client drives its stack from one buffer worker, so waiting for a token here holds
-    // the requests behind it in order: a token bucket with a first-come, first-served queue.
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        loop {
-            match &mut self.token {
-                TokenState::None => {
-                    let delay = self.bucket.reserve();
-                    self.token = if delay.is_zero() {
-                        TokenState::Held
-                    } else {
-                        TokenState::Waiting(Box::pin(tokio::time::sleep(delay)))
-                    };
-                }
-                TokenState::Waiting(sleep) => {
-                    if sleep.as_mut().poll(cx).is_pending() {
-                        return Poll::Pending;
-                    }
-                    self.token = TokenState::Held;
-                }
-                TokenState::Held => return self.inner.poll_ready(cx),
-            }
-        }
+        self.inner.poll_ready(cx)
     }
 
+    // The stack below sends a request when its future is first polled (the HTTP client's
+    // futures are lazy), so waiting before the first poll holds the request back without
+    // holding up requests for other resources.
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
-        self.token = TokenState::None;
+        let delay = self.buckets.reserve(resource_of(request.uri().path()));
         let requests = self.requests.clone();
         let verb = verb_of(&request);
         let response = self.inner.call(request);
         Box::pin(async move {
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
             let result = response.await;
             if let Some(requests) = requests {
                 let code = match &result {
@@ -281,6 +304,35 @@ mod tests {
         let fifth = bucket.reserve();
         assert!(fourth > Duration::from_millis(400) && fourth <= Duration::from_millis(500));
         assert!(fifth > Duration::from_millis(900) && fifth <= Duration::from_millis(1000));
+    }
+
+    #[test]
+    fn each_resource_has_its_own_bucket() {
+        assert_eq!(
+            resource_of("/apis/apps/v1/namespaces/team/deployments/web"),
+            "apps/v1/deployments"
+        );
+        assert_eq!(
+            resource_of("/apis/apps/v1/deployments"),
+            "apps/v1/deployments"
+        );
+        assert_eq!(
+            resource_of("/api/v1/namespaces/team/configmaps"),
+            "v1/configmaps"
+        );
+        assert_eq!(resource_of("/api/v1/namespaces/team"), "v1/namespaces");
+        assert_eq!(
+            resource_of("/apis/kro.run/v1alpha1/resourcegraphdefinitions/x/status"),
+            "kro.run/v1alpha1/resourcegraphdefinitions"
+        );
+        assert_eq!(resource_of("/openapi/v3"), "openapi");
+        let buckets = Buckets::new(RateLimits { qps: 1.0, burst: 1 });
+        assert_eq!(buckets.reserve("v1/configmaps".into()), Duration::ZERO);
+        assert!(buckets.reserve("v1/configmaps".into()) > Duration::ZERO);
+        assert_eq!(
+            buckets.reserve("apps/v1/deployments".into()),
+            Duration::ZERO
+        );
     }
 
     #[test]

@@ -158,8 +158,8 @@ pub async fn ensure_generated_crd(
     Ok(CrdOutcome::Ready)
 }
 
-/// Deletes the generated CRD `name` when its RGD-name label names `rgd_name`. Returns whether a
-/// deletion was requested.
+/// Deletes the generated CRD `name` when its RGD-name label names `rgd_name`, and says where
+/// its deletion stands.
 ///
 /// # Errors
 /// A request failed.
@@ -167,27 +167,45 @@ pub async fn delete_generated_crd(
     client: &Client,
     name: &str,
     rgd_name: &str,
-) -> Result<bool, ControllerError> {
+) -> Result<CrdDeletion, ControllerError> {
     let api: Api<CustomResourceDefinition> = Api::all(client.clone());
     let Some(live) = api
         .get_opt(name)
         .await
         .map_err(|source| ControllerError::kube(format!("reading CRD {name}"), source))?
     else {
-        return Ok(false);
+        return Ok(CrdDeletion::Gone);
     };
     if live.labels().get(LABEL_RGD_NAME).map(String::as_str) != Some(rgd_name) {
         tracing::info!(crd = %name, rgd = %rgd_name, "CRD belongs to another owner; not deleting it");
-        return Ok(false);
+        return Ok(CrdDeletion::NotOurs);
+    }
+    if live.metadata.deletion_timestamp.is_some() {
+        return Ok(CrdDeletion::Terminating);
     }
     match api.delete(name, &DeleteParams::default()).await {
-        Ok(_) => Ok(true),
-        Err(kube::Error::Api(status)) if status.code == 404 => Ok(false),
+        Ok(_) => {
+            tracing::info!(crd = %name, rgd = %rgd_name, "deleting the generated CRD");
+            Ok(CrdDeletion::Terminating)
+        }
+        Err(kube::Error::Api(status)) if status.code == 404 => Ok(CrdDeletion::Gone),
         Err(source) => Err(ControllerError::kube(
             format!("deleting CRD {name}"),
             source,
         )),
     }
+}
+
+/// Where the deletion of a generated CRD stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CrdDeletion {
+    /// The CRD does not exist (any more).
+    Gone,
+    /// The CRD exists but another RGD (or no RGD) generated it: it is left alone.
+    NotOurs,
+    /// The CRD is being deleted: the API server deletes its instances first, each of which
+    /// waits for kro's finalizer.
+    Terminating,
 }
 
 fn is_established(crd: &CustomResourceDefinition) -> bool {

@@ -20,7 +20,7 @@ use super::conditions::{
     CONTROLLER_READY, ConditionSet, GRAPH_ACCEPTED, GRAPH_REVISIONS_RESOLVED, KIND_READY,
     RGD_DEPENDENTS, Status,
 };
-use super::crd::{CrdOutcome, delete_generated_crd, ensure_generated_crd};
+use super::crd::{CrdDeletion, CrdOutcome, delete_generated_crd, ensure_generated_crd};
 use super::error::ControllerError;
 use super::instances::InstanceControllers;
 use super::revisions::ensure_revision;
@@ -324,12 +324,14 @@ pub(crate) fn truncate(text: &str, limit: usize) -> String {
     text[..end].to_owned()
 }
 
+/// How often a deleted RGD looks at its generated CRD while the CRD's instances finalize.
+const CRD_DELETION_POLL: Duration = Duration::from_secs(2);
+
 async fn cleanup(
     rgd: &ResourceGraphDefinition,
     ctx: &RgdContext,
 ) -> Result<Action, ControllerError> {
     let name = rgd.name_any();
-    ctx.instances.stop(&name).await;
     if ctx.operator.config.allow_crd_deletion {
         let spec = &rgd.spec.schema;
         let crd_name = format!(
@@ -337,10 +339,16 @@ async fn cleanup(
             kro_schema::pluralize(&spec.kind.to_lowercase()),
             spec.group_or_default()
         );
-        if delete_generated_crd(&ctx.operator.client, &crd_name, &name).await? {
-            tracing::info!(rgd = %name, crd = %crd_name, "deleted the generated CRD");
+        // The instance controller keeps running while the CRD goes: deleting the CRD deletes
+        // its instances, and each of them waits for kro to delete its children and remove the
+        // finalizer. Stopping the controller first would leave the CRD terminating for ever.
+        if delete_generated_crd(&ctx.operator.client, &crd_name, &name).await?
+            == CrdDeletion::Terminating
+        {
+            return Ok(Action::requeue(CRD_DELETION_POLL));
         }
     }
+    ctx.instances.stop(&name).await;
     if rgd
         .finalizers()
         .iter()

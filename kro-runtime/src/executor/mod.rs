@@ -1112,9 +1112,11 @@ fn observed_json_kind(object: &DynamicObject, kind: &KindMapping) -> Value {
 }
 
 /// An apply body for the instance holding only identity plus what `fill` adds to metadata.
+/// The UID makes the apply conditional: an apply to a missing object creates it, so without the
+/// UID a reconcile racing the instance's deletion would bring the instance back.
 fn instance_patch_body(instance: &Value, fill: impl FnOnce(&mut Map<String, Value>)) -> Value {
     let mut metadata = Map::new();
-    for field in ["name", "namespace"] {
+    for field in ["name", "namespace", "uid"] {
         if let Some(value) = instance.pointer(&format!("/metadata/{field}")) {
             metadata.insert(field.into(), value.clone());
         }
@@ -1184,7 +1186,8 @@ mod tests {
             body,
             json!({
                 "apiVersion": "kro.run/v1alpha1", "kind": "WebApp",
-                "metadata": {"name": "web", "namespace": "team", "finalizers": ["kro.run/finalizer"]}
+                "metadata": {"name": "web", "namespace": "team", "uid": "u",
+                             "finalizers": ["kro.run/finalizer"]}
             })
         );
     }
