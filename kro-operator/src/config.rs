@@ -267,11 +267,11 @@ pub struct OperatorConfig {
     #[arg(long, env = "KRO_DYNAMIC_CONTROLLER_DEFAULT_RESYNC_PERIOD", default_value = "36000", value_parser = seconds_flag)]
     pub dynamic_controller_default_resync_period: Duration,
 
-    /// Kubernetes API requests per second (client-side token bucket; 0 or less is rejected).
+    /// Kubernetes API requests per second per resource (client-side token buckets; must be > 0).
     #[arg(long, env = "KRO_CLIENT_QPS", default_value_t = 100.0)]
     pub client_qps: f32,
 
-    /// Kubernetes API requests allowed at once above the sustained rate.
+    /// Kubernetes API requests per resource allowed at once above the sustained rate.
     #[arg(long, env = "KRO_CLIENT_BURST", default_value_t = 150)]
     pub client_burst: u32,
 
