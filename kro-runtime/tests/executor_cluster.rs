@@ -282,6 +282,74 @@ async fn drift_is_repaired_and_fields_owned_by_others_are_left_alone() -> anyhow
     Ok(())
 }
 
+/// Creations are applied without force first: an object that already exists as a member of
+/// another ApplySet (which kro's watch never sees) is refused and left untouched, and an
+/// unlabelled one with other values is taken over, as upstream's forced apply does.
+#[tokio::test]
+async fn creations_refuse_foreign_applysets_and_take_over_unlabelled_objects() -> anyhow::Result<()>
+{
+    let harness = Harness::new().await?;
+    let engine = harness.install(yaml(CONFIG_RGD)).await?;
+    let ns = create_namespace(&harness.client, "exec-create").await?;
+    let configs = config_maps().api(harness.client.clone(), Some(&ns));
+    let precreate = |name: &str, labels: Value| {
+        json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": name, "labels": labels}, "data": {"value": "before"}})
+    };
+    configs
+        .patch(
+            "foreign-config",
+            &PatchParams::apply("other-tool"),
+            &Patch::Apply(precreate(
+                "foreign-config",
+                json!({"applyset.kubernetes.io/part-of": "applyset-other-tool"}),
+            )),
+        )
+        .await?;
+    configs
+        .patch(
+            "adopted-config",
+            &PatchParams::apply("someone"),
+            &Patch::Apply(precreate("adopted-config", json!({}))),
+        )
+        .await?;
+
+    engine
+        .apply_instance(&ns, config_instance("foreign", &json!({"names": []})))
+        .await?;
+    let refused = engine
+        .converge(&ns, "foreign", Duration::from_secs(30), |o| {
+            o.state == InstanceState::Error
+        })
+        .await?
+        .outcome;
+    let config = refused
+        .waiting_on
+        .iter()
+        .find(|w| w.id == "config")
+        .expect("config is reported");
+    assert!(config.reason.contains("applyset-other-tool"), "{config:?}");
+    let foreign = get_json(&harness.client, &config_maps(), &ns, "foreign-config")
+        .await?
+        .expect("still there");
+    assert_eq!(foreign["data"]["value"], "before");
+    assert_eq!(
+        foreign["metadata"]["labels"]["applyset.kubernetes.io/part-of"],
+        "applyset-other-tool"
+    );
+
+    engine
+        .apply_instance(&ns, config_instance("adopted", &json!({"names": []})))
+        .await?;
+    engine.converge_active(&ns, "adopted").await?;
+    let adopted = get_json(&harness.client, &config_maps(), &ns, "adopted-config")
+        .await?
+        .expect("exists");
+    assert_eq!(adopted["data"]["value"], "one");
+    assert_eq!(adopted["metadata"]["labels"]["kro.run/owned"], "true");
+    Ok(())
+}
+
 /// includeWhen flipping to false prunes the resource; a forEach list grows and shrinks.
 #[tokio::test]
 async fn include_when_flip_prunes_and_collections_grow_and_shrink() -> anyhow::Result<()> {

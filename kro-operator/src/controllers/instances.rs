@@ -338,6 +338,8 @@ async fn run_controller(
         let resource = resource.clone();
         watcher(api, watcher::Config::default())
             .default_backoff()
+            // Nothing reads managedFields; dropped before the store they would double in size.
+            .modify(|instance| instance.managed_fields_mut().clear())
             .reflect(writer)
             .applied_objects()
             .predicate_filter(trigger_hash, PredicateConfig::default())
@@ -495,6 +497,21 @@ async fn reconcile_instance(
         EngineFailure::Engine(source) => ControllerError::Runtime { action, source },
         EngineFailure::Panicked(message) => ControllerError::Panicked { action, message },
     })?;
+    tracing::debug!(
+        rgd = %ctx.rgd,
+        instance = %instance.name_any(),
+        namespace = %instance.namespace().unwrap_or_default(),
+        state = outcome.state.as_str(),
+        elapsed_ms = outcome.elapsed.as_secs_f64() * 1000.0,
+        planning_ms = outcome.stats.planning.as_secs_f64() * 1000.0,
+        plan_passes = outcome.stats.plan_passes,
+        live_reads = outcome.stats.live_reads,
+        applies = outcome.stats.applies,
+        skipped_applies = outcome.stats.skipped_applies,
+        instance_writes = outcome.stats.instance_writes,
+        deletes = outcome.stats.deletes,
+        "instance reconciled"
+    );
     let object_ref = ObjectRef::from_obj_with(instance.as_ref(), ctx.api_resource.clone());
     ctx.failures
         .lock()

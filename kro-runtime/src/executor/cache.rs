@@ -23,7 +23,7 @@ use std::time::Duration;
 use futures::StreamExt as _;
 use kro_applyset::labels::{
     INSTANCE_GROUP_LABEL, INSTANCE_KIND_LABEL, INSTANCE_NAME_LABEL, INSTANCE_NAMESPACE_LABEL,
-    INSTANCE_VERSION_LABEL, OWNED_LABEL,
+    INSTANCE_VERSION_LABEL, OWNED_LABEL, PART_OF_LABEL,
 };
 use kube::Client;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, PartialObjectMeta};
@@ -141,11 +141,104 @@ type ObjectName = (Option<String>, String);
 type StoreKey = (String, String, String);
 
 struct KindStore {
-    /// Metadata-only objects: `apiVersion`, `kind` and `metadata` (without `managedFields`).
-    objects: RwLock<BTreeMap<ObjectName, Arc<Value>>>,
+    objects: RwLock<KindObjects>,
     synced: AtomicBool,
     synced_signal: Notify,
     task: OnceLock<tokio::task::AbortHandle>,
+}
+
+/// One watched object as the cache keeps it: its metadata as compact JSON text. A parsed
+/// `serde_json` tree of the same metadata takes three to four times the memory (every small map
+/// is a B-tree node), and an idle operator's memory is mostly this store.
+struct CachedObject {
+    resource_version: Option<Box<str>>,
+    part_of: Option<Box<str>>,
+    json: Box<str>,
+}
+
+impl CachedObject {
+    fn new(value: &Value) -> Self {
+        Self {
+            resource_version: resource_version(value).map(Box::from),
+            part_of: part_of(value).map(Box::from),
+            json: value.to_string().into_boxed_str(),
+        }
+    }
+
+    /// The metadata object (`apiVersion`, `kind`, `metadata`).
+    fn value(&self) -> Arc<Value> {
+        // The text was written by `Value::to_string`; it always parses.
+        Arc::new(serde_json::from_str(&self.json).unwrap_or(Value::Null))
+    }
+}
+
+/// The watched objects of one kind, with an index by ApplySet: prune lists an instance's members
+/// on every reconcile, and a scan of every object of the kind per reconcile made N instances cost
+/// N² label comparisons.
+#[derive(Default)]
+struct KindObjects {
+    by_name: BTreeMap<ObjectName, CachedObject>,
+    /// `applyset.kubernetes.io/part-of` label value → the objects carrying it.
+    by_applyset: HashMap<Box<str>, BTreeSet<ObjectName>>,
+}
+
+impl KindObjects {
+    fn from_objects(objects: BTreeMap<ObjectName, Arc<Value>>) -> Self {
+        let mut indexed = Self::default();
+        for (key, value) in objects {
+            indexed.insert(key, &value);
+        }
+        indexed
+    }
+
+    fn insert(&mut self, key: ObjectName, value: &Value) {
+        self.unindex(&key);
+        let object = CachedObject::new(value);
+        if let Some(applyset) = &object.part_of {
+            self.by_applyset
+                .entry(applyset.clone())
+                .or_default()
+                .insert(key.clone());
+        }
+        self.by_name.insert(key, object);
+    }
+
+    fn remove(&mut self, key: &ObjectName) {
+        self.unindex(key);
+        self.by_name.remove(key);
+    }
+
+    fn unindex(&mut self, key: &ObjectName) {
+        let Some(applyset) = self.by_name.get(key).and_then(|old| old.part_of.as_deref()) else {
+            return;
+        };
+        if let Some(names) = self.by_applyset.get_mut(applyset) {
+            names.remove(key);
+            if names.is_empty() {
+                self.by_applyset.remove(applyset);
+            }
+        }
+    }
+
+    fn get(&self, key: &ObjectName) -> Option<Arc<Value>> {
+        self.by_name.get(key).map(CachedObject::value)
+    }
+
+    fn members(&self, applyset: &str) -> impl Iterator<Item = (&ObjectName, Arc<Value>)> {
+        self.by_applyset
+            .get(applyset)
+            .into_iter()
+            .flatten()
+            .filter_map(|key| Some((key, self.get(key)?)))
+    }
+}
+
+fn part_of(object: &Value) -> Option<&str> {
+    object
+        .get("metadata")?
+        .get("labels")?
+        .get(PART_OF_LABEL)?
+        .as_str()
 }
 
 /// Recently read or applied full objects, keyed by kind and name, each with the
@@ -154,11 +247,17 @@ struct BodyStore {
     capacity: usize,
     tick: u64,
     bodies: HashMap<(StoreKey, ObjectName), BodyEntry>,
+    /// Objects kro is writing right now, with the last watch event that arrived meanwhile
+    /// (held back: it may be the echo of that very write, which the server can send before the
+    /// write's response is read).
+    writing: HashMap<(StoreKey, ObjectName), Option<Arc<Value>>>,
 }
 
+/// A body as compact JSON text: parsed trees of a thousand Deployments take several times the
+/// memory, and a lookup parses one body in microseconds, against a live read's milliseconds.
 struct BodyEntry {
     resource_version: String,
-    body: Arc<Value>,
+    body: Arc<str>,
     used: u64,
 }
 
@@ -168,11 +267,23 @@ impl BodyStore {
             capacity,
             tick: 0,
             bodies: HashMap::new(),
+            writing: HashMap::new(),
+        }
+    }
+
+    /// Holds the event back if `key` is being written; returns whether it did.
+    fn defer_if_writing(&mut self, key: &(StoreKey, ObjectName), event: &Arc<Value>) -> bool {
+        match self.writing.get_mut(key) {
+            Some(slot) => {
+                *slot = Some(event.clone());
+                true
+            }
+            None => false,
         }
     }
 
     /// The body of `key` if it was read at `resource_version`.
-    fn get(&mut self, key: &(StoreKey, ObjectName), resource_version: &str) -> Option<Arc<Value>> {
+    fn get(&mut self, key: &(StoreKey, ObjectName), resource_version: &str) -> Option<Arc<str>> {
         self.tick += 1;
         let tick = self.tick;
         let entry = self.bodies.get_mut(key)?;
@@ -183,7 +294,7 @@ impl BodyStore {
         Some(entry.body.clone())
     }
 
-    fn put(&mut self, key: (StoreKey, ObjectName), resource_version: String, body: Arc<Value>) {
+    fn put(&mut self, key: (StoreKey, ObjectName), resource_version: String, body: Arc<str>) {
         if self.capacity == 0 {
             return;
         }
@@ -208,6 +319,13 @@ impl BodyStore {
 
     fn remove(&mut self, key: &(StoreKey, ObjectName)) {
         self.bodies.remove(key);
+    }
+
+    /// Whether the body of `key` at `resource_version` is kept (without touching its age).
+    fn holds(&self, key: &(StoreKey, ObjectName), resource_version: &str) -> bool {
+        self.bodies
+            .get(key)
+            .is_some_and(|entry| entry.resource_version == resource_version)
     }
 
     fn len(&self) -> usize {
@@ -249,13 +367,46 @@ impl std::fmt::Debug for ObjectCache {
     }
 }
 
+/// A write in progress (see [`ObjectCache::begin_write`]).
+#[must_use = "the write is over when the guard is finished or dropped"]
+pub struct WriteGuard<'a> {
+    cache: &'a ObjectCache,
+    key: Option<(StoreKey, ObjectName)>,
+}
+
+impl WriteGuard<'_> {
+    /// Ends the write; `response` is the object the server returned (`None` if it failed).
+    pub fn finish(mut self, response: Option<&Value>) {
+        self.end(response.and_then(resource_version));
+    }
+
+    fn end(&mut self, written_version: Option<&str>) {
+        let Some(key) = self.key.take() else {
+            return;
+        };
+        let held = self.cache.lock_bodies().writing.remove(&key).flatten();
+        if let Some(event) = held
+            && resource_version(&event) != written_version
+        {
+            publish(&self.cache.inner.events, &event);
+        }
+    }
+}
+
+impl Drop for WriteGuard<'_> {
+    fn drop(&mut self) {
+        self.end(None);
+    }
+}
+
 /// How many instance events a slow subscriber may fall behind before it sees `Lagged` (and
 /// should then reconcile everything it owns).
 const EVENT_BUFFER: usize = 4096;
 
-/// Default number of full objects kept: enough for the children of every instance a busy
-/// operator reconciles at once, small next to the metadata of thousands of children.
-pub const DEFAULT_BODY_CAPACITY: usize = 256;
+/// Default number of full objects kept: the children of the few hundred instances a busy
+/// operator has in its queue at once (a burst of creations re-reads nothing while its own
+/// applies are still current), about 2 MiB as text.
+pub const DEFAULT_BODY_CAPACITY: usize = 1024;
 
 impl ObjectCache {
     /// An empty cache that watches through `client`, keeping up to [`DEFAULT_BODY_CAPACITY`]
@@ -299,7 +450,7 @@ impl ObjectCache {
         // The store exists before its watch task: a task spawned while the store is still being
         // built could run first, find nothing to upgrade to and end without ever watching.
         let store = Arc::new(KindStore {
-            objects: RwLock::new(BTreeMap::new()),
+            objects: RwLock::new(KindObjects::default()),
             synced: AtomicBool::new(false),
             synced_signal: Notify::new(),
             task: OnceLock::new(),
@@ -362,7 +513,7 @@ impl ObjectCache {
             return CacheAnswer::NotSynced;
         };
         let objects = store.objects.read().unwrap_or_else(PoisonError::into_inner);
-        CacheAnswer::Answered(objects.get(&object_name(kind, namespace, name)).cloned())
+        CacheAnswer::Answered(objects.get(&object_name(kind, namespace, name)))
     }
 
     /// The kro-managed object `namespace/name` of `kind`: its full body when one read at the
@@ -382,9 +533,28 @@ impl ObjectCache {
             return CacheAnswer::Answered(Lookup::MetadataOnly(metadata));
         };
         let key = (kind.store_key(), object_name(kind, namespace, name));
-        match self.lock_bodies().get(&key, version) {
-            Some(body) => CacheAnswer::Answered(Lookup::Body(body)),
+        let kept = self.lock_bodies().get(&key, version);
+        match kept.and_then(|text| serde_json::from_str::<Value>(&text).ok()) {
+            Some(body) => CacheAnswer::Answered(Lookup::Body(Arc::new(body))),
             None => CacheAnswer::Answered(Lookup::MetadataOnly(metadata)),
+        }
+    }
+
+    /// Marks `namespace/name` of `kind` as being written by kro until the returned guard is
+    /// finished or dropped. A watch event for it that arrives meanwhile is held back, and
+    /// published afterwards only if it shows another version than the write's response: the
+    /// echo of kro's own write does not trigger another reconcile.
+    pub fn begin_write(
+        &self,
+        kind: &KindMapping,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> WriteGuard<'_> {
+        let key = (kind.store_key(), object_name(kind, namespace, name));
+        self.lock_bodies().writing.insert(key.clone(), None);
+        WriteGuard {
+            cache: self,
+            key: Some(key),
         }
     }
 
@@ -405,8 +575,8 @@ impl ObjectCache {
             .pointer("/metadata/namespace")
             .and_then(Value::as_str);
         let key = (kind.store_key(), object_name(kind, namespace, name));
-        self.lock_bodies()
-            .put(key, version.to_owned(), object.clone());
+        let text: Arc<str> = Arc::from(object.to_string());
+        self.lock_bodies().put(key, version.to_owned(), text);
     }
 
     /// The kro-managed objects of `kind` in `namespace` (all namespaces when `None`) whose labels
@@ -422,12 +592,36 @@ impl ObjectCache {
         };
         let objects = store.objects.read().unwrap_or_else(PoisonError::into_inner);
         let listed = objects
+            .by_name
             .iter()
             .filter(|((object_namespace, _), _)| {
                 namespace.is_none() || !kind.namespaced || object_namespace.as_deref() == namespace
             })
-            .filter(|(_, object)| matches(&labels_of(object)))
-            .map(|(_, object)| object.clone())
+            .map(|(_, object)| object.value())
+            .filter(|object| matches(&labels_of(object)))
+            .collect();
+        CacheAnswer::Answered(listed)
+    }
+
+    /// The kro-managed objects of `kind` in `namespace` (all namespaces when `None`) labelled
+    /// as members of the ApplySet `applyset_id`, as metadata, sorted by namespace and name. Reads
+    /// an index: the cost follows the ApplySet's size, not the number of objects of the kind.
+    pub fn applyset_members(
+        &self,
+        kind: &KindMapping,
+        namespace: Option<&str>,
+        applyset_id: &str,
+    ) -> CacheAnswer<Vec<Arc<Value>>> {
+        let Some(store) = self.synced_store(kind) else {
+            return CacheAnswer::NotSynced;
+        };
+        let objects = store.objects.read().unwrap_or_else(PoisonError::into_inner);
+        let listed = objects
+            .members(applyset_id)
+            .filter(|((object_namespace, _), _)| {
+                namespace.is_none() || !kind.namespaced || object_namespace.as_deref() == namespace
+            })
+            .map(|(_, object)| object)
             .collect();
         CacheAnswer::Answered(listed)
     }
@@ -583,22 +777,23 @@ async fn run_watch(
                     // A relist after a broken watch may hide changes: every difference is
                     // published, after the store holds the new state (a reconcile woken by the
                     // event must read what caused it).
-                    for (key, old) in objects.iter() {
+                    for (key, old) in &objects.by_name {
                         match fresh.get(key) {
-                            Some(new) if resource_version(new) == resource_version(old) => {}
+                            Some(new)
+                                if resource_version(new) == old.resource_version.as_deref() => {}
                             Some(new) => changed.push(new.clone()),
                             None => {
                                 forget_body(key);
-                                changed.push(old.clone());
+                                changed.push(old.value());
                             }
                         }
                     }
                     for (key, new) in &fresh {
-                        if !objects.contains_key(key) {
+                        if !objects.by_name.contains_key(key) {
                             changed.push(new.clone());
                         }
                     }
-                    *objects = fresh;
+                    *objects = KindObjects::from_objects(fresh);
                 }
                 store.synced.store(true, Ordering::Release);
                 store.synced_signal.notify_waiters();
@@ -608,12 +803,25 @@ async fn run_watch(
             }
             Ok(watcher::Event::Apply(object)) => {
                 if let Some((key, value)) = to_cached_metadata(&kind, &object) {
+                    // The echo of kro's own apply (or of a body a reconcile already read live)
+                    // tells the owning instance nothing new: that reconcile saw this version.
+                    // While kro is still writing the object, the event waits for the write.
+                    let seen = bodies.upgrade().is_some_and(|bodies| {
+                        let mut bodies = bodies.lock().unwrap_or_else(PoisonError::into_inner);
+                        let full_key = (kind.store_key(), key.clone());
+                        resource_version(&value)
+                            .is_some_and(|version| bodies.holds(&full_key, version))
+                            || bodies.defer_if_writing(&full_key, &value)
+                    });
                     store
                         .objects
                         .write()
                         .unwrap_or_else(PoisonError::into_inner)
-                        .insert(key, value.clone());
-                    publish(&events, &value);
+                        .insert(key.clone(), &value);
+                    tracing::trace!(kind = %kind.kind, name = %key.1, version = resource_version(&value).unwrap_or_default(), seen, "watched object changed");
+                    if !seen {
+                        publish(&events, &value);
+                    }
                 }
             }
             Ok(watcher::Event::Delete(object)) => {
@@ -662,6 +870,52 @@ mod tests {
     }
 
     #[test]
+    fn applyset_index_follows_relabels_and_deletions() {
+        let object = |name: &str, applyset: Option<&str>| {
+            let mut labels = serde_json::Map::new();
+            if let Some(id) = applyset {
+                labels.insert(PART_OF_LABEL.into(), id.into());
+            }
+            (
+                (Some("ns".to_owned()), name.to_owned()),
+                Arc::new(serde_json::json!({"metadata": {"name": name, "labels": labels}})),
+            )
+        };
+        let names = |objects: &KindObjects, id: &str| -> Vec<String> {
+            objects
+                .members(id)
+                .map(|((_, name), _)| name.clone())
+                .collect()
+        };
+        let mut objects = KindObjects::from_objects(BTreeMap::from([
+            object("b", Some("applyset-1")),
+            object("a", Some("applyset-1")),
+            object("c", Some("applyset-2")),
+            object("d", None),
+        ]));
+        assert_eq!(names(&objects, "applyset-1"), ["a", "b"]);
+        assert_eq!(names(&objects, "applyset-2"), ["c"]);
+        let kept = objects
+            .get(&(Some("ns".to_owned()), "a".to_owned()))
+            .expect("kept");
+        assert_eq!(kept["metadata"]["labels"][PART_OF_LABEL], "applyset-1");
+
+        let (key, value) = object("a", Some("applyset-2"));
+        objects.insert(key, &value);
+        assert_eq!(names(&objects, "applyset-1"), ["b"]);
+        assert_eq!(names(&objects, "applyset-2"), ["a", "c"]);
+
+        let (key, value) = object("c", None);
+        objects.insert(key.clone(), &value);
+        assert_eq!(names(&objects, "applyset-2"), ["a"]);
+        objects.remove(&key);
+        objects.remove(&(Some("ns".to_owned()), "b".to_owned()));
+        assert!(names(&objects, "applyset-1").is_empty());
+        assert!(!objects.by_applyset.contains_key("applyset-1"));
+        assert_eq!(objects.by_name.len(), 2);
+    }
+
+    #[test]
     fn cached_metadata_drops_managed_fields_and_carries_its_kind() {
         let kind = KindMapping {
             group: String::new(),
@@ -690,6 +944,63 @@ mod tests {
             labels_of(&value),
             BTreeMap::from([("a".to_owned(), "b".to_owned())])
         );
+    }
+
+    /// An event that arrives while kro writes the object waits for the write: the echo of the
+    /// write is dropped, another version is published, and so is anything held by a write that
+    /// never finished.
+    #[tokio::test]
+    async fn events_during_a_write_are_held_until_it_ends() {
+        let config = kube::Config::new("http://127.0.0.1:1".parse().expect("valid uri"));
+        let cache = ObjectCache::new(Client::try_from(config).expect("client"));
+        let mut events = cache.subscribe();
+        let kind = KindMapping {
+            group: String::new(),
+            version: "v1".into(),
+            kind: "ConfigMap".into(),
+            plural: "configmaps".into(),
+            namespaced: true,
+        };
+        let at = |version: &str| {
+            Arc::new(serde_json::json!({"metadata": {
+                "name": "child", "namespace": "ns", "resourceVersion": version,
+                "labels": {
+                    OWNED_LABEL: "true",
+                    INSTANCE_GROUP_LABEL: "kro.run",
+                    INSTANCE_VERSION_LABEL: "v1alpha1",
+                    INSTANCE_KIND_LABEL: "App",
+                    INSTANCE_NAME_LABEL: "app",
+                    INSTANCE_NAMESPACE_LABEL: "ns",
+                }
+            }}))
+        };
+        let key = (kind.store_key(), object_name(&kind, Some("ns"), "child"));
+        let hold = |version: &str| cache.lock_bodies().defer_if_writing(&key, &at(version));
+
+        assert!(!hold("5"), "nothing is being written");
+        let write = cache.begin_write(&kind, Some("ns"), "child");
+        assert!(hold("5"));
+        write.finish(Some(&at("5")));
+        assert!(
+            events.try_recv().is_err(),
+            "the echo of the write is dropped"
+        );
+
+        let write = cache.begin_write(&kind, Some("ns"), "child");
+        assert!(hold("5"));
+        assert!(hold("6"));
+        write.finish(Some(&at("5")));
+        assert_eq!(events.try_recv().expect("a newer version").name, "app");
+        assert!(events.try_recv().is_err());
+
+        let write = cache.begin_write(&kind, Some("ns"), "child");
+        assert!(hold("7"));
+        drop(write);
+        assert_eq!(
+            events.try_recv().expect("held by a cancelled write").name,
+            "app"
+        );
+        assert!(!hold("8"), "the write is over");
     }
 
     /// A watch task must outlive the `ensure_watch` call that started it, however the runtime
@@ -725,8 +1036,8 @@ mod tests {
         assert!(!cache.is_synced(&kinds[0]));
     }
 
-    fn body(version: &str) -> Arc<Value> {
-        Arc::new(serde_json::json!({"metadata": {"resourceVersion": version}}))
+    fn body(version: &str) -> Arc<str> {
+        Arc::from(serde_json::json!({"metadata": {"resourceVersion": version}}).to_string())
     }
 
     fn body_key(name: &str) -> (StoreKey, ObjectName) {

@@ -4,7 +4,6 @@
 use std::sync::Arc;
 
 use futures::StreamExt as _;
-use kro_applyset::labels::PART_OF_LABEL;
 use kro_applyset::{ChildMeta, Deletion, ObjectKey, PruneScope};
 use kube::Client;
 use kube::api::{DeleteParams, ListParams, Preconditions};
@@ -57,39 +56,38 @@ pub(crate) async fn list_members(
             continue;
         };
         cache.ensure_watch(&kind);
-        let objects = match cache.list(&kind, request.namespace.as_deref(), |labels| {
-            labels.get(PART_OF_LABEL) == Some(&applyset_id)
-        }) {
-            CacheAnswer::Answered(objects) => objects,
-            CacheAnswer::NotSynced => {
-                let api = kind.api(client.clone(), request.namespace.as_deref());
-                let list = api
-                    .list(&ListParams::default().labels(&request.label_selector))
-                    .await
-                    .map_err(|source| {
-                        Error::kube(
-                            format!(
-                                "listing {} members in {}",
-                                request.group_kind,
-                                request.namespace.as_deref().unwrap_or("the cluster")
-                            ),
-                            source,
-                        )
-                    })?;
-                list.items
-                    .iter()
-                    .filter_map(|object| serde_json::to_value(object).ok())
-                    .map(|mut value| {
-                        // A list's items carry no apiVersion/kind.
-                        if let Some(map) = value.as_object_mut() {
-                            map.insert("apiVersion".into(), kind.api_version().into());
-                            map.insert("kind".into(), kind.kind.clone().into());
-                        }
-                        Arc::new(value)
-                    })
-                    .collect()
-            }
-        };
+        let objects =
+            match cache.applyset_members(&kind, request.namespace.as_deref(), &applyset_id) {
+                CacheAnswer::Answered(objects) => objects,
+                CacheAnswer::NotSynced => {
+                    let api = kind.api(client.clone(), request.namespace.as_deref());
+                    let list = api
+                        .list(&ListParams::default().labels(&request.label_selector))
+                        .await
+                        .map_err(|source| {
+                            Error::kube(
+                                format!(
+                                    "listing {} members in {}",
+                                    request.group_kind,
+                                    request.namespace.as_deref().unwrap_or("the cluster")
+                                ),
+                                source,
+                            )
+                        })?;
+                    list.items
+                        .iter()
+                        .filter_map(|object| serde_json::to_value(object).ok())
+                        .map(|mut value| {
+                            // A list's items carry no apiVersion/kind.
+                            if let Some(map) = value.as_object_mut() {
+                                map.insert("apiVersion".into(), kind.api_version().into());
+                                map.insert("kind".into(), kind.kind.clone().into());
+                            }
+                            Arc::new(value)
+                        })
+                        .collect()
+                }
+            };
         for object in objects {
             let meta = ChildMeta::from_object(&object).map_err(|source| Error::InvalidObject {
                 key: object_name(&object),

@@ -51,7 +51,7 @@ use kube::api::{DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use serde_json::{Map, Value, json};
 
 pub use cache::{
-    CacheAnswer, DEFAULT_BODY_CAPACITY, InstanceKey, KindMapping, Lookup, ObjectCache,
+    CacheAnswer, DEFAULT_BODY_CAPACITY, InstanceKey, KindMapping, Lookup, ObjectCache, WriteGuard,
 };
 pub use compare::{contains, json_equal};
 pub use error::Error;
@@ -329,19 +329,26 @@ impl Executor {
                     stats,
                 )
                 .await?;
-            if !instance_prepared {
-                self.write_instance_labels(instance, &plan, stats).await?;
+            let labels = if instance_prepared {
+                None
+            } else {
                 instance_prepared = true;
-            }
+                labels_body(instance, &plan)
+            };
             let changed: Vec<ApplyItem> =
                 plan.changed_since(&applied).into_iter().cloned().collect();
             rounds += 1;
-            if changed.is_empty() || plan.suspended || rounds > self.config.max_apply_rounds {
+            let done =
+                changed.is_empty() || plan.suspended || rounds > self.config.max_apply_rounds;
+            let parent = plan
+                .parent_metadata
+                .as_ref()
+                .filter(|_| !done)
+                .and_then(|metadata| parent_body(instance, metadata));
+            self.write_instance_metadata(instance, labels, parent, stats)
+                .await?;
+            if done {
                 break plan;
-            }
-            if let Some(metadata) = &plan.parent_metadata {
-                self.write_parent_metadata(instance, metadata, stats)
-                    .await?;
             }
             let results = self
                 .apply_items(&changed, &targets, &overlay, stats)
@@ -602,31 +609,49 @@ impl Executor {
         }
     }
 
-    /// Finalizer and labeller labels, written with `kro.run/labeller` when not in place.
-    async fn write_instance_labels(
+    /// Writes the instance's kro labels and finalizer (`labels`, manager
+    /// `kro.run/labeller`) and its ApplySet metadata (`parent`, manager
+    /// `kro.run/applyset-parent`), each only when given. Two separate managers keep upstream's
+    /// field ownership; when both are due they go out together, and the instance afterwards is
+    /// the response that carries both (the write that committed last).
+    async fn write_instance_metadata(
         &self,
         instance: &mut Value,
-        plan: &Plan,
+        labels: Option<Value>,
+        parent: Option<Value>,
         stats: &mut ReconcileStats,
     ) -> Result<(), Error> {
-        let has_finalizer = instance
-            .pointer("/metadata/finalizers")
-            .and_then(Value::as_array)
-            .is_some_and(|finalizers| finalizers.iter().any(|f| f.as_str() == Some(FINALIZER)));
-        let labels = json!(plan.labels_for_instance);
-        let current_labels = instance
-            .pointer("/metadata/labels")
-            .cloned()
-            .unwrap_or(json!({}));
-        if has_finalizer && contains(&current_labels, &labels) {
-            return Ok(());
+        match (labels, parent) {
+            (None, None) => Ok(()),
+            (Some(body), None) => {
+                self.apply_to_instance(instance, &body, LABELLER_FIELD_MANAGER, stats)
+                    .await
+            }
+            (None, Some(body)) => {
+                self.apply_to_instance(instance, &body, PARENT_FIELD_MANAGER, stats)
+                    .await
+            }
+            (Some(labels), Some(parent)) => {
+                let (labelled, parented) = futures::join!(
+                    self.send_instance_apply(instance, &labels, LABELLER_FIELD_MANAGER),
+                    self.send_instance_apply(instance, &parent, PARENT_FIELD_MANAGER),
+                );
+                let (labelled, parented) = (labelled?, parented?);
+                stats.instance_writes += 2;
+                let carries_both = |response: &Value| {
+                    let metadata = &response["metadata"];
+                    contains(&metadata["labels"], &labels["metadata"]["labels"])
+                        && contains(metadata, &parent["metadata"])
+                };
+                let latest = if carries_both(&labelled) {
+                    labelled
+                } else {
+                    parented
+                };
+                adopt_instance_response(instance, latest);
+                Ok(())
+            }
         }
-        let body = instance_patch_body(instance, |metadata| {
-            metadata.insert("labels".into(), labels);
-            metadata.insert("finalizers".into(), json!([FINALIZER]));
-        });
-        self.apply_to_instance(instance, &body, LABELLER_FIELD_MANAGER, stats)
-            .await
     }
 
     /// ApplySet labels and annotations, written with `kro.run/applyset-parent` when not in
@@ -637,16 +662,7 @@ impl Executor {
         metadata: &ParentMetadata,
         stats: &mut ReconcileStats,
     ) -> Result<(), Error> {
-        let desired = json!({"labels": metadata.labels, "annotations": metadata.annotations});
-        let current = instance.get("metadata").cloned().unwrap_or(json!({}));
-        if contains(&current, &desired) {
-            return Ok(());
-        }
-        let body = instance_patch_body(instance, |fields| {
-            fields.insert("labels".into(), json!(metadata.labels));
-            fields.insert("annotations".into(), json!(metadata.annotations));
-        });
-        self.apply_to_instance(instance, &body, PARENT_FIELD_MANAGER, stats)
+        self.write_instance_metadata(instance, None, parent_body(instance, metadata), stats)
             .await
     }
 
@@ -657,6 +673,19 @@ impl Executor {
         manager: &str,
         stats: &mut ReconcileStats,
     ) -> Result<(), Error> {
+        let response = self.send_instance_apply(instance, body, manager).await?;
+        stats.instance_writes += 1;
+        adopt_instance_response(instance, response);
+        Ok(())
+    }
+
+    /// Server-side applies `body` to the instance; the response as JSON with its kind.
+    async fn send_instance_apply(
+        &self,
+        instance: &Value,
+        body: &Value,
+        manager: &str,
+    ) -> Result<Value, Error> {
         let (kind, namespace, name) = self.instance_api_parts(instance)?;
         let api = kind.api(self.client.clone(), namespace.as_deref());
         let response = api
@@ -672,16 +701,7 @@ impl Executor {
                     source,
                 )
             })?;
-        stats.instance_writes += 1;
-        let status = instance.get("status").cloned();
-        *instance = observed_json_kind(&response, &kind);
-        // The patch response carries the stored status; keep ours only if it has none.
-        if instance.get("status").is_none()
-            && let (Some(map), Some(status)) = (instance.as_object_mut(), status)
-        {
-            map.insert("status".into(), status);
-        }
-        Ok(())
+        Ok(observed_json_kind(&response, &kind))
     }
 
     async fn apply_items(
@@ -757,10 +777,46 @@ impl Executor {
         hash: u64,
         absent_from_cache: bool,
     ) -> Result<Applied, Error> {
+        let write = self.cache.begin_write(
+            &mapping_of(target),
+            item.key.namespace.as_deref(),
+            &item.key.name,
+        );
+        let result = self.send_apply(item, target, hash, absent_from_cache).await;
+        write.finish(match &result {
+            Ok(Applied::Observed(observed)) => Some(observed),
+            _ => None,
+        });
+        result
+    }
+
+    async fn send_apply(
+        &self,
+        item: &ApplyItem,
+        target: &ResourceTarget,
+        hash: u64,
+        absent_from_cache: bool,
+    ) -> Result<Applied, Error> {
         let api = mapping_of(target).api(self.client.clone(), item.key.namespace.as_deref());
-        // The cache may not have caught up with an object another instance just created: a forced
-        // apply would take it over. Creations therefore look at the live object first.
+        // The cache may not have caught up with an object another instance just created, and it
+        // never sees objects of ApplySets other than kro's: a forced apply would take them over.
+        // A creation is therefore first applied without force, which the server refuses with a
+        // conflict when another manager owns a field kro sets to another value (such as the
+        // ApplySet label); only then is the live object looked at. A new object costs one
+        // request, not a read and a write.
         if absent_from_cache {
+            match api
+                .patch(
+                    &item.key.name,
+                    &PatchParams::apply(CHILD_FIELD_MANAGER),
+                    &Patch::Apply(&item.body),
+                )
+                .await
+            {
+                Ok(response) => return Ok(self.applied(item, target, hash, &response)),
+                Err(kube::Error::Api(status)) if status.code == 409 => {}
+                Err(error) => return self.apply_failed(item, error),
+            }
             let live = match api.get_opt(&item.key.name).await {
                 Ok(live) => live,
                 // Without read access the take-over check cannot be made: nothing is applied,
@@ -801,26 +857,43 @@ impl Executor {
             )
             .await
         {
-            Ok(response) => {
-                let observed = observed_json(&response, target);
-                let uid = observed
-                    .pointer("/metadata/uid")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default();
-                self.memo.record(&item.key, uid, hash);
-                let observed = Arc::new(observed);
-                self.cache.remember(&mapping_of(target), &observed);
-                Ok(Applied::Observed(observed))
-            }
-            Err(kube::Error::Api(status)) if status.code == 403 => {
+            Ok(response) => Ok(self.applied(item, target, hash, &response)),
+            Err(error) => self.apply_failed(item, error),
+        }
+    }
+
+    /// Records an accepted apply: the memo of what was applied, and the response in the cache.
+    fn applied(
+        &self,
+        item: &ApplyItem,
+        target: &ResourceTarget,
+        hash: u64,
+        response: &DynamicObject,
+    ) -> Applied {
+        let observed = observed_json(response, target);
+        let uid = observed
+            .pointer("/metadata/uid")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        self.memo.record(&item.key, uid, hash);
+        let observed = Arc::new(observed);
+        self.cache.remember(&mapping_of(target), &observed);
+        Applied::Observed(observed)
+    }
+
+    /// A refused apply: missing permission and rejections are the node's error; anything else
+    /// fails the reconcile.
+    fn apply_failed(&self, item: &ApplyItem, error: kube::Error) -> Result<Applied, Error> {
+        match error {
+            kube::Error::Api(status) if status.code == 403 => {
                 self.memo.forget(&item.key);
                 Ok(Applied::Forbidden(status.message.clone()))
             }
-            Err(kube::Error::Api(status)) if (400..500).contains(&status.code) => {
+            kube::Error::Api(status) if (400..500).contains(&status.code) => {
                 self.memo.forget(&item.key);
                 Ok(Applied::Rejected(status.message.clone()))
             }
-            Err(source) => Err(Error::kube(format!("applying {}", item.key), source)),
+            source => Err(Error::kube(format!("applying {}", item.key), source)),
         }
     }
 
@@ -1114,6 +1187,51 @@ fn observed_json_kind(object: &DynamicObject, kind: &KindMapping) -> Value {
 /// An apply body for the instance holding only identity plus what `fill` adds to metadata.
 /// The UID makes the apply conditional: an apply to a missing object creates it, so without the
 /// UID a reconcile racing the instance's deletion would bring the instance back.
+/// The instance as a metadata write returned it. The patch response carries the stored status;
+/// the one kro is about to write is kept when it has none.
+fn adopt_instance_response(instance: &mut Value, response: Value) {
+    let status = instance.get("status").cloned();
+    *instance = response;
+    if instance.get("status").is_none()
+        && let (Some(map), Some(status)) = (instance.as_object_mut(), status)
+    {
+        map.insert("status".into(), status);
+    }
+}
+
+/// The labeller's write (kro labels and finalizer), or `None` when both are in place.
+fn labels_body(instance: &Value, plan: &Plan) -> Option<Value> {
+    let has_finalizer = instance
+        .pointer("/metadata/finalizers")
+        .and_then(Value::as_array)
+        .is_some_and(|finalizers| finalizers.iter().any(|f| f.as_str() == Some(FINALIZER)));
+    let labels = json!(plan.labels_for_instance);
+    let current_labels = instance
+        .pointer("/metadata/labels")
+        .cloned()
+        .unwrap_or(json!({}));
+    if has_finalizer && contains(&current_labels, &labels) {
+        return None;
+    }
+    Some(instance_patch_body(instance, |metadata| {
+        metadata.insert("labels".into(), labels);
+        metadata.insert("finalizers".into(), json!([FINALIZER]));
+    }))
+}
+
+/// The ApplySet parent's write (labels and annotations), or `None` when in place.
+fn parent_body(instance: &Value, metadata: &ParentMetadata) -> Option<Value> {
+    let desired = json!({"labels": metadata.labels, "annotations": metadata.annotations});
+    let current = instance.get("metadata").cloned().unwrap_or(json!({}));
+    if contains(&current, &desired) {
+        return None;
+    }
+    Some(instance_patch_body(instance, |fields| {
+        fields.insert("labels".into(), json!(metadata.labels));
+        fields.insert("annotations".into(), json!(metadata.annotations));
+    }))
+}
+
 fn instance_patch_body(instance: &Value, fill: impl FnOnce(&mut Map<String, Value>)) -> Value {
     let mut metadata = Map::new();
     for field in ["name", "namespace", "uid"] {
