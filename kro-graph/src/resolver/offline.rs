@@ -7,6 +7,7 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
     CustomResourceDefinition, JSONSchemaProps,
 };
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use super::inline::inline_component;
@@ -35,10 +36,10 @@ struct KindEntry {
 
 struct Builtin {
     kinds: BTreeMap<GroupVersionKind, KindEntry>,
-    /// Each component schema as compact JSON text: parsed as a tree, the whole set takes about
-    /// 7 MiB for the life of the process, as text a quarter MiB. A kind parses the components it
-    /// reaches when it is first resolved.
-    components: HashMap<String, Box<str>>,
+    /// Each component schema as JSON text: parsed as a tree, the whole set takes about 7 MiB
+    /// (for the life of the process, or as freed heap the allocator keeps), as text a quarter
+    /// MiB. A kind parses the components it reaches when it is first resolved.
+    components: HashMap<String, Box<RawValue>>,
 }
 
 impl Builtin {
@@ -54,7 +55,7 @@ impl Builtin {
             let Some(text) = self.components.get(&name) else {
                 continue;
             };
-            let value: Value = serde_json::from_str(text)
+            let value: Value = serde_json::from_str(text.get())
                 .map_err(|e| format!("builtin/schemas.json, component {name}: {e}"))?;
             collect_refs(&value, &mut pending);
             parsed.insert(name, value);
@@ -87,12 +88,8 @@ fn collect_refs(value: &Value, names: &mut Vec<String>) {
 static BUILTIN: LazyLock<Result<Builtin, String>> = LazyLock::new(|| {
     let kinds: KindsFile =
         serde_json::from_str(KINDS_JSON).map_err(|e| format!("builtin/kinds.json: {e}"))?;
-    let parsed: Map<String, Value> =
+    let components: HashMap<String, Box<RawValue>> =
         serde_json::from_str(SCHEMAS_JSON).map_err(|e| format!("builtin/schemas.json: {e}"))?;
-    let components = parsed
-        .into_iter()
-        .map(|(name, schema)| (name, schema.to_string().into_boxed_str()))
-        .collect();
     let kinds = kinds
         .kinds
         .into_iter()

@@ -1,5 +1,5 @@
-//! Instance controllers: one `kube::runtime::Controller<DynamicObject>` per RGD, started and
-//! stopped at run time without restarting the operator.
+//! Instance controllers: one `kube::runtime::Controller` per RGD (instances stored as
+//! [`StoredInstance`]), started and stopped at run time without restarting the operator.
 //!
 //! Each controller has its own queue and `--dynamic-controller-concurrent-reconciles` workers, so
 //! a busy RGD cannot starve the others (fairness across RGDs), while kube-runtime serialises the
@@ -37,6 +37,7 @@ use crate::operator::OperatorContext;
 
 use super::error::ControllerError;
 use super::rgd::truncate;
+use super::stored_instance::StoredInstance;
 
 /// The annotation that suspends an instance's reconciliation.
 const SUSPEND_ANNOTATION: &str = kro_applyset::labels::RECONCILE_ANNOTATION;
@@ -224,7 +225,7 @@ impl InstanceControllers {
 /// the controller's scheduler, so repeated triggers of one instance count once.
 #[derive(Clone)]
 struct PendingTriggers {
-    refs: Arc<Mutex<std::collections::HashSet<ObjectRef<DynamicObject>>>>,
+    refs: Arc<Mutex<std::collections::HashSet<ObjectRef<StoredInstance>>>>,
     gauge: prometheus_client::metrics::gauge::Gauge,
 }
 
@@ -238,17 +239,17 @@ impl PendingTriggers {
 
     fn lock(
         &self,
-    ) -> std::sync::MutexGuard<'_, std::collections::HashSet<ObjectRef<DynamicObject>>> {
+    ) -> std::sync::MutexGuard<'_, std::collections::HashSet<ObjectRef<StoredInstance>>> {
         self.refs.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn add(&self, object_ref: ObjectRef<DynamicObject>) {
+    fn add(&self, object_ref: ObjectRef<StoredInstance>) {
         if self.lock().insert(object_ref) {
             self.gauge.inc();
         }
     }
 
-    fn take(&self, object_ref: &ObjectRef<DynamicObject>) {
+    fn take(&self, object_ref: &ObjectRef<StoredInstance>) {
         if self.lock().remove(object_ref) {
             self.gauge.dec();
         }
@@ -270,17 +271,17 @@ struct InstanceContext {
     kind: ServedKind,
     api_resource: ApiResource,
     graph: Arc<RwLock<Arc<Graph>>>,
-    failures: Mutex<HashMap<ObjectRef<DynamicObject>, u32>>,
+    failures: Mutex<HashMap<ObjectRef<StoredInstance>, u32>>,
     pending: PendingTriggers,
 }
 
 /// The trigger hash of an instance: generation, deletion and the suspend annotation. Status and
 /// label writes change none of them, so kro's own writes do not retrigger a reconcile.
-fn trigger_hash(instance: &DynamicObject) -> Option<u64> {
+fn trigger_hash(instance: &StoredInstance) -> Option<u64> {
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    instance.metadata.generation.hash(&mut hasher);
+    instance.meta().generation.hash(&mut hasher);
     instance
-        .metadata
+        .meta()
         .deletion_timestamp
         .is_some()
         .hash(&mut hasher);
@@ -305,7 +306,10 @@ fn child_events(
     })
 }
 
-fn all_refs(store: &Store<DynamicObject>, resource: &ApiResource) -> Vec<ObjectRef<DynamicObject>> {
+fn all_refs(
+    store: &Store<StoredInstance>,
+    resource: &ApiResource,
+) -> Vec<ObjectRef<StoredInstance>> {
     store
         .state()
         .iter()
@@ -323,7 +327,7 @@ async fn run_controller(
 ) {
     let rgd = rgd_identity.name.clone();
     let resource = kind.api_resource();
-    let api: Api<DynamicObject> = Api::all_with(shared.operator.client.clone(), &resource);
+    let api: Api<StoredInstance> = Api::all_with(shared.operator.client.clone(), &resource);
     let writer = Writer::new(resource.clone());
     let store = writer.as_reader();
     let pending = PendingTriggers::new(
@@ -338,8 +342,6 @@ async fn run_controller(
         let resource = resource.clone();
         watcher(api, watcher::Config::default())
             .default_backoff()
-            // Nothing reads managedFields; dropped before the store they would double in size.
-            .modify(|instance| instance.managed_fields_mut().clear())
             .reflect(writer)
             .applied_objects()
             .predicate_filter(trigger_hash, PredicateConfig::default())
@@ -470,13 +472,14 @@ fn condition_transitions(old: Option<&Value>, new: Option<&Value>) -> Vec<(Strin
 }
 
 async fn reconcile_instance(
-    instance: Arc<DynamicObject>,
+    stored: Arc<StoredInstance>,
     ctx: Arc<InstanceContext>,
 ) -> Result<Action, ControllerError> {
     ctx.pending.take(&ObjectRef::from_obj_with(
-        instance.as_ref(),
+        stored.as_ref(),
         ctx.api_resource.clone(),
     ));
+    let instance = Arc::new(stored.to_dynamic());
     let graph = Arc::clone(&ctx.graph.read().unwrap_or_else(PoisonError::into_inner));
     let metrics = &ctx.shared.operator.metrics;
     let gvr = ctx.kind.gvr();
@@ -512,7 +515,7 @@ async fn reconcile_instance(
         deletes = outcome.stats.deletes,
         "instance reconciled"
     );
-    let object_ref = ObjectRef::from_obj_with(instance.as_ref(), ctx.api_resource.clone());
+    let object_ref = ObjectRef::from_obj_with(stored.as_ref(), ctx.api_resource.clone());
     ctx.failures
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
@@ -651,7 +654,7 @@ enum EngineFailure {
 // kube-runtime's error policy signature takes the Arcs by value.
 #[allow(clippy::needless_pass_by_value)]
 fn error_policy(
-    instance: Arc<DynamicObject>,
+    instance: Arc<StoredInstance>,
     error: &ControllerError,
     ctx: Arc<InstanceContext>,
 ) -> Action {
@@ -697,7 +700,7 @@ mod tests {
         generation: i64,
         annotations: &[(&str, &str)],
         labels: &[(&str, &str)],
-    ) -> DynamicObject {
+    ) -> StoredInstance {
         let annotations: BTreeMap<&str, &str> = annotations.iter().copied().collect();
         let labels: BTreeMap<&str, &str> = labels.iter().copied().collect();
         serde_json::from_value(json!({
@@ -722,7 +725,7 @@ mod tests {
             trigger_hash(&instance(1, &[(SUSPEND_ANNOTATION, "suspended")], &[]))
         );
         let mut deleting = instance(1, &[], &[]);
-        deleting.metadata.deletion_timestamp =
+        deleting.meta_mut().deletion_timestamp =
             Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
                 k8s_openapi::jiff::Timestamp::UNIX_EPOCH,
             ));

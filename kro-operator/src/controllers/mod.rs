@@ -14,6 +14,7 @@ pub mod instances;
 pub mod revisions;
 pub mod rgd;
 pub mod status;
+pub mod stored_instance;
 
 use std::hash::{Hash as _, Hasher as _};
 use std::sync::Arc;
