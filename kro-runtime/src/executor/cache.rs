@@ -509,11 +509,22 @@ impl ObjectCache {
         namespace: Option<&str>,
         name: &str,
     ) -> CacheAnswer<Option<Arc<Value>>> {
+        self.read_objects(kind, |objects| {
+            objects.get(&object_name(kind, namespace, name))
+        })
+    }
+
+    /// `read` over the objects of `kind`, once its initial list completed.
+    fn read_objects<T>(
+        &self,
+        kind: &KindMapping,
+        read: impl FnOnce(&KindObjects) -> T,
+    ) -> CacheAnswer<T> {
         let Some(store) = self.synced_store(kind) else {
             return CacheAnswer::NotSynced;
         };
         let objects = store.objects.read().unwrap_or_else(PoisonError::into_inner);
-        CacheAnswer::Answered(objects.get(&object_name(kind, namespace, name)))
+        CacheAnswer::Answered(read(&objects))
     }
 
     /// The kro-managed object `namespace/name` of `kind`: its full body when one read at the
@@ -587,20 +598,15 @@ impl ObjectCache {
         namespace: Option<&str>,
         matches: impl Fn(&BTreeMap<String, String>) -> bool,
     ) -> CacheAnswer<Vec<Arc<Value>>> {
-        let Some(store) = self.synced_store(kind) else {
-            return CacheAnswer::NotSynced;
-        };
-        let objects = store.objects.read().unwrap_or_else(PoisonError::into_inner);
-        let listed = objects
-            .by_name
-            .iter()
-            .filter(|((object_namespace, _), _)| {
-                namespace.is_none() || !kind.namespaced || object_namespace.as_deref() == namespace
-            })
-            .map(|(_, object)| object.value())
-            .filter(|object| matches(&labels_of(object)))
-            .collect();
-        CacheAnswer::Answered(listed)
+        self.read_objects(kind, |objects| {
+            objects
+                .by_name
+                .iter()
+                .filter(|(name, _)| in_namespace(kind, namespace, name))
+                .map(|(_, object)| object.value())
+                .filter(|object| matches(&labels_of(object)))
+                .collect()
+        })
     }
 
     /// The kro-managed objects of `kind` in `namespace` (all namespaces when `None`) labelled
@@ -612,18 +618,13 @@ impl ObjectCache {
         namespace: Option<&str>,
         applyset_id: &str,
     ) -> CacheAnswer<Vec<Arc<Value>>> {
-        let Some(store) = self.synced_store(kind) else {
-            return CacheAnswer::NotSynced;
-        };
-        let objects = store.objects.read().unwrap_or_else(PoisonError::into_inner);
-        let listed = objects
-            .members(applyset_id)
-            .filter(|((object_namespace, _), _)| {
-                namespace.is_none() || !kind.namespaced || object_namespace.as_deref() == namespace
-            })
-            .map(|(_, object)| object)
-            .collect();
-        CacheAnswer::Answered(listed)
+        self.read_objects(kind, |objects| {
+            objects
+                .members(applyset_id)
+                .filter(|(name, _)| in_namespace(kind, namespace, name))
+                .map(|(_, object)| object)
+                .collect()
+        })
     }
 
     /// Declares the external references `instance` reads: each is watched (by name or by label
@@ -661,6 +662,12 @@ impl ObjectCache {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
     }
+}
+
+/// Whether `name` is in `namespace` (every object is when `namespace` is `None` or the kind is
+/// cluster-scoped).
+fn in_namespace(kind: &KindMapping, namespace: Option<&str>, name: &ObjectName) -> bool {
+    namespace.is_none() || !kind.namespaced || name.0.as_deref() == namespace
 }
 
 fn object_name(kind: &KindMapping, namespace: Option<&str>, name: &str) -> ObjectName {

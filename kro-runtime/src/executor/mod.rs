@@ -44,7 +44,7 @@ use kro_applyset::labels::{
     APPLYSET_ID_LABEL, CHILD_FIELD_MANAGER, FINALIZER, LABELLER_FIELD_MANAGER,
     PARENT_FIELD_MANAGER, TOOLING_ANNOTATION,
 };
-use kro_applyset::{ObjectKey, ParentMetadata};
+use kro_applyset::{ChildMeta, ObjectKey, ParentMetadata, check_membership};
 use kro_graph::{Graph, NodeKind};
 use kube::Client;
 use kube::api::{DynamicObject, ListParams, Patch, PatchParams, PostParams};
@@ -827,25 +827,20 @@ impl Executor {
                 }
                 Err(source) => return Err(Error::kube(format!("reading {}", item.key), source)),
             };
-            let part_of = |value: &Value| {
-                value
+            if let Some(live) = live {
+                let live = observed_json(&live, target);
+                let current =
+                    ChildMeta::from_object(&live).map_err(|source| Error::InvalidObject {
+                        key: item.key.to_string(),
+                        source,
+                    })?;
+                let applyset_id = item
+                    .body
                     .pointer("/metadata/labels/applyset.kubernetes.io~1part-of")
                     .and_then(Value::as_str)
-                    .map(str::to_owned)
-            };
-            if let Some(live) = live {
-                let owner = live
-                    .metadata
-                    .labels
-                    .as_ref()
-                    .and_then(|labels| labels.get("applyset.kubernetes.io/part-of"))
-                    .cloned();
-                if owner.is_some() && owner != part_of(&item.body) {
-                    return Ok(Applied::Rejected(format!(
-                        "{} belongs to ApplySet {}; not taking it over",
-                        item.key,
-                        owner.unwrap_or_default()
-                    )));
+                    .unwrap_or_default();
+                if let Err(conflict) = check_membership(applyset_id, &item.key, Some(&current)) {
+                    return Ok(Applied::Rejected(conflict.to_string()));
                 }
             }
         }
