@@ -4,7 +4,8 @@
 #
 # Usage: bench/run.sh [--scenario S ...]   (default: N = 100 and 1,000 for both RGDs, and idle-noise)
 #   KRO_BENCH_FULL=1 adds N = 3,000.  KRO_RS_BIN overrides the kro-rs operator binary (default: a
-#   release build of kro-operator).  Other kro-bench flags (e.g. --quiet-seconds) pass through.
+#   release build of kro-operator).  Other kro-bench flags (e.g. --quiet-seconds) pass through;
+#   --out-dir DIR writes the results there instead of bench/results.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -27,11 +28,16 @@ if ! printf '%s\n' "${args[@]}" | grep -q -- '--scenario'; then
   fi
   args+=(--scenario idle-noise)
 fi
+# An --out-dir of the caller's replaces the default.
+out_args=(--out-dir "$root/bench/results")
+if printf '%s\n' "${args[@]}" | grep -q -- '--out-dir'; then
+  out_args=()
+fi
 exec "$driver" --root "$root" \
   --upstream "$upstream" --upstream-crds "$upstream_dir/helm/crds" \
   --kro-rs "$KRO_RS_BIN" \
   --note "upstream-kro=$upstream_version" \
   --note "kro-rs=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)" \
   --note "kubernetes=v$K8S_VERSION" \
-  --out-dir "$root/bench/results" \
+  "${out_args[@]}" \
   "${args[@]}"
