@@ -208,6 +208,23 @@ impl KindObjects {
         self.by_name.remove(key);
     }
 
+    /// Removes `key` unless the object kept under that name is another incarnation than
+    /// `deleted` (a different uid): the delayed deletion event of an object kro has since
+    /// created again must not hide the new one. Returns whether it removed anything.
+    fn remove_incarnation(&mut self, key: &ObjectName, deleted: &Value) -> bool {
+        let Some(kept) = self.by_name.get(key) else {
+            return false;
+        };
+        let kept = kept.value();
+        if let (Some(kept_uid), Some(deleted_uid)) = (uid_of(&kept), uid_of(deleted))
+            && kept_uid != deleted_uid
+        {
+            return false;
+        }
+        self.remove(key);
+        true
+    }
+
     fn unindex(&mut self, key: &ObjectName) {
         let Some(applyset) = self.by_name.get(key).and_then(|old| old.part_of.as_deref()) else {
             return;
@@ -231,6 +248,10 @@ impl KindObjects {
             .flatten()
             .filter_map(|key| Some((key, self.get(key)?)))
     }
+}
+
+fn uid_of(object: &Value) -> Option<&str> {
+    object.pointer("/metadata/uid").and_then(Value::as_str)
 }
 
 fn part_of(object: &Value) -> Option<&str> {
@@ -376,19 +397,68 @@ pub struct WriteGuard<'a> {
 
 impl WriteGuard<'_> {
     /// Ends the write; `response` is the object the server returned (`None` if it failed).
+    ///
+    /// A kro-managed response is entered in the watched metadata at once, unless the watch
+    /// reported another version meanwhile. The watch may lag its own writes by seconds under
+    /// load, and another instance planning meanwhile must see that the object exists and whose
+    /// ApplySet it belongs to: a creation is applied without force, which the server refuses for
+    /// another field manager's object but never for kro's own.
     pub fn finish(mut self, response: Option<&Value>) {
-        self.end(response.and_then(resource_version));
+        self.end(response);
     }
 
-    fn end(&mut self, written_version: Option<&str>) {
+    fn end(&mut self, response: Option<&Value>) {
         let Some(key) = self.key.take() else {
             return;
         };
+        let written_version = response.and_then(resource_version);
+        let store = self.cache.lock_kinds().get(&key.0).cloned();
+        // Objects before bodies, the order a relist takes them in; holding both makes the
+        // decision and the insertion one step for the watch task.
+        let mut objects = store.as_ref().map(|store| {
+            store
+                .objects
+                .write()
+                .unwrap_or_else(PoisonError::into_inner)
+        });
         let held = self.cache.lock_bodies().writing.remove(&key).flatten();
-        if let Some(event) = held
-            && resource_version(&event) != written_version
-        {
-            publish(&self.cache.inner.events, &event);
+        match held {
+            Some(event) if resource_version(&event) != written_version => {
+                drop(objects);
+                publish(&self.cache.inner.events, &event);
+            }
+            _ => {
+                if let (Some(objects), Some(response)) = (objects.as_mut(), response)
+                    && let Some(metadata) = owned_metadata(response)
+                {
+                    objects.insert(key.1, &metadata);
+                }
+            }
+        }
+    }
+}
+
+/// `apiVersion`, `kind` and `metadata` of a full kro-managed object, as the watch would report
+/// them; `None` for an object without kro's `kro.run/owned` label, which the watch never sees.
+fn owned_metadata(object: &Value) -> Option<Value> {
+    if labels_of(object).get(OWNED_LABEL).map(String::as_str) != Some("true") {
+        return None;
+    }
+    let mut metadata = object.get("metadata")?.clone();
+    strip_unread_metadata(&mut metadata);
+    Some(serde_json::json!({
+        "apiVersion": object.get("apiVersion")?,
+        "kind": object.get("kind")?,
+        "metadata": metadata,
+    }))
+}
+
+/// Drops `managedFields` and the client-side last-applied copy, which nothing reads.
+fn strip_unread_metadata(metadata: &mut Value) {
+    if let Some(fields) = metadata.as_object_mut() {
+        fields.remove("managedFields");
+        if let Some(annotations) = fields.get_mut("annotations").and_then(Value::as_object_mut) {
+            annotations.remove(LAST_APPLIED_ANNOTATION);
         }
     }
 }
@@ -708,12 +778,7 @@ pub(crate) fn to_cached_metadata(
     object: &PartialObjectMeta<DynamicObject>,
 ) -> Option<(ObjectName, Arc<Value>)> {
     let mut metadata = serde_json::to_value(&object.metadata).ok()?;
-    if let Some(fields) = metadata.as_object_mut() {
-        fields.remove("managedFields");
-        if let Some(annotations) = fields.get_mut("annotations").and_then(Value::as_object_mut) {
-            annotations.remove(LAST_APPLIED_ANNOTATION);
-        }
-    }
+    strip_unread_metadata(&mut metadata);
     let name = object.metadata.name.clone()?;
     let namespace = object
         .metadata
@@ -833,13 +898,25 @@ async fn run_watch(
             }
             Ok(watcher::Event::Delete(object)) => {
                 if let Some((key, value)) = to_cached_metadata(&kind, &object) {
-                    store
+                    // A deletion during a write is published when the write ends, and keeps
+                    // the write's response out of the store.
+                    let held = bodies.upgrade().is_some_and(|bodies| {
+                        bodies
+                            .lock()
+                            .unwrap_or_else(PoisonError::into_inner)
+                            .defer_if_writing(&(kind.store_key(), key.clone()), &value)
+                    });
+                    let removed = store
                         .objects
                         .write()
                         .unwrap_or_else(PoisonError::into_inner)
-                        .remove(&key);
-                    forget_body(&key);
-                    publish(&events, &value);
+                        .remove_incarnation(&key, &value);
+                    if removed {
+                        forget_body(&key);
+                    }
+                    if !held {
+                        publish(&events, &value);
+                    }
                 }
             }
             Err(error) => {
@@ -1008,6 +1085,141 @@ mod tests {
             "app"
         );
         assert!(!hold("8"), "the write is over");
+    }
+
+    /// A write's response is in the watched metadata as soon as the write ends, so a plan made
+    /// before the watch reports it sees the object and its ApplySet; not when the watch reported
+    /// another version meanwhile, and not for objects the watch would never see.
+    #[tokio::test]
+    async fn a_write_enters_the_watched_metadata_when_it_ends() {
+        let config = kube::Config::new("http://127.0.0.1:1".parse().expect("valid uri"));
+        let cache = ObjectCache::new(Client::try_from(config).expect("client"));
+        let mut events = cache.subscribe();
+        let kind = KindMapping {
+            group: String::new(),
+            version: "v1".into(),
+            kind: "ConfigMap".into(),
+            plural: "configmaps".into(),
+            namespaced: true,
+        };
+        // A synced store without a watch task: the test plays the watch.
+        let store = Arc::new(KindStore {
+            objects: RwLock::new(KindObjects::default()),
+            synced: AtomicBool::new(true),
+            synced_signal: Notify::new(),
+            task: OnceLock::new(),
+        });
+        cache.lock_kinds().insert(kind.store_key(), store.clone());
+        let response = |name: &str, version: &str, owned: bool| {
+            let mut labels = serde_json::Map::new();
+            labels.insert(PART_OF_LABEL.into(), "applyset-owner".into());
+            for (label, value) in [
+                (INSTANCE_GROUP_LABEL, "kro.run"),
+                (INSTANCE_VERSION_LABEL, "v1alpha1"),
+                (INSTANCE_KIND_LABEL, "App"),
+                (INSTANCE_NAME_LABEL, "owner"),
+                (INSTANCE_NAMESPACE_LABEL, "ns"),
+            ] {
+                labels.insert(label.into(), value.into());
+            }
+            if owned {
+                labels.insert(OWNED_LABEL.into(), "true".into());
+            }
+            serde_json::json!({
+                "apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {
+                    "name": name, "namespace": "ns", "uid": format!("uid-{name}"),
+                    "resourceVersion": version, "labels": labels,
+                    "managedFields": [{"manager": "kro"}],
+                },
+                "data": {"owner": "owner"},
+            })
+        };
+        let members = || match cache.applyset_members(&kind, Some("ns"), "applyset-owner") {
+            CacheAnswer::Answered(members) => members
+                .iter()
+                .map(|m| {
+                    m["metadata"]["name"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned()
+                })
+                .collect::<Vec<_>>(),
+            CacheAnswer::NotSynced => panic!("the store is synced"),
+        };
+
+        let write = cache.begin_write(&kind, Some("ns"), "shared");
+        write.finish(Some(&response("shared", "5", true)));
+        let CacheAnswer::Answered(Some(kept)) = cache.get(&kind, Some("ns"), "shared") else {
+            panic!("the written object is known before its watch event");
+        };
+        assert_eq!(kept["metadata"]["resourceVersion"], "5");
+        assert_eq!(kept["metadata"].get("managedFields"), None);
+        assert!(kept.get("data").is_none(), "metadata only: {kept}");
+        assert_eq!(members(), ["shared"]);
+        assert!(
+            events.try_recv().is_err(),
+            "kro's own write publishes nothing"
+        );
+
+        // The watch reported a newer version during the write: it stands, and is published.
+        let newer = Arc::new(response("raced", "9", true));
+        store
+            .objects
+            .write()
+            .expect("lock")
+            .insert((Some("ns".into()), "raced".into()), &newer);
+        let write = cache.begin_write(&kind, Some("ns"), "raced");
+        let key = (kind.store_key(), object_name(&kind, Some("ns"), "raced"));
+        assert!(cache.lock_bodies().defer_if_writing(&key, &newer));
+        write.finish(Some(&response("raced", "8", true)));
+        let CacheAnswer::Answered(Some(kept)) = cache.get(&kind, Some("ns"), "raced") else {
+            panic!("the watched object stays");
+        };
+        assert_eq!(kept["metadata"]["resourceVersion"], "9");
+        assert_eq!(events.try_recv().expect("the newer version").name, "owner");
+
+        // Failed writes and objects without kro's label enter nothing.
+        cache.begin_write(&kind, Some("ns"), "failed").finish(None);
+        cache
+            .begin_write(&kind, Some("ns"), "foreign")
+            .finish(Some(&response("foreign", "3", false)));
+        for name in ["failed", "foreign"] {
+            assert_eq!(
+                cache.get(&kind, Some("ns"), name),
+                CacheAnswer::Answered(None),
+                "{name}"
+            );
+        }
+        assert_eq!(members(), ["raced", "shared"]);
+    }
+
+    /// The late deletion event of an earlier incarnation leaves the object kro created since.
+    #[test]
+    fn a_deletion_removes_only_its_own_incarnation() {
+        let incarnation = |uid: &str| {
+            serde_json::json!({"metadata": {
+                "name": "child", "namespace": "ns", "uid": uid, "resourceVersion": "1",
+                "labels": {PART_OF_LABEL: "applyset-a"},
+            }})
+        };
+        let key: ObjectName = (Some("ns".into()), "child".into());
+        let mut objects = KindObjects::default();
+        objects.insert(key.clone(), &incarnation("new"));
+        assert!(!objects.remove_incarnation(&key, &incarnation("old")));
+        assert!(objects.get(&key).is_some());
+        assert!(objects.remove_incarnation(&key, &incarnation("new")));
+        assert!(objects.get(&key).is_none());
+        assert_eq!(objects.members("applyset-a").count(), 0);
+        assert!(!objects.remove_incarnation(&key, &incarnation("new")));
+        // Without uids (never from a real server) the name decides.
+        objects.insert(
+            key.clone(),
+            &serde_json::json!({"metadata": {"name": "child"}}),
+        );
+        assert!(
+            objects.remove_incarnation(&key, &serde_json::json!({"metadata": {"name": "child"}}))
+        );
     }
 
     /// A watch task must outlive the `ensure_watch` call that started it, however the runtime

@@ -798,12 +798,14 @@ impl Executor {
         absent_from_cache: bool,
     ) -> Result<Applied, Error> {
         let api = mapping_of(target).api(self.client.clone(), item.key.namespace.as_deref());
-        // The cache may not have caught up with an object another instance just created, and it
-        // never sees objects of ApplySets other than kro's: a forced apply would take them over.
-        // A creation is therefore first applied without force, which the server refuses with a
-        // conflict when another manager owns a field kro sets to another value (such as the
-        // ApplySet label); only then is the live object looked at. A new object costs one
-        // request, not a read and a write.
+        // The cache never sees objects without kro's label (other tools' ApplySets, objects
+        // made by hand): a forced apply would take them over. A creation is therefore first
+        // applied without force, which the server refuses with a conflict when another manager
+        // owns a field kro sets to another value (such as the ApplySet label); only then is the
+        // live object looked at. A new object costs one request, not a read and a write. The
+        // server does not refuse kro's own objects (same manager): the cache enters each write's
+        // response when it returns, so another instance's object is not absent here (short of
+        // a relist that started before the write, until the watch reports the object).
         if absent_from_cache {
             match api
                 .patch(
