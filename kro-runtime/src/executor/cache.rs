@@ -180,11 +180,19 @@ struct KindObjects {
     by_name: BTreeMap<ObjectName, CachedObject>,
     /// `applyset.kubernetes.io/part-of` label value → the objects carrying it.
     by_applyset: HashMap<Box<str>, BTreeSet<ObjectName>>,
+    /// Completed (re)lists: a list replaces the store with a snapshot that may predate a write.
+    lists_done: u64,
+    /// A (re)list is running: its snapshot may predate a write that ends before it does.
+    listing: bool,
 }
 
 impl KindObjects {
-    fn from_objects(objects: BTreeMap<ObjectName, Arc<Value>>) -> Self {
-        let mut indexed = Self::default();
+    /// The store after a completed list of `objects`.
+    fn listed(&self, objects: BTreeMap<ObjectName, Arc<Value>>) -> Self {
+        let mut indexed = Self {
+            lists_done: self.lists_done + 1,
+            ..Self::default()
+        };
         for (key, value) in objects {
             indexed.insert(key, &value);
         }
@@ -268,11 +276,30 @@ struct BodyStore {
     capacity: usize,
     tick: u64,
     bodies: HashMap<(StoreKey, ObjectName), BodyEntry>,
-    /// Objects kro is writing right now, with the last watch event that arrived meanwhile
-    /// (held back: it may be the echo of that very write, which the server can send before the
+    /// Objects kro is writing right now, with the watch events that arrived meanwhile (held
+    /// back: one may be the echo of that very write, which the server can send before the
     /// write's response is read).
-    writing: HashMap<(StoreKey, ObjectName), Option<Arc<Value>>>,
+    writing: HashMap<(StoreKey, ObjectName), WriteSlot>,
 }
+
+/// The writes of one object in flight and what the watch said about it meanwhile.
+struct WriteSlot {
+    /// Writes in flight: two instances rendering the same name may write it at once.
+    writers: usize,
+    /// More than one write was in flight: their responses cannot be ordered, so none enters
+    /// the store and the watch decides.
+    overlapped: bool,
+    /// The store's completed lists when the first write began (`None`: the kind was not
+    /// watched yet).
+    lists_done: Option<u64>,
+    /// Watch events held back, oldest first (at most [`MAX_HELD_EVENTS`]).
+    held: Vec<Arc<Value>>,
+    /// Events were dropped from `held`: the store may know a version the write cannot see.
+    held_overflow: bool,
+}
+
+/// Watch events kept per object written; a write lasts one request, so more is unusual.
+const MAX_HELD_EVENTS: usize = 8;
 
 /// A body as compact JSON text: parsed trees of a thousand Deployments take several times the
 /// memory, and a lookup parses one body in microseconds, against a live read's milliseconds.
@@ -294,13 +321,15 @@ impl BodyStore {
 
     /// Holds the event back if `key` is being written; returns whether it did.
     fn defer_if_writing(&mut self, key: &(StoreKey, ObjectName), event: &Arc<Value>) -> bool {
-        match self.writing.get_mut(key) {
-            Some(slot) => {
-                *slot = Some(event.clone());
-                true
-            }
-            None => false,
+        let Some(slot) = self.writing.get_mut(key) else {
+            return false;
+        };
+        if slot.held.len() == MAX_HELD_EVENTS {
+            slot.held.remove(0);
+            slot.held_overflow = true;
         }
+        slot.held.push(event.clone());
+        true
     }
 
     /// The body of `key` if it was read at `resource_version`.
@@ -340,6 +369,40 @@ impl BodyStore {
 
     fn remove(&mut self, key: &(StoreKey, ObjectName)) {
         self.bodies.remove(key);
+    }
+
+    /// Registers a write of `key`; `lists_done` is the store's count of completed lists.
+    fn start_write(&mut self, key: (StoreKey, ObjectName), lists_done: Option<u64>) {
+        self.writing
+            .entry(key)
+            .and_modify(|slot| {
+                slot.writers += 1;
+                slot.overlapped = true;
+            })
+            .or_insert(WriteSlot {
+                writers: 1,
+                overlapped: false,
+                lists_done,
+                held: Vec::new(),
+                held_overflow: false,
+            });
+    }
+
+    /// Ends one write of `key`. The last write to end takes the held events; an earlier one
+    /// gets a slot without them (its response does not enter the store: the writes overlapped).
+    fn finish_write(&mut self, key: &(StoreKey, ObjectName)) -> Option<WriteSlot> {
+        let slot = self.writing.get_mut(key)?;
+        slot.writers = slot.writers.saturating_sub(1);
+        if slot.writers > 0 {
+            return Some(WriteSlot {
+                writers: 0,
+                overlapped: true,
+                lists_done: slot.lists_done,
+                held: Vec::new(),
+                held_overflow: slot.held_overflow,
+            });
+        }
+        self.writing.remove(key)
     }
 
     /// Whether the body of `key` at `resource_version` is kept (without touching its age).
@@ -399,10 +462,11 @@ impl WriteGuard<'_> {
     /// Ends the write; `response` is the object the server returned (`None` if it failed).
     ///
     /// A kro-managed response is entered in the watched metadata at once, unless the watch
-    /// reported another version meanwhile. The watch may lag its own writes by seconds under
-    /// load, and another instance planning meanwhile must see that the object exists and whose
-    /// ApplySet it belongs to: a creation is applied without force, which the server refuses for
-    /// another field manager's object but never for kro's own.
+    /// reported another version of the object meanwhile, another write of it overlapped, or a
+    /// list of the kind ran (its snapshot may predate the write). The watch may lag by seconds
+    /// under load, and another instance planning meanwhile must see that the object exists and
+    /// whose ApplySet it belongs to: a creation is applied without force, which the server
+    /// refuses for another field manager's object but never for kro's own.
     pub fn finish(mut self, response: Option<&Value>) {
         self.end(response);
     }
@@ -412,7 +476,10 @@ impl WriteGuard<'_> {
             return;
         };
         let written_version = response.and_then(resource_version);
-        let store = self.cache.lock_kinds().get(&key.0).cloned();
+        let entry = response.and_then(owned_metadata);
+        let store = entry
+            .as_ref()
+            .and_then(|_| self.cache.lock_kinds().get(&key.0).cloned());
         // Objects before bodies, the order a relist takes them in; holding both makes the
         // decision and the insertion one step for the watch task.
         let mut objects = store.as_ref().map(|store| {
@@ -421,18 +488,30 @@ impl WriteGuard<'_> {
                 .write()
                 .unwrap_or_else(PoisonError::into_inner)
         });
-        let held = self.cache.lock_bodies().writing.remove(&key).flatten();
-        match held {
-            Some(event) if resource_version(&event) != written_version => {
-                drop(objects);
-                publish(&self.cache.inner.events, &event);
-            }
-            _ => {
-                if let (Some(objects), Some(response)) = (objects.as_mut(), response)
-                    && let Some(metadata) = owned_metadata(response)
-                {
-                    objects.insert(key.1, &metadata);
-                }
+        let Some(slot) = self.cache.lock_bodies().finish_write(&key) else {
+            return;
+        };
+        let written_uid = response.and_then(uid_of);
+        // A held event of the written incarnation at another version is either older or newer
+        // than the response, which cannot be told apart: the watch's state stands. Events of
+        // other incarnations (the deletion of the object this write replaced) are older.
+        let contradicted = slot.held.iter().any(|event| {
+            resource_version(event) != written_version
+                && (written_uid.is_none() || uid_of(event) == written_uid)
+        });
+        if let (Some(objects), Some(entry)) = (objects.as_mut(), entry)
+            && !slot.overlapped
+            && !slot.held_overflow
+            && !contradicted
+            && !objects.listing
+            && slot.lists_done == Some(objects.lists_done)
+        {
+            objects.insert(key.1, &entry);
+        }
+        drop(objects);
+        for event in &slot.held {
+            if resource_version(event) != written_version {
+                publish(&self.cache.inner.events, event);
             }
         }
     }
@@ -632,7 +711,14 @@ impl ObjectCache {
         name: &str,
     ) -> WriteGuard<'_> {
         let key = (kind.store_key(), object_name(kind, namespace, name));
-        self.lock_bodies().writing.insert(key.clone(), None);
+        let lists_done = self.store(kind).map(|store| {
+            store
+                .objects
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .lists_done
+        });
+        self.lock_bodies().start_write(key.clone(), lists_done);
         WriteGuard {
             cache: self,
             key: Some(key),
@@ -830,7 +916,14 @@ async fn run_watch(
             return;
         };
         match event {
-            Ok(watcher::Event::Init) => relist = Some(BTreeMap::new()),
+            Ok(watcher::Event::Init) => {
+                relist = Some(BTreeMap::new());
+                store
+                    .objects
+                    .write()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .listing = true;
+            }
             Ok(watcher::Event::InitApply(object)) => {
                 if let (Some(buffer), Some((key, value))) =
                     (relist.as_mut(), to_cached_metadata(&kind, &object))
@@ -865,7 +958,7 @@ async fn run_watch(
                             changed.push(new.clone());
                         }
                     }
-                    *objects = KindObjects::from_objects(fresh);
+                    *objects = objects.listed(fresh);
                 }
                 store.synced.store(true, Ordering::Release);
                 store.synced_signal.notify_waiters();
@@ -971,7 +1064,7 @@ mod tests {
                 .map(|((_, name), _)| name.clone())
                 .collect()
         };
-        let mut objects = KindObjects::from_objects(BTreeMap::from([
+        let mut objects = KindObjects::default().listed(BTreeMap::from([
             object("b", Some("applyset-1")),
             object("a", Some("applyset-1")),
             object("c", Some("applyset-2")),
@@ -1184,14 +1277,52 @@ mod tests {
         cache
             .begin_write(&kind, Some("ns"), "foreign")
             .finish(Some(&response("foreign", "3", false)));
-        for name in ["failed", "foreign"] {
+
+        // Two writes of one name at once: their responses cannot be ordered, neither enters.
+        let first = cache.begin_write(&kind, Some("ns"), "twice");
+        let second = cache.begin_write(&kind, Some("ns"), "twice");
+        second.finish(Some(&response("twice", "7", true)));
+        first.finish(Some(&response("twice", "6", true)));
+
+        // A list running, or completed, during the write may predate it: the write stays out.
+        let write = cache.begin_write(&kind, Some("ns"), "listing");
+        store.objects.write().expect("lock").listing = true;
+        write.finish(Some(&response("listing", "4", true)));
+        store.objects.write().expect("lock").listing = false;
+        let write = cache.begin_write(&kind, Some("ns"), "listed");
+        store.objects.write().expect("lock").lists_done += 1;
+        write.finish(Some(&response("listed", "4", true)));
+        for name in ["failed", "foreign", "twice", "listing", "listed"] {
             assert_eq!(
                 cache.get(&kind, Some("ns"), name),
                 CacheAnswer::Answered(None),
                 "{name}"
             );
         }
-        assert_eq!(members(), ["raced", "shared"]);
+        assert!(events.try_recv().is_err(), "nothing was held");
+
+        // The deletion of the object a creation replaced is older than the creation: the new
+        // object enters, and the deletion is published.
+        let mut deleted = response("recreated", "4", true);
+        deleted["metadata"]["uid"] = "uid-earlier".into();
+        let write = cache.begin_write(&kind, Some("ns"), "recreated");
+        let key = (
+            kind.store_key(),
+            object_name(&kind, Some("ns"), "recreated"),
+        );
+        assert!(
+            cache
+                .lock_bodies()
+                .defer_if_writing(&key, &Arc::new(deleted))
+        );
+        write.finish(Some(&response("recreated", "5", true)));
+        let CacheAnswer::Answered(Some(kept)) = cache.get(&kind, Some("ns"), "recreated") else {
+            panic!("the new incarnation enters");
+        };
+        assert_eq!(kept["metadata"]["uid"], "uid-recreated");
+        assert_eq!(events.try_recv().expect("the deletion").name, "owner");
+        assert!(events.try_recv().is_err());
+        assert_eq!(members(), ["raced", "recreated", "shared"]);
     }
 
     /// The late deletion event of an earlier incarnation leaves the object kro created since.
