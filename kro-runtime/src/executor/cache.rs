@@ -1020,8 +1020,25 @@ async fn run_watch(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// The kind of ConfigMaps, for tests of this module and its siblings.
+    pub(crate) fn config_maps() -> KindMapping {
+        KindMapping {
+            group: String::new(),
+            version: "v1".into(),
+            kind: "ConfigMap".into(),
+            plural: "configmaps".into(),
+            namespaced: true,
+        }
+    }
+
+    /// A client whose every connection is refused: watches keep retrying, nothing is read.
+    fn unreachable_client() -> Client {
+        let config = kube::Config::new("http://127.0.0.1:1".parse().expect("valid uri"));
+        Client::try_from(config).expect("client")
+    }
 
     #[test]
     fn instance_key_comes_from_child_labels() {
@@ -1094,13 +1111,7 @@ mod tests {
 
     #[test]
     fn cached_metadata_drops_managed_fields_and_carries_its_kind() {
-        let kind = KindMapping {
-            group: String::new(),
-            version: "v1".into(),
-            kind: "ConfigMap".into(),
-            plural: "configmaps".into(),
-            namespaced: true,
-        };
+        let kind = config_maps();
         // Items of a metadata LIST carry no apiVersion or kind of the listed resource.
         let object: PartialObjectMeta<DynamicObject> = serde_json::from_value(serde_json::json!({
             "metadata": {"name": "a", "namespace": "ns", "managedFields": [{"manager": "x"}],
@@ -1128,16 +1139,9 @@ mod tests {
     /// never finished.
     #[tokio::test]
     async fn events_during_a_write_are_held_until_it_ends() {
-        let config = kube::Config::new("http://127.0.0.1:1".parse().expect("valid uri"));
-        let cache = ObjectCache::new(Client::try_from(config).expect("client"));
+        let cache = ObjectCache::new(unreachable_client());
         let mut events = cache.subscribe();
-        let kind = KindMapping {
-            group: String::new(),
-            version: "v1".into(),
-            kind: "ConfigMap".into(),
-            plural: "configmaps".into(),
-            namespaced: true,
-        };
+        let kind = config_maps();
         let at = |version: &str| {
             Arc::new(serde_json::json!({"metadata": {
                 "name": "child", "namespace": "ns", "resourceVersion": version,
@@ -1185,16 +1189,9 @@ mod tests {
     /// another version meanwhile, and not for objects the watch would never see.
     #[tokio::test]
     async fn a_write_enters_the_watched_metadata_when_it_ends() {
-        let config = kube::Config::new("http://127.0.0.1:1".parse().expect("valid uri"));
-        let cache = ObjectCache::new(Client::try_from(config).expect("client"));
+        let cache = ObjectCache::new(unreachable_client());
         let mut events = cache.subscribe();
-        let kind = KindMapping {
-            group: String::new(),
-            version: "v1".into(),
-            kind: "ConfigMap".into(),
-            plural: "configmaps".into(),
-            namespaced: true,
-        };
+        let kind = config_maps();
         // A synced store without a watch task: the test plays the watch.
         let store = Arc::new(KindStore {
             objects: RwLock::new(KindObjects::default()),
@@ -1357,9 +1354,7 @@ mod tests {
     /// schedules it: the server here refuses every connection, so a live task keeps retrying.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn every_watch_task_keeps_running() {
-        let config = kube::Config::new("http://127.0.0.1:1".parse().expect("valid uri"));
-        let client = Client::try_from(config).expect("client");
-        let cache = ObjectCache::new(client);
+        let cache = ObjectCache::new(unreachable_client());
         let kinds: Vec<KindMapping> = (0..200)
             .map(|index| KindMapping {
                 group: "example.com".into(),

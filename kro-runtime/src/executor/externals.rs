@@ -194,15 +194,7 @@ async fn run_ref_watch(
 mod tests {
     use super::*;
 
-    fn config_maps() -> KindMapping {
-        KindMapping {
-            group: String::new(),
-            version: "v1".into(),
-            kind: "ConfigMap".into(),
-            plural: "configmaps".into(),
-            namespaced: true,
-        }
-    }
+    use crate::executor::cache::tests::config_maps;
 
     #[test]
     fn references_read_as_what_they_select() {
