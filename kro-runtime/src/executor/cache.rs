@@ -258,16 +258,24 @@ impl KindObjects {
     }
 }
 
-fn uid_of(object: &Value) -> Option<&str> {
+/// `metadata.uid` of an object.
+pub(crate) fn uid_of(object: &Value) -> Option<&str> {
     object.pointer("/metadata/uid").and_then(Value::as_str)
 }
 
-fn part_of(object: &Value) -> Option<&str> {
-    object
-        .get("metadata")?
-        .get("labels")?
-        .get(PART_OF_LABEL)?
-        .as_str()
+/// The ApplySet an object is labelled a member of (`applyset.kubernetes.io/part-of`).
+pub(crate) fn part_of(object: &Value) -> Option<&str> {
+    label_of(object, PART_OF_LABEL)
+}
+
+fn label_of<'a>(object: &'a Value, label: &str) -> Option<&'a str> {
+    object.get("metadata")?.get("labels")?.get(label)?.as_str()
+}
+
+/// Whether an object carries `kro.run/owned=true`: only those are watched, so only those are
+/// kept.
+fn is_kro_owned(object: &Value) -> bool {
+    label_of(object, OWNED_LABEL) == Some("true")
 }
 
 /// Recently read or applied full objects, keyed by kind and name, each with the
@@ -520,7 +528,7 @@ impl WriteGuard<'_> {
 /// `apiVersion`, `kind` and `metadata` of a full kro-managed object, as the watch would report
 /// them; `None` for an object without kro's `kro.run/owned` label, which the watch never sees.
 fn owned_metadata(object: &Value) -> Option<Value> {
-    if labels_of(object).get(OWNED_LABEL).map(String::as_str) != Some("true") {
+    if !is_kro_owned(object) {
         return None;
     }
     let mut metadata = object.get("metadata")?.clone();
@@ -729,7 +737,7 @@ impl ObjectCache {
     /// [`ObjectCache::lookup`]s while the watch reports the same `resourceVersion`. Objects
     /// without kro's `kro.run/owned` label are not kept: the cache never watches them.
     pub fn remember(&self, kind: &KindMapping, object: &Arc<Value>) {
-        if labels_of(object).get(OWNED_LABEL).map(String::as_str) != Some("true") {
+        if !is_kro_owned(object) {
             return;
         }
         let (Some(name), Some(version)) = (

@@ -64,7 +64,7 @@ use crate::core::{
     ApplyItem, DeletionOutcome, InstanceState, Limits, Plan, PlanInput, Requeue, ResourceTarget,
     RgdIdentity, instance_deletion_scope, plan, plan_deletion,
 };
-use cache::{annotations_of, labels_of};
+use cache::{annotations_of, labels_of, part_of, uid_of};
 use error::status_code;
 use members::{DeleteResult, delete_all, list_members};
 use status::mark_node_errors;
@@ -729,10 +729,7 @@ impl Executor {
                 &item.key.name,
             );
             let unchanged = observed.as_ref().is_some_and(|observed| {
-                let uid = observed
-                    .pointer("/metadata/uid")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default();
+                let uid = uid_of(observed).unwrap_or_default();
                 self.memo.matches(&item.key, uid, hash) && contains(observed, &item.body)
             });
             match observed {
@@ -836,11 +833,7 @@ impl Executor {
                         key: item.key.to_string(),
                         source,
                     })?;
-                let applyset_id = item
-                    .body
-                    .pointer("/metadata/labels/applyset.kubernetes.io~1part-of")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default();
+                let applyset_id = part_of(&item.body).unwrap_or_default();
                 if let Err(conflict) = check_membership(applyset_id, &item.key, Some(&current)) {
                     return Ok(Applied::Rejected(conflict.to_string()));
                 }
@@ -868,10 +861,7 @@ impl Executor {
         response: &DynamicObject,
     ) -> Applied {
         let observed = observed_json(response, target);
-        let uid = observed
-            .pointer("/metadata/uid")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
+        let uid = uid_of(&observed).unwrap_or_default();
         self.memo.record(&item.key, uid, hash);
         let observed = Arc::new(observed);
         self.cache.remember(&mapping_of(target), &observed);
