@@ -4,7 +4,9 @@ mod core_support;
 
 use core_support::{Cluster, compile_yaml, condition, stored_instance};
 use kro_applyset::ChildMeta;
-use kro_runtime::core::{DeletionOutcome, instance_deletion_scope, plan_deletion};
+use kro_runtime::core::{
+    DeletionOutcome, instance_deletion_scope, plan_deletion, vanished_instance_deletions,
+};
 use serde_json::{Value, json};
 
 const CHAIN: &str = r#"
@@ -106,6 +108,40 @@ fn deletion_goes_wave_by_wave_from_the_inventory_alone() {
 
     let step = plan_deletion(&deleting, &[], None, "2025-01-01T00:01:02Z");
     assert_eq!(step.outcome, DeletionOutcome::Complete);
+}
+
+#[test]
+fn a_vanished_instance_loses_every_wave_at_once_in_deletion_order() {
+    let graph = compile_yaml(CHAIN);
+    let instance = stored_instance(
+        &graph,
+        json!({"apiVersion": "kro.run/v1alpha1", "kind": "Chain",
+               "metadata": {"name": "c", "namespace": "ns"}, "spec": {"name": "c"}}),
+    );
+    let mut cluster = Cluster::new();
+    let plan = cluster.converge(&graph, &instance);
+    let last_state = with_parent_metadata(&instance, &plan);
+    let mut listed = members(&cluster);
+    // A member of another ApplySet listed alongside (same kind, same namespace) stays.
+    let mut stranger = listed[0].clone();
+    stranger["metadata"]["name"] = json!("stranger");
+    stranger["metadata"]["uid"] = json!("uid-stranger");
+    stranger["metadata"]["labels"]["applyset.kubernetes.io/part-of"] = json!("applyset-other");
+    listed.push(stranger);
+    // A member already terminating is not deleted again.
+    let extra = listed
+        .iter_mut()
+        .find(|member| member["metadata"]["name"] == "c-extra")
+        .expect("the Secret member");
+    extra["metadata"]["deletionTimestamp"] = json!("2025-01-01T00:01:00Z");
+
+    let deletions = vanished_instance_deletions(&last_state, &listed).expect("inventory");
+    let names: Vec<&str> = deletions.iter().map(|d| d.key.name.as_str()).collect();
+    assert_eq!(names, ["c-base-top", "c-base"], "top of the chain first");
+    assert!(deletions.iter().all(|d| !d.uid_precondition.is_empty()));
+
+    let error = vanished_instance_deletions(&instance, &listed).expect_err("no inventory");
+    assert!(error.contains("applyset.kubernetes.io/id"), "{error}");
 }
 
 #[test]

@@ -543,6 +543,130 @@ async fn deletion_goes_in_reverse_waves() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// An instance that disappeared with kro's finalizer on (the API server can hard-delete it past
+/// a finalizer added concurrently): the sweep deletes its children, and leaves them to a new
+/// instance of the same name.
+#[tokio::test]
+async fn a_vanished_instance_loses_its_children_unless_it_is_back() -> anyhow::Result<()> {
+    use kro_runtime::executor::VanishedInstance;
+
+    let harness = Harness::new().await?;
+    let engine = harness.install(yaml(CHAIN_RGD)).await?;
+    let ns = create_namespace(&harness.client, "exec-vanished").await?;
+    let instance = json!({"kind": "ExecChain", "metadata": {"name": "gone"},
+                          "spec": {"target": "v"}});
+    let children: &'static [&'static str] = &["v", "v-second", "v-second-third"];
+    let existing = |names: &'static [&'static str]| {
+        let client = harness.client.clone();
+        let ns = ns.clone();
+        async move {
+            let mut found = Vec::new();
+            for name in names {
+                if get_json(&client, &config_maps(), &ns, name)
+                    .await?
+                    .is_some()
+                {
+                    found.push(*name);
+                }
+            }
+            anyhow::Ok(found)
+        }
+    };
+    engine.apply_instance(&ns, instance.clone()).await?;
+    engine.converge_active(&ns, "gone").await?;
+    let last_state = engine.api(&ns).get("gone").await?;
+    assert!(
+        last_state
+            .metadata
+            .finalizers
+            .iter()
+            .flatten()
+            .any(|f| f == "kro.run/finalizer")
+    );
+
+    // While the instance exists, nothing is swept.
+    let found = engine
+        .executor
+        .sweep_vanished_instance(&engine.graph, &last_state)
+        .await?;
+    assert_eq!(found, VanishedInstance::StillThere);
+    assert_eq!(existing(children).await?, children);
+
+    // The instance goes without kro's deletion running: its finalizer is stripped by hand first.
+    engine
+        .api(&ns)
+        .patch(
+            "gone",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"finalizers": null}})),
+        )
+        .await?;
+    engine
+        .api(&ns)
+        .delete("gone", &DeleteParams::default())
+        .await?;
+    kro_integration_tests::wait_for(Duration::from_secs(20), "instance gone", || async {
+        Ok(engine.api(&ns).get_opt("gone").await?.is_none())
+    })
+    .await?;
+    assert_eq!(
+        existing(children).await?,
+        children,
+        "nothing deleted them yet"
+    );
+
+    // A new instance of that name owns the ApplySet again: the sweep leaves it alone.
+    engine.apply_instance(&ns, instance).await?;
+    let found = engine
+        .executor
+        .sweep_vanished_instance(&engine.graph, &last_state)
+        .await?;
+    assert_eq!(found, VanishedInstance::StillThere);
+    engine
+        .api(&ns)
+        .patch(
+            "gone",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"finalizers": null}})),
+        )
+        .await?;
+    engine
+        .api(&ns)
+        .delete("gone", &DeleteParams::default())
+        .await?;
+    kro_integration_tests::wait_for(Duration::from_secs(20), "instance gone again", || async {
+        Ok(engine.api(&ns).get_opt("gone").await?.is_none())
+    })
+    .await?;
+
+    // Gone for good: every member is deleted, the top of the chain first.
+    let VanishedInstance::Swept(keys) = engine
+        .executor
+        .sweep_vanished_instance(&engine.graph, &last_state)
+        .await?
+    else {
+        panic!("expected a sweep");
+    };
+    let names: Vec<&str> = keys.iter().map(|key| key.name.as_str()).collect();
+    assert_eq!(names, ["v-second-third", "v-second", "v"]);
+    kro_integration_tests::wait_for(Duration::from_secs(20), "children gone", || async {
+        Ok(existing(children).await?.is_empty())
+    })
+    .await?;
+
+    // The last state of an instance kro finalized itself has no finalizer: nothing to do.
+    let mut finalized = last_state.clone();
+    finalized.metadata.finalizers = None;
+    assert_eq!(
+        engine
+            .executor
+            .sweep_vanished_instance(&engine.graph, &finalized)
+            .await?,
+        VanishedInstance::Finalized
+    );
+    Ok(())
+}
+
 /// Two instances rendering the same object: the first keeps it, the second is ERROR and names
 /// the first as the owner.
 #[tokio::test]

@@ -16,11 +16,12 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use futures::{StreamExt as _, stream};
+use kro_applyset::labels::FINALIZER;
 use kro_graph::Graph;
 use kro_runtime::core::{InstanceState, Limits, RgdIdentity};
-use kro_runtime::executor::{Executor, ExecutorConfig, InstanceKey, ObjectCache};
+use kro_runtime::executor::{Executor, ExecutorConfig, InstanceKey, ObjectCache, VanishedInstance};
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
-use kube::runtime::controller::{Action, Config as ControllerConfig};
+use kube::runtime::controller::{self, Action, Config as ControllerConfig};
 use kube::runtime::events::{Event, EventType, Recorder};
 use kube::runtime::reflector::store::Writer;
 use kube::runtime::reflector::{ObjectRef, Store};
@@ -306,6 +307,19 @@ fn child_events(
     })
 }
 
+/// The reference of instance `namespace/name`.
+fn instance_ref(
+    name: &str,
+    namespace: Option<&str>,
+    resource: &ApiResource,
+) -> ObjectRef<StoredInstance> {
+    let object_ref = ObjectRef::new_with(name, resource.clone());
+    match namespace {
+        Some(namespace) => object_ref.within(namespace),
+        None => object_ref,
+    }
+}
+
 fn all_refs(
     store: &Store<StoredInstance>,
     resource: &ApiResource,
@@ -337,12 +351,25 @@ async fn run_controller(
             .dynamic_controller_queue_length
             .clone(),
     );
+    let vanished = VanishedInstances::default();
+    let (vanished_tx, vanished_rx) = mpsc::unbounded_channel();
     let instances = {
         let pending = pending.clone();
         let resource = resource.clone();
+        let vanished = vanished.clone();
+        let deleted_resource = resource.clone();
         watcher(api, watcher::Config::default())
             .default_backoff()
             .reflect(writer)
+            .inspect(move |event| {
+                if let Ok(watcher::Event::Delete(object)) = event
+                    && let Some(object_ref) = vanished.remember(object, &deleted_resource)
+                {
+                    // Through the controller's queue: the sweep waits for a running reconcile
+                    // of the instance, which may still be applying children.
+                    let _ = vanished_tx.send(object_ref);
+                }
+            })
             .applied_objects()
             .predicate_filter(trigger_hash, PredicateConfig::default())
             .inspect(move |result| {
@@ -359,11 +386,7 @@ async fn run_controller(
         child_events(shared.cache.subscribe()).flat_map(move |event| {
             let refs = match event {
                 Some(key) if kind.matches(&key) => {
-                    let mut object_ref = ObjectRef::new_with(&key.name, resource.clone());
-                    if let Some(namespace) = &key.namespace {
-                        object_ref = object_ref.within(namespace);
-                    }
-                    vec![object_ref]
+                    vec![instance_ref(&key.name, key.namespace.as_deref(), &resource)]
                 }
                 Some(_) => Vec::new(),
                 None => all_refs(&store, &resource),
@@ -376,9 +399,15 @@ async fn run_controller(
         let resource = resource.clone();
         tokio_stream_from(requeue_all).flat_map(move |()| stream::iter(all_refs(&store, &resource)))
     };
+    let vanished_refs = stream::unfold(vanished_rx, |mut receiver| async move {
+        receiver
+            .recv()
+            .await
+            .map(|object_ref| (object_ref, receiver))
+    });
     let triggers = {
         let pending = pending.clone();
-        stream::select(children, everything)
+        stream::select(stream::select(children, everything), vanished_refs)
             .inspect(move |object_ref| pending.add(object_ref.clone()))
     };
 
@@ -401,19 +430,125 @@ async fn run_controller(
         failures: Mutex::new(HashMap::new()),
         pending: pending.clone(),
     });
-    Controller::for_stream_with(instances, store, resource)
+    Controller::for_stream_with(instances, store, resource.clone())
         .with_config(ControllerConfig::default().concurrency(concurrency))
         .reconcile_on(triggers)
         .graceful_shutdown_on(cancel.cancelled_owned())
-        .run(reconcile_instance, error_policy, context)
+        .run(reconcile_instance, error_policy, Arc::clone(&context))
         .for_each(|result| {
-            if let Err(error) = result {
-                tracing::debug!(rgd = %rgd, %error, "instance controller event");
+            match result {
+                // The instance is gone: no worker will take its trigger.
+                Err(controller::Error::ObjectNotFound(object_ref)) => {
+                    let stored_ref =
+                        instance_ref(&object_ref.name, object_ref.namespace.as_deref(), &resource);
+                    pending.take(&stored_ref);
+                    if let Some(last_state) = vanished.take(&stored_ref) {
+                        tokio::spawn(sweep_vanished(Arc::clone(&context), last_state));
+                    }
+                }
+                Err(error) => tracing::debug!(rgd = %rgd, %error, "instance controller event"),
+                Ok(_) => {}
             }
             futures::future::ready(())
         })
         .await;
     pending.clear();
+}
+
+/// Instances that disappeared without ever being marked for deletion although they carried
+/// kro's finalizer, by reference, with their last state. An object with a finalizer is first
+/// marked (`deletionTimestamp`) and goes only once its finalizers are removed, so such an
+/// instance was never finalized: the API server let a delete through that raced with the
+/// finalizer's addition (kubernetes issue 77988), and the children kro applied meanwhile are left
+/// behind. (The deletion event of an instance kro finalized carries the finalizer too, with the
+/// mark: the finalizer's removal is never stored as a state of its own.)
+#[derive(Clone, Default)]
+struct VanishedInstances {
+    last_states: Arc<Mutex<HashMap<ObjectRef<StoredInstance>, StoredInstance>>>,
+}
+
+impl VanishedInstances {
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<ObjectRef<StoredInstance>, StoredInstance>> {
+        self.last_states
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Keeps the deleted `object` if it vanished unfinalized; its reference if so.
+    fn remember(
+        &self,
+        object: &StoredInstance,
+        resource: &ApiResource,
+    ) -> Option<ObjectRef<StoredInstance>> {
+        if !vanished_unfinalized(object) {
+            return None;
+        }
+        let object_ref = ObjectRef::from_obj_with(object, resource.clone());
+        self.lock().insert(object_ref.clone(), object.clone());
+        Some(object_ref)
+    }
+
+    fn take(&self, object_ref: &ObjectRef<StoredInstance>) -> Option<StoredInstance> {
+        self.lock().remove(object_ref)
+    }
+}
+
+/// Whether the last state of a deleted instance shows kro's finalizer without a deletion mark.
+fn vanished_unfinalized(last_state: &StoredInstance) -> bool {
+    last_state.meta().deletion_timestamp.is_none()
+        && last_state
+            .finalizers()
+            .iter()
+            .any(|finalizer| finalizer == FINALIZER)
+}
+
+/// How often sweeping a vanished instance is tried before its children are left to an admin.
+const SWEEP_ATTEMPTS: u32 = 4;
+
+/// Deletes what a vanished instance left behind, retrying failed requests with a backoff.
+async fn sweep_vanished(ctx: Arc<InstanceContext>, last_state: StoredInstance) {
+    let instance = last_state.to_dynamic();
+    let name = instance.name_any();
+    let namespace = instance.namespace().unwrap_or_default();
+    let mut delay = Duration::from_secs(1);
+    for attempt in 1..=SWEEP_ATTEMPTS {
+        let graph = Arc::clone(&ctx.graph.read().unwrap_or_else(PoisonError::into_inner));
+        match ctx
+            .executor
+            .sweep_vanished_instance(&graph, &instance)
+            .await
+        {
+            Ok(VanishedInstance::Swept(keys)) => {
+                tracing::warn!(
+                    rgd = %ctx.rgd,
+                    instance = %name,
+                    namespace = %namespace,
+                    deleted = ?keys.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                    "instance disappeared with kro's finalizer still on (a delete raced the \
+                     finalizer's addition); deleted the children it left behind"
+                );
+                return;
+            }
+            Ok(found) => {
+                tracing::debug!(rgd = %ctx.rgd, instance = %name, ?found, "vanished instance");
+                return;
+            }
+            Err(error) if attempt < SWEEP_ATTEMPTS => {
+                tracing::debug!(rgd = %ctx.rgd, instance = %name, %error, "sweep failed; retrying");
+                tokio::time::sleep(delay).await;
+                delay *= 2;
+            }
+            Err(error) => tracing::error!(
+                rgd = %ctx.rgd,
+                instance = %name,
+                namespace = %namespace,
+                %error,
+                "cannot delete the children of an instance that disappeared with kro's finalizer"
+            ),
+        }
+    }
 }
 
 fn tokio_stream_from(
@@ -694,6 +829,48 @@ mod tests {
         assert_eq!(backoff_delay(min, max, 2), Duration::from_millis(400));
         assert_eq!(backoff_delay(min, max, 10), max);
         assert_eq!(backoff_delay(min, max, u32::MAX), max);
+    }
+
+    fn last_state(finalizers: &[&str], marked: bool) -> StoredInstance {
+        let mut object = json!({
+            "apiVersion": "kro.run/v1alpha1", "kind": "App",
+            "metadata": {"name": "a", "namespace": "n", "finalizers": finalizers}
+        });
+        if marked {
+            object["metadata"]["deletionTimestamp"] = json!("2026-01-01T00:00:00Z");
+        }
+        serde_json::from_value(object).expect("valid object")
+    }
+
+    #[test]
+    fn only_an_unmarked_deletion_with_kros_finalizer_is_a_vanished_instance() {
+        assert!(vanished_unfinalized(&last_state(&[FINALIZER], false)));
+        assert!(vanished_unfinalized(&last_state(
+            &["other", FINALIZER],
+            false
+        )));
+        // kro finalized it: the deletion event shows the mark and the finalizer still on.
+        assert!(!vanished_unfinalized(&last_state(&[FINALIZER], true)));
+        // Never adopted by kro, or its finalizer stripped first.
+        assert!(!vanished_unfinalized(&last_state(&[], false)));
+        assert!(!vanished_unfinalized(&last_state(&["other"], false)));
+
+        let vanished = VanishedInstances::default();
+        let resource = ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk("kro.run", "v1alpha1", "App"),
+            "apps",
+        );
+        assert!(
+            vanished
+                .remember(&last_state(&[FINALIZER], true), &resource)
+                .is_none()
+        );
+        let object_ref = vanished
+            .remember(&last_state(&[FINALIZER], false), &resource)
+            .expect("remembered");
+        assert_eq!(object_ref, instance_ref("a", Some("n"), &resource));
+        assert!(vanished.take(&object_ref).is_some());
+        assert!(vanished.take(&object_ref).is_none(), "taken once");
     }
 
     fn instance(

@@ -1,7 +1,9 @@
 //! Instance deletion without the graph: the instance's ApplySet inventory says where members
 //! are, their `apply-order` annotations say which wave goes first.
 
-use kro_applyset::{ChildMeta, DeletionWave, ParentRef, PruneScope, deletion_scope};
+use kro_applyset::{
+    ChildMeta, Deletion, DeletionPlan, DeletionWave, ParentRef, PruneScope, deletion_scope,
+};
 use serde_json::Value;
 
 use crate::core::conditions::{
@@ -135,6 +137,42 @@ pub fn plan_deletion(
         status,
         unreadable_members,
     }
+}
+
+/// Every member of a vanished instance's ApplySet, in deletion order (highest apply order
+/// first), already terminating ones left out.
+///
+/// An instance can disappear while it still carries kro's finalizer: the API server may let a
+/// delete that read the object before the finalizer was added remove it anyway (kubernetes
+/// issue 77988). Its children would then outlive it with nobody to delete them. There is no
+/// parent left to keep waiting on, so every wave is returned at once.
+///
+/// # Errors
+/// The last known state lacks its identity, or its inventory does not validate.
+pub fn vanished_instance_deletions(
+    last_state: &Value,
+    members: &[Value],
+) -> Result<Vec<Deletion>, String> {
+    let parent = instance_parent(last_state).map_err(|error| error.to_string())?;
+    let plan = kro_applyset::plan_deletion(
+        &parent,
+        &object_labels(last_state),
+        &object_annotations(last_state),
+        &members
+            .iter()
+            .filter_map(|member| ChildMeta::from_object(member).ok())
+            .collect::<Vec<_>>(),
+    )
+    .map_err(|blocked| blocked.to_string())?;
+    Ok(deletions_in_order(plan))
+}
+
+fn deletions_in_order(plan: DeletionPlan) -> Vec<Deletion> {
+    plan.waves
+        .into_iter()
+        .flat_map(|wave| wave.members)
+        .filter(|deletion| !deletion.terminating)
+        .collect()
 }
 
 /// The status of a deleting instance: previous fields kept, state DELETING, ResourcesReady

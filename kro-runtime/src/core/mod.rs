@@ -94,7 +94,7 @@ pub use conditions::{
 pub use defaults::apply_instance_defaults;
 pub use deletion::{
     DeletionOutcome, DeletionStep, deletion_status, instance_deletion_scope, instance_parent,
-    plan_deletion,
+    plan_deletion, vanished_instance_deletions,
 };
 pub use error::{InstanceError, NodeError, SelectorError, ViewError};
 pub use input::{Limits, PlanInput, RgdIdentity};

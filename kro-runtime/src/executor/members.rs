@@ -33,6 +33,15 @@ pub(crate) struct Member {
     pub(crate) meta: ChildMeta,
 }
 
+/// Where members are listed from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ListFrom {
+    /// The watch cache when it is synced, the server otherwise.
+    Cache,
+    /// The server: the watch may not have reported an object kro created a moment ago.
+    Server,
+}
+
 /// Every member of the ApplySet `scope` selects, sorted by key. Kinds the server no longer
 /// serves are skipped (nothing of them can exist).
 pub(crate) async fn list_members(
@@ -40,6 +49,7 @@ pub(crate) async fn list_members(
     cache: &ObjectCache,
     mapper: &RestMapper,
     scope: &PruneScope,
+    from: ListFrom,
 ) -> Result<Vec<Member>, Error> {
     for group_kind in &scope.group_kinds {
         mapper.resolve(client, group_kind).await?;
@@ -55,39 +65,44 @@ pub(crate) async fn list_members(
         let Some(kind) = mapper.known(&request.group_kind) else {
             continue;
         };
-        cache.ensure_watch(&kind);
-        let objects =
-            match cache.applyset_members(&kind, request.namespace.as_deref(), &applyset_id) {
-                CacheAnswer::Answered(objects) => objects,
-                CacheAnswer::NotSynced => {
-                    let api = kind.api(client.clone(), request.namespace.as_deref());
-                    let list = api
-                        .list(&ListParams::default().labels(&request.label_selector))
-                        .await
-                        .map_err(|source| {
-                            Error::kube(
-                                format!(
-                                    "listing {} members in {}",
-                                    request.group_kind,
-                                    request.namespace.as_deref().unwrap_or("the cluster")
-                                ),
-                                source,
-                            )
-                        })?;
-                    list.items
-                        .iter()
-                        .filter_map(|object| serde_json::to_value(object).ok())
-                        .map(|mut value| {
-                            // A list's items carry no apiVersion/kind.
-                            if let Some(map) = value.as_object_mut() {
-                                map.insert("apiVersion".into(), kind.api_version().into());
-                                map.insert("kind".into(), kind.kind.clone().into());
-                            }
-                            Arc::new(value)
-                        })
-                        .collect()
-                }
-            };
+        let cached = match from {
+            ListFrom::Cache => {
+                cache.ensure_watch(&kind);
+                cache.applyset_members(&kind, request.namespace.as_deref(), &applyset_id)
+            }
+            ListFrom::Server => CacheAnswer::NotSynced,
+        };
+        let objects = match cached {
+            CacheAnswer::Answered(objects) => objects,
+            CacheAnswer::NotSynced => {
+                let api = kind.api(client.clone(), request.namespace.as_deref());
+                let list = api
+                    .list(&ListParams::default().labels(&request.label_selector))
+                    .await
+                    .map_err(|source| {
+                        Error::kube(
+                            format!(
+                                "listing {} members in {}",
+                                request.group_kind,
+                                request.namespace.as_deref().unwrap_or("the cluster")
+                            ),
+                            source,
+                        )
+                    })?;
+                list.items
+                    .iter()
+                    .filter_map(|object| serde_json::to_value(object).ok())
+                    .map(|mut value| {
+                        // A list's items carry no apiVersion/kind.
+                        if let Some(map) = value.as_object_mut() {
+                            map.insert("apiVersion".into(), kind.api_version().into());
+                            map.insert("kind".into(), kind.kind.clone().into());
+                        }
+                        Arc::new(value)
+                    })
+                    .collect()
+            }
+        };
         for object in objects {
             let meta = ChildMeta::from_object(&object).map_err(|source| Error::InvalidObject {
                 key: object_name(&object),

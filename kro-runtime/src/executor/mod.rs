@@ -62,11 +62,11 @@ pub use status::{REASON_APPLY_FAILED, REASON_FORBIDDEN, mark_apply_errors};
 
 use crate::core::{
     ApplyItem, DeletionOutcome, InstanceState, Limits, Plan, PlanInput, Requeue, ResourceTarget,
-    RgdIdentity, instance_deletion_scope, plan, plan_deletion,
+    RgdIdentity, instance_deletion_scope, plan, plan_deletion, vanished_instance_deletions,
 };
 use cache::{annotations_of, labels_of, part_of, uid_of};
 use error::status_code;
-use members::{DeleteResult, delete_all, list_members};
+use members::{DeleteResult, ListFrom, delete_all, list_members};
 use status::mark_node_errors;
 use view::{ExecutorView, Miss, Overlay, mapping_of};
 
@@ -150,6 +150,20 @@ pub struct Outcome {
     pub stats: ReconcileStats,
     /// Wall time of the reconcile.
     pub elapsed: Duration,
+}
+
+/// What [`Executor::sweep_vanished_instance`] found, and what it deleted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VanishedInstance {
+    /// The last state has no kro finalizer: kro finalized the instance itself, nothing is left.
+    Finalized,
+    /// An instance of that name exists (the same object, or a new one that now owns the
+    /// ApplySet): nothing is deleted.
+    StillThere,
+    /// The instance never got its ApplySet metadata, so no child was ever applied for it.
+    NeverApplied,
+    /// The members it left behind, each deleted with its UID precondition.
+    Swept(Vec<ObjectKey>),
 }
 
 /// Remembers the last body applied to each object (with the UID it was applied to), so an
@@ -402,12 +416,17 @@ impl Executor {
             .as_ref()
             .filter(|_| apply_errors.is_empty())
         {
-            let members: Vec<_> =
-                list_members(&self.client, &self.cache, &self.mapper, &prune.scope())
-                    .await?
-                    .into_iter()
-                    .map(|member| member.meta)
-                    .collect();
+            let members: Vec<_> = list_members(
+                &self.client,
+                &self.cache,
+                &self.mapper,
+                &prune.scope(),
+                ListFrom::Cache,
+            )
+            .await?
+            .into_iter()
+            .map(|member| member.meta)
+            .collect();
             let prune_plan = prune.plan(&members);
             let mut conflicts = false;
             for wave in &prune_plan.waves {
@@ -966,23 +985,23 @@ impl Executor {
             return Ok(deleting(Vec::new(), true));
         }
         let (kind, namespace, name) = self.instance_api_parts(instance)?;
-        let labels = labels_of(instance);
-        let annotations = annotations_of(instance);
-        // The ApplySet metadata is written before any child is applied: without it no child
-        // was ever created (e.g. the instance was suspended from the start).
-        let never_applied = !labels.contains_key(APPLYSET_ID_LABEL)
-            && !annotations.contains_key(TOOLING_ANNOTATION);
-        if !never_applied {
+        if !never_applied(instance) {
             let blocked = |reason: String| Error::DeletionBlocked {
                 instance: format!("{}/{name}", namespace.as_deref().unwrap_or_default()),
                 reason,
             };
             let scope = instance_deletion_scope(instance).map_err(blocked)?;
-            let members: Vec<Value> = list_members(&self.client, &self.cache, &self.mapper, &scope)
-                .await?
-                .into_iter()
-                .map(|member| Arc::unwrap_or_clone(member.object))
-                .collect();
+            let members: Vec<Value> = list_members(
+                &self.client,
+                &self.cache,
+                &self.mapper,
+                &scope,
+                ListFrom::Cache,
+            )
+            .await?
+            .into_iter()
+            .map(|member| Arc::unwrap_or_clone(member.object))
+            .collect();
             let now = now_rfc3339();
             let step = plan_deletion(instance, &members, instance.get("status"), &now);
             match step.outcome {
@@ -1063,6 +1082,77 @@ impl Executor {
                 source,
             )),
         }
+    }
+
+    /// Deletes what an instance left behind when it disappeared while it still carried kro's
+    /// finalizer, so that kro never ran its deletion.
+    ///
+    /// The API server can let a delete remove an object whose finalizer was added concurrently
+    /// (kubernetes issue 77988): kro's finalizer write succeeds, the instance is gone a moment
+    /// later, and the children kro applies meanwhile would be left with no instance. Call this
+    /// with the instance's last state (the watch's deletion event) once no reconcile of it is
+    /// running. Members are listed from the server, not the watch, which may not have reported
+    /// a child created a moment ago.
+    ///
+    /// # Errors
+    /// Reading the instance, listing or deleting members failed, or the last state's inventory
+    /// does not validate.
+    pub async fn sweep_vanished_instance(
+        &self,
+        graph: &Graph,
+        last_state: &DynamicObject,
+    ) -> Result<VanishedInstance, Error> {
+        self.mapper.learn_graph(graph);
+        let instance = instance_json(graph, last_state)?;
+        if !carries_finalizer(&instance) {
+            return Ok(VanishedInstance::Finalized);
+        }
+        if never_applied(&instance) {
+            return Ok(VanishedInstance::NeverApplied);
+        }
+        let (kind, namespace, name) = self.instance_api_parts(&instance)?;
+        let api = kind.api(self.client.clone(), namespace.as_deref());
+        let current = api
+            .get_metadata_opt(&name)
+            .await
+            .map_err(|source| Error::kube(format!("reading instance {name}"), source))?;
+        if current.is_some() {
+            return Ok(VanishedInstance::StillThere);
+        }
+        if let Some(key) = instance_key(graph, &instance) {
+            self.cache.watch_external_refs(&key, BTreeSet::new());
+        }
+        let blocked = |reason: String| Error::DeletionBlocked {
+            instance: format!("{}/{name}", namespace.as_deref().unwrap_or_default()),
+            reason,
+        };
+        let scope = instance_deletion_scope(&instance).map_err(blocked)?;
+        let members: Vec<Value> = list_members(
+            &self.client,
+            &self.cache,
+            &self.mapper,
+            &scope,
+            ListFrom::Server,
+        )
+        .await?
+        .into_iter()
+        .map(|member| Arc::unwrap_or_clone(member.object))
+        .collect();
+        let deletions = vanished_instance_deletions(&instance, &members).map_err(blocked)?;
+        let requests: Vec<_> = deletions.iter().collect();
+        delete_all(
+            &self.client,
+            &self.mapper,
+            &requests,
+            self.config.concurrency,
+        )
+        .await?;
+        for deletion in &deletions {
+            self.memo.forget(&deletion.key);
+        }
+        Ok(VanishedInstance::Swept(
+            deletions.into_iter().map(|deletion| deletion.key).collect(),
+        ))
     }
 
     fn instance_api_parts(
@@ -1186,12 +1276,24 @@ fn adopt_instance_response(instance: &mut Value, response: Value) {
     }
 }
 
-/// The labeller's write (kro labels and finalizer), or `None` when both are in place.
-fn labels_body(instance: &Value, plan: &Plan) -> Option<Value> {
-    let has_finalizer = instance
+/// Whether the instance carries kro's finalizer.
+fn carries_finalizer(instance: &Value) -> bool {
+    instance
         .pointer("/metadata/finalizers")
         .and_then(Value::as_array)
-        .is_some_and(|finalizers| finalizers.iter().any(|f| f.as_str() == Some(FINALIZER)));
+        .is_some_and(|finalizers| finalizers.iter().any(|f| f.as_str() == Some(FINALIZER)))
+}
+
+/// Whether the instance lacks its ApplySet metadata. It is written before any child is applied,
+/// so without it no child was ever created (e.g. the instance was suspended from the start).
+fn never_applied(instance: &Value) -> bool {
+    !labels_of(instance).contains_key(APPLYSET_ID_LABEL)
+        && !annotations_of(instance).contains_key(TOOLING_ANNOTATION)
+}
+
+/// The labeller's write (kro labels and finalizer), or `None` when both are in place.
+fn labels_body(instance: &Value, plan: &Plan) -> Option<Value> {
+    let has_finalizer = carries_finalizer(instance);
     let labels = json!(plan.labels_for_instance);
     let current_labels = instance
         .pointer("/metadata/labels")
