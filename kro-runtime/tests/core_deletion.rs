@@ -53,6 +53,15 @@ fn with_parent_metadata(instance: &Value, plan: &kro_runtime::core::Plan) -> Val
     instance
 }
 
+/// Instance `ns/c` of the chain, as stored (defaults applied).
+fn chain_instance(graph: &kro_graph::Graph) -> Value {
+    stored_instance(
+        graph,
+        json!({"apiVersion": "kro.run/v1alpha1", "kind": "Chain",
+               "metadata": {"name": "c", "namespace": "ns"}, "spec": {"name": "c"}}),
+    )
+}
+
 fn members(cluster: &Cluster) -> Vec<Value> {
     cluster.view.objects().map(|o| (**o).clone()).collect()
 }
@@ -60,11 +69,7 @@ fn members(cluster: &Cluster) -> Vec<Value> {
 #[test]
 fn deletion_goes_wave_by_wave_from_the_inventory_alone() {
     let graph = compile_yaml(CHAIN);
-    let instance = stored_instance(
-        &graph,
-        json!({"apiVersion": "kro.run/v1alpha1", "kind": "Chain",
-               "metadata": {"name": "c", "namespace": "ns"}, "spec": {"name": "c"}}),
-    );
+    let instance = chain_instance(&graph);
     let mut cluster = Cluster::new();
     let plan = cluster.converge(&graph, &instance);
     assert_eq!(plan.apply.len(), 3);
@@ -113,11 +118,7 @@ fn deletion_goes_wave_by_wave_from_the_inventory_alone() {
 #[test]
 fn a_vanished_instance_loses_every_wave_at_once_in_deletion_order() {
     let graph = compile_yaml(CHAIN);
-    let instance = stored_instance(
-        &graph,
-        json!({"apiVersion": "kro.run/v1alpha1", "kind": "Chain",
-               "metadata": {"name": "c", "namespace": "ns"}, "spec": {"name": "c"}}),
-    );
+    let instance = chain_instance(&graph);
     let mut cluster = Cluster::new();
     let plan = cluster.converge(&graph, &instance);
     let last_state = with_parent_metadata(&instance, &plan);
@@ -147,11 +148,7 @@ fn a_vanished_instance_loses_every_wave_at_once_in_deletion_order() {
 #[test]
 fn deletion_is_blocked_without_a_valid_inventory() {
     let graph = compile_yaml(CHAIN);
-    let instance = stored_instance(
-        &graph,
-        json!({"apiVersion": "kro.run/v1alpha1", "kind": "Chain",
-               "metadata": {"name": "c", "namespace": "ns"}, "spec": {"name": "c"}}),
-    );
+    let instance = chain_instance(&graph);
     let step = plan_deletion(&instance, &[], None, "2025-01-01T00:01:00Z");
     let DeletionOutcome::Blocked { reason } = &step.outcome else {
         panic!("expected blocked, got {:?}", step.outcome);
@@ -163,11 +160,7 @@ fn deletion_is_blocked_without_a_valid_inventory() {
 #[test]
 fn include_when_flipping_to_false_leaves_the_object_to_prune() {
     let graph = compile_yaml(CHAIN);
-    let instance = stored_instance(
-        &graph,
-        json!({"apiVersion": "kro.run/v1alpha1", "kind": "Chain",
-               "metadata": {"name": "c", "namespace": "ns"}, "spec": {"name": "c"}}),
-    );
+    let instance = chain_instance(&graph);
     let mut cluster = Cluster::new();
     let first = cluster.converge(&graph, &instance);
     let mut flipped = with_parent_metadata(&instance, &first);

@@ -593,22 +593,21 @@ async fn a_vanished_instance_loses_its_children_unless_it_is_back() -> anyhow::R
     assert_eq!(existing(children).await?, children);
 
     // The instance goes without kro's deletion running: its finalizer is stripped by hand first.
-    engine
-        .api(&ns)
-        .patch(
+    let remove_past_kro = || async {
+        let api = engine.api(&ns);
+        api.patch(
             "gone",
             &PatchParams::default(),
             &Patch::Merge(json!({"metadata": {"finalizers": null}})),
         )
         .await?;
-    engine
-        .api(&ns)
-        .delete("gone", &DeleteParams::default())
-        .await?;
-    kro_integration_tests::wait_for(Duration::from_secs(20), "instance gone", || async {
-        Ok(engine.api(&ns).get_opt("gone").await?.is_none())
-    })
-    .await?;
+        api.delete("gone", &DeleteParams::default()).await?;
+        kro_integration_tests::wait_for(Duration::from_secs(20), "instance gone", || async {
+            Ok(api.get_opt("gone").await?.is_none())
+        })
+        .await
+    };
+    remove_past_kro().await?;
     assert_eq!(
         existing(children).await?,
         children,
@@ -622,22 +621,7 @@ async fn a_vanished_instance_loses_its_children_unless_it_is_back() -> anyhow::R
         .sweep_vanished_instance(&engine.graph, &last_state)
         .await?;
     assert_eq!(found, VanishedInstance::StillThere);
-    engine
-        .api(&ns)
-        .patch(
-            "gone",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"metadata": {"finalizers": null}})),
-        )
-        .await?;
-    engine
-        .api(&ns)
-        .delete("gone", &DeleteParams::default())
-        .await?;
-    kro_integration_tests::wait_for(Duration::from_secs(20), "instance gone again", || async {
-        Ok(engine.api(&ns).get_opt("gone").await?.is_none())
-    })
-    .await?;
+    remove_past_kro().await?;
 
     // Gone for good: every member is deleted, the top of the chain first.
     let VanishedInstance::Swept(keys) = engine
