@@ -6,6 +6,7 @@ use core_support::{Cluster, compile_yaml, condition, stored_instance};
 use kro_applyset::ChildMeta;
 use kro_runtime::core::{
     DeletionOutcome, instance_deletion_scope, plan_deletion, vanished_instance_deletions,
+    vanished_unfinalized,
 };
 use serde_json::{Value, json};
 
@@ -140,6 +141,17 @@ fn a_vanished_instance_loses_every_wave_at_once_in_deletion_order() {
     let names: Vec<&str> = deletions.iter().map(|d| d.key.name.as_str()).collect();
     assert_eq!(names, ["c-base-top", "c-base"], "top of the chain first");
     assert!(deletions.iter().all(|d| !d.uid_precondition.is_empty()));
+
+    assert!(
+        !vanished_unfinalized(&last_state),
+        "no finalizer in this test's state"
+    );
+    let mut unmarked = last_state;
+    unmarked["metadata"]["finalizers"] = json!(["kro.run/finalizer"]);
+    assert!(vanished_unfinalized(&unmarked));
+    let mut marked = unmarked.clone();
+    marked["metadata"]["deletionTimestamp"] = json!("2025-01-01T00:01:00Z");
+    assert!(!vanished_unfinalized(&marked));
 
     let error = vanished_instance_deletions(&instance, &listed).expect_err("no inventory");
     assert!(error.contains("applyset.kubernetes.io/id"), "{error}");

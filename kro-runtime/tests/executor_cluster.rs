@@ -638,16 +638,23 @@ async fn a_vanished_instance_loses_its_children_unless_it_is_back() -> anyhow::R
     })
     .await?;
 
-    // The last state of an instance kro finalized itself has no finalizer: nothing to do.
-    let mut finalized = last_state.clone();
-    finalized.metadata.finalizers = None;
-    assert_eq!(
-        engine
-            .executor
-            .sweep_vanished_instance(&engine.graph, &finalized)
-            .await?,
-        VanishedInstance::Finalized
+    // A last state without kro's finalizer, or marked for deletion (what the deletion event of
+    // an instance kro finalized shows), is not a vanished instance: nothing to do.
+    let mut stripped = last_state.clone();
+    stripped.metadata.finalizers = None;
+    let mut marked = last_state.clone();
+    marked.metadata.deletion_timestamp = Some(
+        k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(k8s_openapi::jiff::Timestamp::now()),
     );
+    for finalized in [stripped, marked] {
+        assert_eq!(
+            engine
+                .executor
+                .sweep_vanished_instance(&engine.graph, &finalized)
+                .await?,
+            VanishedInstance::Finalized
+        );
+    }
     Ok(())
 }
 

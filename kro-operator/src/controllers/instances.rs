@@ -16,7 +16,6 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use futures::{StreamExt as _, stream};
-use kro_applyset::labels::FINALIZER;
 use kro_graph::Graph;
 use kro_runtime::core::{InstanceState, Limits, RgdIdentity};
 use kro_runtime::executor::{Executor, ExecutorConfig, InstanceKey, ObjectCache, VanishedInstance};
@@ -456,12 +455,9 @@ async fn run_controller(
 }
 
 /// Instances that disappeared without ever being marked for deletion although they carried
-/// kro's finalizer, by reference, with their last state. An object with a finalizer is first
-/// marked (`deletionTimestamp`) and goes only once its finalizers are removed, so such an
-/// instance was never finalized: the API server let a delete through that raced with the
-/// finalizer's addition (kubernetes issue 77988), and the children kro applied meanwhile are left
-/// behind. (The deletion event of an instance kro finalized carries the finalizer too, with the
-/// mark: the finalizer's removal is never stored as a state of its own.)
+/// kro's finalizer, by reference, with their last state: the API server let a delete through
+/// that raced with the finalizer's addition (kubernetes issue 77988), and the children kro
+/// applied meanwhile are left behind.
 #[derive(Clone, Default)]
 struct VanishedInstances {
     last_states: Arc<Mutex<HashMap<ObjectRef<StoredInstance>, StoredInstance>>>,
@@ -495,13 +491,11 @@ impl VanishedInstances {
     }
 }
 
-/// Whether the last state of a deleted instance shows kro's finalizer without a deletion mark.
+/// Whether the last state of a deleted instance shows kro's finalizer without a deletion mark
+/// ([`kro_runtime::core::vanished_unfinalized`]).
 fn vanished_unfinalized(last_state: &StoredInstance) -> bool {
-    last_state.meta().deletion_timestamp.is_none()
-        && last_state
-            .finalizers()
-            .iter()
-            .any(|finalizer| finalizer == FINALIZER)
+    serde_json::to_value(last_state.to_dynamic())
+        .is_ok_and(|value| kro_runtime::core::vanished_unfinalized(&value))
 }
 
 /// How often sweeping a vanished instance is tried before its children are left to an admin.
@@ -819,6 +813,7 @@ fn backoff_delay(min: Duration, max: Duration, attempts: u32) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kro_applyset::labels::FINALIZER;
     use serde_json::json;
 
     #[test]

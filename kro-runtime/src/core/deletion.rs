@@ -1,6 +1,7 @@
 //! Instance deletion without the graph: the instance's ApplySet inventory says where members
 //! are, their `apply-order` annotations say which wave goes first.
 
+use kro_applyset::labels::FINALIZER;
 use kro_applyset::{
     ChildMeta, Deletion, DeletionPlan, DeletionWave, ParentRef, PruneScope, deletion_scope,
 };
@@ -137,6 +138,28 @@ pub fn plan_deletion(
         status,
         unreadable_members,
     }
+}
+
+/// Whether the instance carries kro's finalizer.
+pub(crate) fn carries_finalizer(instance: &Value) -> bool {
+    instance
+        .pointer("/metadata/finalizers")
+        .and_then(Value::as_array)
+        .is_some_and(|finalizers| finalizers.iter().any(|f| f.as_str() == Some(FINALIZER)))
+}
+
+/// Whether a deleted instance's last state shows that it vanished without kro's deletion:
+/// kro's finalizer is on and no `deletionTimestamp` was ever set. An object with a finalizer is
+/// first marked and goes only once its finalizers are removed, and the deletion event of an
+/// instance kro finalized shows the mark (the finalizer's removal is never stored as a state of
+/// its own), so only the API server's race with the finalizer's addition (kubernetes issue
+/// 77988) leaves this state behind.
+pub fn vanished_unfinalized(last_state: &Value) -> bool {
+    carries_finalizer(last_state)
+        && matches!(
+            last_state.pointer("/metadata/deletionTimestamp"),
+            None | Some(Value::Null)
+        )
 }
 
 /// Every member of a vanished instance's ApplySet, in deletion order (highest apply order

@@ -92,9 +92,10 @@ pub use conditions::{
     REASON_SUSPENDED, REASON_UNDER_DELETION, RESOURCES_READY, condition_set,
 };
 pub use defaults::apply_instance_defaults;
+pub(crate) use deletion::carries_finalizer;
 pub use deletion::{
     DeletionOutcome, DeletionStep, deletion_status, instance_deletion_scope, instance_parent,
-    plan_deletion, vanished_instance_deletions,
+    plan_deletion, vanished_instance_deletions, vanished_unfinalized,
 };
 pub use error::{InstanceError, NodeError, SelectorError, ViewError};
 pub use input::{Limits, PlanInput, RgdIdentity};

@@ -62,7 +62,8 @@ pub use status::{REASON_APPLY_FAILED, REASON_FORBIDDEN, mark_apply_errors};
 
 use crate::core::{
     ApplyItem, DeletionOutcome, InstanceState, Limits, Plan, PlanInput, Requeue, ResourceTarget,
-    RgdIdentity, instance_deletion_scope, plan, plan_deletion, vanished_instance_deletions,
+    RgdIdentity, carries_finalizer, instance_deletion_scope, plan, plan_deletion,
+    vanished_instance_deletions, vanished_unfinalized,
 };
 use cache::{annotations_of, labels_of, part_of, uid_of};
 use error::status_code;
@@ -155,7 +156,8 @@ pub struct Outcome {
 /// What [`Executor::sweep_vanished_instance`] found, and what it deleted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum VanishedInstance {
-    /// The last state has no kro finalizer: kro finalized the instance itself, nothing is left.
+    /// The last state has no kro finalizer, or was marked for deletion: kro's deletion ran (or
+    /// the finalizer was stripped on purpose), nothing is swept.
     Finalized,
     /// An instance of that name exists (the same object, or a new one that now owns the
     /// ApplySet): nothing is deleted.
@@ -986,22 +988,10 @@ impl Executor {
         }
         let (kind, namespace, name) = self.instance_api_parts(instance)?;
         if !never_applied(instance) {
-            let blocked = |reason: String| Error::DeletionBlocked {
-                instance: format!("{}/{name}", namespace.as_deref().unwrap_or_default()),
-                reason,
-            };
-            let scope = instance_deletion_scope(instance).map_err(blocked)?;
-            let members: Vec<Value> = list_members(
-                &self.client,
-                &self.cache,
-                &self.mapper,
-                &scope,
-                ListFrom::Cache,
-            )
-            .await?
-            .into_iter()
-            .map(|member| Arc::unwrap_or_clone(member.object))
-            .collect();
+            let blocked = |reason| deletion_blocked(namespace.as_deref(), &name, reason);
+            let members = self
+                .inventory_members(instance, ListFrom::Cache, blocked)
+                .await?;
             let now = now_rfc3339();
             let step = plan_deletion(instance, &members, instance.get("status"), &now);
             match step.outcome {
@@ -1104,7 +1094,7 @@ impl Executor {
     ) -> Result<VanishedInstance, Error> {
         self.mapper.learn_graph(graph);
         let instance = instance_json(graph, last_state)?;
-        if !carries_finalizer(&instance) {
+        if !vanished_unfinalized(&instance) {
             return Ok(VanishedInstance::Finalized);
         }
         if never_applied(&instance) {
@@ -1122,22 +1112,10 @@ impl Executor {
         if let Some(key) = instance_key(graph, &instance) {
             self.cache.watch_external_refs(&key, BTreeSet::new());
         }
-        let blocked = |reason: String| Error::DeletionBlocked {
-            instance: format!("{}/{name}", namespace.as_deref().unwrap_or_default()),
-            reason,
-        };
-        let scope = instance_deletion_scope(&instance).map_err(blocked)?;
-        let members: Vec<Value> = list_members(
-            &self.client,
-            &self.cache,
-            &self.mapper,
-            &scope,
-            ListFrom::Server,
-        )
-        .await?
-        .into_iter()
-        .map(|member| Arc::unwrap_or_clone(member.object))
-        .collect();
+        let blocked = |reason| deletion_blocked(namespace.as_deref(), &name, reason);
+        let members = self
+            .inventory_members(&instance, ListFrom::Server, blocked)
+            .await?;
         let deletions = vanished_instance_deletions(&instance, &members).map_err(blocked)?;
         let requests: Vec<_> = deletions.iter().collect();
         delete_all(
@@ -1153,6 +1131,24 @@ impl Executor {
         Ok(VanishedInstance::Swept(
             deletions.into_iter().map(|deletion| deletion.key).collect(),
         ))
+    }
+
+    /// The members of the ApplySet the instance's inventory records; `blocked` words the error
+    /// of an inventory that does not validate.
+    async fn inventory_members(
+        &self,
+        instance: &Value,
+        from: ListFrom,
+        blocked: impl Fn(String) -> Error,
+    ) -> Result<Vec<Value>, Error> {
+        let scope = instance_deletion_scope(instance).map_err(blocked)?;
+        Ok(
+            list_members(&self.client, &self.cache, &self.mapper, &scope, from)
+                .await?
+                .into_iter()
+                .map(|member| Arc::unwrap_or_clone(member.object))
+                .collect(),
+        )
     }
 
     fn instance_api_parts(
@@ -1276,12 +1272,12 @@ fn adopt_instance_response(instance: &mut Value, response: Value) {
     }
 }
 
-/// Whether the instance carries kro's finalizer.
-fn carries_finalizer(instance: &Value) -> bool {
-    instance
-        .pointer("/metadata/finalizers")
-        .and_then(Value::as_array)
-        .is_some_and(|finalizers| finalizers.iter().any(|f| f.as_str() == Some(FINALIZER)))
+/// The error of a deletion the instance's inventory does not allow.
+fn deletion_blocked(namespace: Option<&str>, name: &str, reason: String) -> Error {
+    Error::DeletionBlocked {
+        instance: format!("{}/{name}", namespace.unwrap_or_default()),
+        reason,
+    }
 }
 
 /// Whether the instance lacks its ApplySet metadata. It is written before any child is applied,
