@@ -153,13 +153,16 @@ wait_until 90 "kube-apiserver /readyz" api /readyz
 wait_until 30 "the default namespace" api /api/v1/namespaces/default
 
 # The controller manager gives namespace deletion, garbage collection, Deployment -> ReplicaSet
-# -> Pod, and ClusterRole aggregation (the operator's least-privilege RBAC mode is an aggregated
-# ClusterRole, tests/tests/e2e_rbac.rs).
+# -> Pod, ClusterRole aggregation (the operator's least-privilege RBAC mode is an aggregated
+# ClusterRole, tests/tests/e2e_rbac.rs) and HorizontalPodAutoscalers. There is no metrics server,
+# so an HPA only enforces its replica bounds, which is enough to show a Deployment whose replicas
+# the HPA owns (it checks every 5 s here instead of 15 s).
 write_cmd kube-controller-manager "$bin/kube-controller-manager" \
   --kubeconfig="$run/kubeconfig" --leader-elect=false --secure-port=0 \
   --use-service-account-credentials=false \
   --service-account-private-key-file="$pki/sa.key" --root-ca-file="$pki/ca.crt" \
-  --controllers=namespace-controller,garbage-collector-controller,deployment-controller,replicaset-controller,job-controller,serviceaccount-controller,clusterrole-aggregation-controller \
+  --controllers=namespace-controller,garbage-collector-controller,deployment-controller,replicaset-controller,job-controller,serviceaccount-controller,clusterrole-aggregation-controller,horizontal-pod-autoscaler-controller \
+  --horizontal-pod-autoscaler-sync-period=5s \
   --v=1
 start_cmd kube-controller-manager
 sleep 1

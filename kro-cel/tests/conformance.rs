@@ -180,6 +180,11 @@ const TABLE: &[(&str, Expect)] = &[
     ("schema.spec.tags.transformList(i, t, schema.spec.name + '-' + t)", Json(r#"["web-a","web-b","web-c"]"#)),
     // --- optionals
     ("schema.spec.?missing.orValue('x')", Json(r#""x""#)),
+    // cel-go's optional list helpers: present values in order, empty ones dropped.
+    ("optional.unwrap([optional.of(1), optional.none(), optional.of(3)])", Json("[1,3]")),
+    ("[optional.none(), optional.of('a')].unwrapOpt()", Json(r#"["a"]"#)),
+    ("[schema.spec.?name, schema.spec.?missing].unwrapOpt()", Json(r#"["web"]"#)),
+    ("optional.unwrap([])", Json("[]")),
     ("schema.spec.?name.orValue('x')", Json(r#""web""#)),
     ("schema.?spec.?nested.?inner.?x.orValue(0)", Json("1")),
     ("schema.spec.?missing", Json("null")),
@@ -296,6 +301,9 @@ const TABLE: &[(&str, Expect)] = &[
     ("{'a': {'x': 1, 'y': 2}, 'l': [1]}.deepMerge({'a': {'y': 3, 'z': 4}, 'l': [2]})", Json(r#"{"a":{"x":1,"y":3,"z":4},"l":[2]}"#)),
     ("{'a': 1}.deepMerge({'a': {'b': 2}})", Json(r#"{"a":{"b":2}}"#)),
     ("{'a': 1}.merge([1])", Fails(NoSuchOverload)),
+    // Upstream declares deepMerge over dyn but finds no overload unless both sides are maps.
+    ("{'a': 1}.deepMerge([1, 2, 3])", Fails(NoSuchOverload)),
+    ("[1].deepMerge({'a': 1})", Fails(NoSuchOverload)),
     // --- kro lists
     ("lists.setAtIndex([1, 2, 3], 1, 9)", Json("[1,9,3]")),
     ("lists.setAtIndex([1], 1, 9)", Fails(InvalidArgument)),

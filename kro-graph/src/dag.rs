@@ -72,19 +72,26 @@ fn find_cycle(dependencies: &[BTreeSet<usize>], stuck: &BTreeSet<usize>) -> Cycl
     }
 }
 
-/// Apply-order waves: a node with no dependencies is in wave 1, any other node one wave after
-/// its latest dependency. Creation may proceed wave by wave; deletion goes from the highest wave
-/// down, so dependents always go before what they depend on. `order` must be topological.
+/// Apply-order waves, numbered as upstream kro numbers them (its reverse topological layers):
+/// a node that nothing depends on is in the last wave, any other node one wave before its
+/// earliest dependent, and the waves count up from 1. Dependencies are always in a lower wave
+/// than their dependents, so deletion goes from the highest wave down. Matching upstream's
+/// numbers matters: the wave is written to every child's `internal.kro.run/apply-order`, and a
+/// different number would rewrite every child when a cluster switches implementations.
+/// `order` must be topological.
 pub fn waves(dependencies: &[BTreeSet<usize>], order: &[usize]) -> Vec<u32> {
-    let mut wave = vec![1u32; dependencies.len()];
-    for &node in order {
-        wave[node] = dependencies[node]
-            .iter()
-            .map(|&dep| wave[dep] + 1)
-            .max()
-            .unwrap_or(1);
+    // Distance from the dependents' side: 0 for a node without dependents.
+    let mut height = vec![0u32; dependencies.len()];
+    for &node in order.iter().rev() {
+        let below = height[node] + 1;
+        for &dep in &dependencies[node] {
+            if let Some(slot) = height.get_mut(dep) {
+                *slot = (*slot).max(below);
+            }
+        }
     }
-    wave
+    let layers = height.iter().max().map_or(0, |&highest| highest + 1);
+    height.iter().map(|&h| layers - h).collect()
 }
 
 #[cfg(test)]
@@ -119,6 +126,19 @@ mod tests {
     fn waves_follow_the_longest_dependency_chain() {
         let graph = deps(&[&[], &[0], &[0, 1], &[]]);
         let order = topological_order(&graph).expect("acyclic");
-        assert_eq!(waves(&graph, &order), vec![1, 2, 3, 1]);
+        // The free node 3 sits in the last wave, as in upstream's reverse layers.
+        assert_eq!(waves(&graph, &order), vec![1, 2, 3, 3]);
+    }
+
+    #[test]
+    fn waves_number_layers_from_the_dependents_side() {
+        // a, b reads a, c free: upstream writes a=1, b=2, c=2.
+        let graph = deps(&[&[], &[0], &[]]);
+        let order = topological_order(&graph).expect("acyclic");
+        assert_eq!(waves(&graph, &order), vec![1, 2, 2]);
+        // 0 <- 1 <- 3 and 0 <- 2: the short branch 2 and the free 4 join the last wave.
+        let branches = deps(&[&[], &[0], &[0], &[1], &[]]);
+        let order = topological_order(&branches).expect("acyclic");
+        assert_eq!(waves(&branches, &order), vec![1, 2, 3, 3, 3]);
     }
 }

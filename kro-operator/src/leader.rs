@@ -22,7 +22,7 @@ use crate::health::ReadinessCheck;
 use crate::service::{Service, ServiceError, ServiceFuture};
 
 /// Name of the Lease the replicas compete for.
-pub const LEASE_NAME: &str = "kro-leader-election";
+pub const LEASE_NAME: &str = "controller.kro.run";
 
 /// Namespace used when neither the flag nor the service-account file names one.
 pub const FALLBACK_NAMESPACE: &str = "kro-system";

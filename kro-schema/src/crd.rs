@@ -317,22 +317,37 @@ pub fn crd_from_rgd_schema(schema: &Value) -> Result<CustomResourceDefinition, S
     Ok(generate_crd(&spec, None, &CrdOptions::default()))
 }
 
-/// kro's columns when the RGD gives none: State, Ready and Age.
+/// kro's columns when the RGD gives none: State, Ready and Age, with upstream kro's descriptions
+/// (tools that compare generated CRDs see the same columns from either implementation).
 pub fn default_printer_columns() -> Vec<CustomResourceColumnDefinition> {
-    let column = |name: &str, type_: &str, json_path: &str| CustomResourceColumnDefinition {
-        name: name.to_owned(),
-        type_: type_.to_owned(),
-        json_path: json_path.to_owned(),
-        ..Default::default()
+    let column = |name: &str, type_: &str, json_path: &str, description: &str| {
+        CustomResourceColumnDefinition {
+            name: name.to_owned(),
+            type_: type_.to_owned(),
+            json_path: json_path.to_owned(),
+            description: Some(description.to_owned()),
+            ..Default::default()
+        }
     };
     vec![
-        column("State", "string", ".status.state"),
+        column(
+            "State",
+            "string",
+            ".status.state",
+            "The state of a ResourceGraphDefinition instance",
+        ),
         column(
             "Ready",
             "string",
             ".status.conditions[?(@.type==\"Ready\")].status",
+            "Whether a ResourceGraphDefinition instance is ready",
         ),
-        column("Age", "date", ".metadata.creationTimestamp"),
+        column(
+            "Age",
+            "date",
+            ".metadata.creationTimestamp",
+            "Age of the resource",
+        ),
     ]
 }
 

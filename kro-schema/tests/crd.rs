@@ -91,9 +91,12 @@ fn default_printer_columns() {
     assert_eq!(
         value["spec"]["versions"][0]["additionalPrinterColumns"],
         json!([
-            {"name": "State", "type": "string", "jsonPath": ".status.state"},
-            {"name": "Ready", "type": "string", "jsonPath": ".status.conditions[?(@.type==\"Ready\")].status"},
-            {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}
+            {"name": "State", "type": "string", "jsonPath": ".status.state",
+             "description": "The state of a ResourceGraphDefinition instance"},
+            {"name": "Ready", "type": "string", "jsonPath": ".status.conditions[?(@.type==\"Ready\")].status",
+             "description": "Whether a ResourceGraphDefinition instance is ready"},
+            {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp",
+             "description": "Age of the resource"}
         ])
     );
 }

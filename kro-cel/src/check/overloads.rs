@@ -153,6 +153,8 @@ m hasValue(optional_type(T)) -> bool
 m value(optional_type(T)) -> T
 m orValue(optional_type(T), T) -> T
 m or(optional_type(T), optional_type(T)) -> optional_type(T)
+g optional.unwrap(list(optional_type(T))) -> list(T)
+m unwrapOpt(list(optional_type(T))) -> list(T)
 ";
 
 /// cel-go extensions: strings, lists and encoders.

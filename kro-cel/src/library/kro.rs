@@ -401,9 +401,17 @@ fn merge(args: &[Value]) -> Result<Value, ExecutionError> {
     Ok(Value::Map(Map { map: Arc::new(out) }))
 }
 
+/// `a.deepMerge(b)`: declared over `dyn` as upstream does, but both sides must be maps at run
+/// time; anything else has no overload (upstream kro answers the same).
 fn deep_merge(args: &[Value]) -> Result<Value, ExecutionError> {
     match (args.first(), args.get(1)) {
-        (Some(left), Some(right)) => Ok(deep_merge_values(left, right)),
+        (Some(left @ Value::Map(_)), Some(right @ Value::Map(_))) => {
+            Ok(deep_merge_values(left, right))
+        }
+        (Some(left), Some(right)) => Err(ExecutionError::no_such_member_overload(
+            "deepMerge",
+            vec![left.type_of().to_string(), right.type_of().to_string()],
+        )),
         _ => Err(ExecutionError::invalid_argument_count(2, args.len())),
     }
 }

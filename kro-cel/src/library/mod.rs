@@ -12,6 +12,7 @@ pub(crate) mod k8s_lists;
 pub(crate) mod kro;
 pub(crate) mod net;
 pub(crate) mod omit;
+pub(crate) mod optionals;
 pub(crate) mod quantity;
 pub(crate) mod regex_lib;
 pub(crate) mod semver;
@@ -290,8 +291,9 @@ const CEL_FUNCTIONS: &[FunctionSignature] = {
 };
 
 /// The overload tables of kro's own and the Kubernetes libraries, and the internal helpers.
-fn overload_tables() -> [(&'static [Overload], Library); 10] {
+fn overload_tables() -> [(&'static [Overload], Library); 11] {
     [
+        (optionals::OVERLOADS, Library::Optional),
         (kro::OVERLOADS, Library::Kro),
         (omit::OVERLOADS, Library::Kro),
         (k8s_lists::OVERLOADS, Library::Kubernetes),

@@ -42,7 +42,7 @@ pub fn resource_graph_definition_crd() -> CustomResourceDefinition {
         kind: "ResourceGraphDefinition",
         plural: "resourcegraphdefinitions",
         short_name: "rgd",
-        spec: schema_of::<ResourceGraphDefinitionSpec>(),
+        spec: with_required_scope(schema_of::<ResourceGraphDefinitionSpec>()),
         status: schema_of::<ResourceGraphDefinitionStatus>(),
         columns,
         selectable_fields: Vec::new(),
@@ -74,7 +74,7 @@ pub fn graph_revision_crd() -> CustomResourceDefinition {
         kind: "GraphRevision",
         plural: "graphrevisions",
         short_name: "gr",
-        spec: schema_of::<GraphRevisionSpec>(),
+        spec: with_required_scope_in_snapshot(schema_of::<GraphRevisionSpec>()),
         status: schema_of::<GraphRevisionStatus>(),
         columns,
         selectable_fields: vec![SelectableField {
@@ -101,7 +101,6 @@ fn build_crd(parts: CrdParts) -> CustomResourceDefinition {
     };
     let root = JSONSchemaProps {
         type_: Some("object".to_owned()),
-        required: Some(vec!["spec".to_owned()]),
         properties: Some(BTreeMap::from([
             ("apiVersion".to_owned(), typed("string")),
             ("kind".to_owned(), typed("string")),
@@ -149,6 +148,43 @@ fn build_crd(parts: CrdParts) -> CustomResourceDefinition {
     }
 }
 
+/// Marks `schema.scope` required, as upstream's CRD does: it has a default, so the API server
+/// fills it in before validating and no RGD is refused for leaving it out.
+fn with_required_scope(mut spec: JSONSchemaProps) -> JSONSchemaProps {
+    let schema = spec
+        .properties
+        .as_mut()
+        .and_then(|properties| properties.get_mut("schema"));
+    if let Some(schema) = schema {
+        let required = schema.required.get_or_insert_with(Vec::new);
+        if !required.iter().any(|field| field == "scope") {
+            required.push("scope".to_owned());
+            required.sort();
+        }
+    }
+    spec
+}
+
+/// [`with_required_scope`] for the RGD spec a GraphRevision carries in `snapshot.spec`.
+fn with_required_scope_in_snapshot(mut spec: JSONSchemaProps) -> JSONSchemaProps {
+    let snapshot_spec = spec
+        .properties
+        .as_mut()
+        .and_then(|properties| properties.get_mut("snapshot"))
+        .and_then(|snapshot| snapshot.properties.as_mut())
+        .and_then(|properties| properties.remove_entry("spec"));
+    if let (Some((key, inner)), Some(properties)) = (
+        snapshot_spec,
+        spec.properties
+            .as_mut()
+            .and_then(|properties| properties.get_mut("snapshot"))
+            .and_then(|snapshot| snapshot.properties.as_mut()),
+    ) {
+        properties.insert(key, with_required_scope(inner));
+    }
+    spec
+}
+
 fn column(
     name: &str,
     type_: &str,
@@ -182,16 +218,20 @@ fn schema_of<T: schemars::JsonSchema>() -> JSONSchemaProps {
 fn make_structural(value: &mut Value) {
     match value {
         Value::Object(map) => {
+            // controller-gen lists required fields alphabetically; upstream's CRDs show that order.
+            if let Some(Value::Array(required)) = map.get_mut("required") {
+                required.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
+            }
             for key in ["$schema", "title", "nullable", "components", "$defs"] {
                 map.remove(key);
             }
-            // serde defaults for empty collections and absent options are not API defaults.
-            if map
+            // serde defaults for empty strings and collections and absent options are not API
+            // defaults.
+            if map.get("default").is_some_and(|d| {
+                d.is_null() || d == &Value::Array(Vec::new()) || d.as_str() == Some("")
+            }) || map
                 .get("default")
-                .is_some_and(|d| d.is_null() || d == &Value::Array(Vec::new()))
-                || map
-                    .get("default")
-                    .is_some_and(|d| d.as_object().is_some_and(Map::is_empty))
+                .is_some_and(|d| d.as_object().is_some_and(Map::is_empty))
             {
                 map.remove("default");
             }

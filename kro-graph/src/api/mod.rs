@@ -19,6 +19,20 @@ pub use rgd::{
 
 use schemars::{Schema as JsonSchema, SchemaGenerator, json_schema};
 
+/// Any value kept verbatim, not even typed (`x-kubernetes-preserve-unknown-fields` alone).
+pub(crate) fn preserved_unknown_fields(_: &mut SchemaGenerator) -> JsonSchema {
+    json_schema!({
+        "x-kubernetes-preserve-unknown-fields": true,
+    })
+}
+
+/// A plain string in the CRD, for enums whose values the CRD does not restrict.
+pub(crate) fn plain_string(_: &mut SchemaGenerator) -> JsonSchema {
+    json_schema!({
+        "type": "string",
+    })
+}
+
 /// A free-form object kept verbatim (`x-kubernetes-preserve-unknown-fields`).
 pub(crate) fn free_form_object(_: &mut SchemaGenerator) -> JsonSchema {
     json_schema!({

@@ -95,7 +95,6 @@ pub struct GraphRevisionSpec {
 #[serde(rename_all = "camelCase")]
 pub struct GraphRevisionSnapshot {
     /// The RGD's name.
-    #[schemars(length(min = 1))]
     pub name: String,
     /// The RGD's `metadata.generation` when the snapshot was taken.
     pub generation: i64,

@@ -7,7 +7,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::free_form_object;
+use super::{free_form_object, plain_string, preserved_unknown_fields};
 
 fn for_each_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
     schemars::json_schema!({
@@ -270,13 +270,13 @@ pub struct SchemaMetadata {
 /// One node of the graph: a templated resource kro manages, or a reference to one it reads.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+// The rule is spelled as upstream's CRD spells it, so both CRDs compare equal.
 #[schemars(extend("x-kubernetes-validations" = [{
-    "rule": "has(self.template) != has(self.externalRef)",
+    "rule": "(has(self.template) && !has(self.externalRef)) || (!has(self.template) && has(self.externalRef))",
     "message": "exactly one of template or externalRef must be provided"
 }]))]
 pub struct Resource {
     /// The node id, lowerCamelCase; the CEL variable other expressions read it through.
-    #[schemars(length(min = 1))]
     pub id: String,
     /// The object to create, with `${}` expressions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -312,19 +312,20 @@ pub struct ExternalRef {
 /// Identifies the externally referenced object(s).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-#[schemars(extend("x-kubernetes-validations" = [{
-    "rule": "has(self.name) != has(self.selector)",
-    "message": "exactly one of name or selector must be provided"
-}]))]
+// Name and selector exclude each other; the graph compiler says so with the field path (the
+// CRD carries no rule for it, as upstream's does not, so the same RGDs are admitted).
 pub struct ExternalRefMetadata {
     /// The object's name (may contain `${}` expressions).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1))]
     pub name: Option<String>,
     /// The object's namespace; the instance's namespace when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
-    /// Selects a collection of objects by label.
+    /// Selects a collection of objects by label. Free-form in the CRD, as upstream's, which
+    /// also admits a `${}` expression that resolves to a selector.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "preserved_unknown_fields")]
     pub selector: Option<LabelSelector>,
 }
 
@@ -359,6 +360,7 @@ pub struct LabelSelectorRequirement {
 pub struct ResourceGraphDefinitionStatus {
     /// `Active` when the graph is accepted and its API and controller are ready.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "plain_string")]
     pub state: Option<RgdState>,
     /// Resource ids in topological order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -390,6 +392,7 @@ pub enum RgdState {
 #[serde(rename_all = "camelCase")]
 pub struct ResourceInformation {
     /// The resource id.
+    #[serde(default)]
     pub id: String,
     /// Its direct dependencies.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -401,6 +404,7 @@ pub struct ResourceInformation {
 #[serde(rename_all = "camelCase")]
 pub struct Dependency {
     /// The id of the resource depended on.
+    #[serde(default)]
     pub id: String,
 }
 
@@ -425,5 +429,6 @@ pub struct Condition {
     pub last_transition_time: Option<String>,
     /// The generation the condition was computed for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
     pub observed_generation: Option<i64>,
 }

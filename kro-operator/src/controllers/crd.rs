@@ -20,8 +20,10 @@ const ESTABLISHED_POLL: Duration = Duration::from_millis(150);
 /// How many breaking changes a condition message lists.
 const BREAKING_CHANGES_LISTED: usize = 3;
 
-/// Installs the ResourceGraphDefinition and GraphRevision CRDs when they are missing, and waits
-/// until both are Established. Existing CRDs (e.g. installed by Helm) are left alone.
+/// Installs the ResourceGraphDefinition and GraphRevision CRDs when they are missing, upgrades
+/// an installed older shape of them (a CRD that upgraded Helm charts never touch, since Helm
+/// installs `crds/` only once), and waits until both are Established. A CRD that serves
+/// something this build's CRD lacks (a newer kro's) is left alone.
 ///
 /// # Errors
 /// A request failed or a CRD did not become Established within `timeout`.
@@ -36,19 +38,85 @@ pub async fn install_kro_crds(client: &Client, timeout: Duration) -> Result<(), 
             .get_opt(&name)
             .await
             .map_err(|source| ControllerError::kube(format!("reading CRD {name}"), source))?;
-        if existing.is_none() {
-            tracing::info!(crd = %name, "installing CRD");
+        let action = match &existing {
+            None => Some("installing CRD"),
+            Some(live) => match own_crd_update(live, &crd) {
+                OwnCrdUpdate::Current => None,
+                OwnCrdUpdate::Upgrade(changes) => {
+                    tracing::info!(crd = %name, %changes, "upgrading an older CRD");
+                    Some("upgrading CRD")
+                }
+                OwnCrdUpdate::Newer(changes) => {
+                    tracing::warn!(crd = %name, %changes, "installed CRD is newer than this build's; left as it is");
+                    None
+                }
+            },
+        };
+        if let Some(action) = action {
+            tracing::info!(crd = %name, "{action}");
             api.patch(
                 &name,
                 &PatchParams::apply(CRD_INSTALLER_FIELD_MANAGER).force(),
                 &Patch::Apply(&crd),
             )
             .await
-            .map_err(|source| ControllerError::kube(format!("installing CRD {name}"), source))?;
+            .map_err(|source| ControllerError::kube(format!("{action} {name}"), source))?;
         }
         wait_established(&api, &name, timeout).await?;
     }
     Ok(())
+}
+
+/// What to do with one of kro's own CRDs found installed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum OwnCrdUpdate {
+    /// Same schema (descriptions aside): nothing to do.
+    Current,
+    /// An older shape: apply this build's CRD. The changes, in words.
+    Upgrade(String),
+    /// It serves properties or versions this build's CRD lacks: applying would drop them.
+    Newer(String),
+}
+
+/// Compares an installed kro CRD with this build's. Description-only differences do not count
+/// (upstream's CRD carries its own texts and is otherwise the same).
+fn own_crd_update(
+    live: &CustomResourceDefinition,
+    desired: &CustomResourceDefinition,
+) -> OwnCrdUpdate {
+    use kro_schema::ChangeKind;
+    let diff = diff_crds(live, desired);
+    let relevant: Vec<_> = diff
+        .changes
+        .iter()
+        .filter(|change| change.kind != ChangeKind::DescriptionChanged)
+        .collect();
+    let words = |changes: &[&kro_schema::SchemaChange]| {
+        changes
+            .iter()
+            .take(BREAKING_CHANGES_LISTED)
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    let dropped: Vec<_> = relevant
+        .iter()
+        .copied()
+        .filter(|change| {
+            matches!(
+                change.kind,
+                ChangeKind::PropertyRemoved | ChangeKind::VersionRemoved
+            )
+        })
+        .collect();
+    if !dropped.is_empty() {
+        return OwnCrdUpdate::Newer(words(&dropped));
+    }
+    if relevant.is_empty() {
+        OwnCrdUpdate::Current
+    } else {
+        OwnCrdUpdate::Upgrade(words(&relevant))
+    }
 }
 
 /// What ensuring a generated CRD came to.
@@ -246,7 +314,46 @@ async fn wait_established(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::JSONSchemaProps;
     use kro_graph::api::ResourceGraphDefinition;
+
+    fn root_schema(crd: &mut CustomResourceDefinition) -> &mut JSONSchemaProps {
+        crd.spec.versions[0]
+            .schema
+            .as_mut()
+            .and_then(|schema| schema.open_api_v3_schema.as_mut())
+            .expect("schema")
+    }
+
+    #[test]
+    fn own_crds_are_upgraded_from_older_shapes_and_never_downgraded() {
+        let desired = kro_graph::api::resource_graph_definition_crd();
+        assert_eq!(own_crd_update(&desired, &desired), OwnCrdUpdate::Current);
+
+        // Only other descriptions (upstream's texts): nothing to do.
+        let mut described = desired.clone();
+        root_schema(&mut described).description = Some("upstream's words".into());
+        assert_eq!(own_crd_update(&described, &desired), OwnCrdUpdate::Current);
+
+        // An earlier kro-rs CRD required `spec`: upgraded.
+        let mut older = desired.clone();
+        root_schema(&mut older).required = Some(vec!["spec".into()]);
+        assert!(matches!(
+            own_crd_update(&older, &desired),
+            OwnCrdUpdate::Upgrade(changes) if changes.contains("spec")
+        ));
+
+        // A newer CRD serving a property this build lacks: left alone.
+        let mut newer = desired.clone();
+        root_schema(&mut newer)
+            .properties
+            .get_or_insert_with(Default::default)
+            .insert("future".into(), JSONSchemaProps::default());
+        assert!(matches!(
+            own_crd_update(&newer, &desired),
+            OwnCrdUpdate::Newer(changes) if changes.contains("future")
+        ));
+    }
     use kro_graph::{OfflineResolver, compile};
     use kro_schema::CrdOptions;
 

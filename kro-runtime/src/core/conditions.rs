@@ -115,86 +115,149 @@ pub(crate) fn stamp(
     Value::Object(condition)
 }
 
-/// The full condition list: the stamped dependents plus the root `Ready`, sorted by
-/// `lastTransitionTime` (then type) with the root last.
+/// The dependents of `Ready`, in the order upstream kro initialises them.
+pub const DEPENDENTS: [&str; 3] = [INSTANCE_MANAGED, GRAPH_RESOLVED, RESOURCES_READY];
+
+/// Reason of a dependent condition no pass has set yet.
+pub const REASON_AWAITING_RECONCILIATION: &str = "AwaitingReconciliation";
+
+/// The full condition list after a pass that set every dependent in `dependents`.
 ///
-/// `Ready` is True (reason `Ready`, empty message) when every dependent is True; otherwise it
-/// copies the reason and message of the most recently transitioned False dependent, or else
-/// is Unknown with the reason of the first Unknown dependent.
+/// The list follows upstream kro's condition-set rules, so that tools reading the conditions see
+/// the same order from either implementation: the previous conditions keep their places; a
+/// dependent that is missing is first added as Unknown `AwaitingReconciliation`; each update that
+/// changes a condition moves it to the end, then the list is sorted by `lastTransitionTime`
+/// (stable, so equal times keep that order) with the root `Ready` last.
+///
+/// `Ready` is True (reason `Ready`, empty message) when every dependent is True for this
+/// generation; otherwise it copies the most recently transitioned False dependent, or else the
+/// most recently transitioned Unknown one (on equal times the first in list order).
 pub fn condition_set(
     dependents: &[ConditionUpdate],
     previous: &[Value],
     generation: Option<i64>,
     now: &str,
 ) -> Vec<Value> {
-    let mut stamped: Vec<Value> = dependents
+    condition_set_with(dependents, previous, generation, now, false)
+}
+
+/// [`condition_set`] for a pass that sets only some dependents: the others keep their previous
+/// value. While the instance is being deleted (`deleting`), the untouched conditions take the
+/// current generation, as upstream kro does.
+pub fn condition_set_with(
+    updates: &[ConditionUpdate],
+    previous: &[Value],
+    generation: Option<i64>,
+    now: &str,
+    deleting: bool,
+) -> Vec<Value> {
+    let mut list: Vec<Value> = DEPENDENTS
         .iter()
-        .map(|update| {
-            stamp(
-                update.type_,
-                update.status.as_str(),
-                &update.reason,
-                &update.message,
-                previous,
-                generation,
-                now,
-            )
-        })
+        .filter_map(|type_| previous.iter().find(|c| type_of(c) == Some(type_)))
+        .cloned()
         .collect();
-    let time_of = |condition: &Value| {
-        condition
-            .get("lastTransitionTime")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned()
+    // Keep the wire order of the dependents that were there.
+    list.sort_by_key(|c| previous.iter().position(|p| type_of(p) == type_of(c)));
+    for type_ in DEPENDENTS {
+        if !list.iter().any(|c| type_of(c) == Some(type_)) {
+            let message = format!("condition \"{type_}\" is awaiting reconciliation");
+            let status = ConditionStatus::Unknown.as_str();
+            let reason = REASON_AWAITING_RECONCILIATION;
+            list.push(stamp(type_, status, reason, &message, &[], generation, now));
+        }
+    }
+    if deleting && let Some(generation) = generation {
+        for condition in &mut list {
+            condition["observedGeneration"] = json!(generation);
+        }
+    }
+    for update in updates {
+        let status = update.status.as_str();
+        let stamped = stamp(
+            update.type_,
+            status,
+            &update.reason,
+            &update.message,
+            &list,
+            generation,
+            now,
+        );
+        let index = list.iter().position(|c| type_of(c) == Some(update.type_));
+        if index.is_some_and(|index| list[index] == stamped) {
+            continue;
+        }
+        list.retain(|c| type_of(c) != Some(update.type_));
+        list.push(stamped);
+        list.sort_by(|a, b| transition_time(a).cmp(transition_time(b)));
+    }
+    let previous_root = previous.iter().find(|c| type_of(c) == Some(READY));
+    let root = match (root_condition(&list, generation), previous_root) {
+        (Some((status, reason, message)), _) => {
+            stamp(READY, status, &reason, &message, previous, generation, now)
+        }
+        // Only stale True dependents: upstream leaves the root as it was.
+        (None, Some(previous_root)) => previous_root.clone(),
+        (None, None) => stamp(
+            READY,
+            ConditionStatus::Unknown.as_str(),
+            REASON_AWAITING_RECONCILIATION,
+            "condition \"Ready\" is awaiting reconciliation",
+            previous,
+            generation,
+            now,
+        ),
     };
-    let root = if dependents
+    list.push(root);
+    list
+}
+
+fn type_of(condition: &Value) -> Option<&str> {
+    condition.get("type").and_then(Value::as_str)
+}
+
+fn field<'a>(condition: &'a Value, name: &str) -> &'a str {
+    condition
+        .get(name)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+}
+
+fn transition_time(condition: &Value) -> &str {
+    condition
+        .get("lastTransitionTime")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+}
+
+/// Status, reason and message of `Ready` over the dependents in `list`.
+fn root_condition(
+    list: &[Value],
+    generation: Option<i64>,
+) -> Option<(&'static str, String, String)> {
+    let current = |c: &Value| {
+        generation.is_none() || c.get("observedGeneration").and_then(Value::as_i64) == generation
+    };
+    let mut unhealthy: Vec<&Value> = list
         .iter()
-        .all(|update| update.status == ConditionStatus::True)
-    {
-        (
-            ConditionStatus::True,
-            REASON_READY.to_owned(),
-            String::new(),
-        )
-    } else if let Some((update, _)) = dependents
-        .iter()
-        .zip(&stamped)
-        .filter(|(update, _)| update.status == ConditionStatus::False)
-        // The latest wins; on equal times the later dependent (the more specific one) wins.
-        .max_by(|(_, a), (_, b)| time_of(a).cmp(&time_of(b)))
-    {
-        (
-            ConditionStatus::False,
-            update.reason.clone(),
-            update.message.clone(),
-        )
+        .filter(|c| field(c, "status") != "True" || !current(c))
+        .collect();
+    if unhealthy.is_empty() {
+        return Some(("True", REASON_READY.to_owned(), String::new()));
+    }
+    // Most recent first; equal times keep list order.
+    unhealthy.sort_by(|a, b| transition_time(b).cmp(transition_time(a)));
+    let pick = |status: &str| unhealthy.iter().find(|c| field(c, "status") == status);
+    let chosen = pick("False").or_else(|| pick("Unknown"))?;
+    let status = if field(chosen, "status") == "False" {
+        "False"
     } else {
-        let unknown = dependents
-            .iter()
-            .find(|update| update.status == ConditionStatus::Unknown);
-        (
-            ConditionStatus::Unknown,
-            unknown.map(|u| u.reason.clone()).unwrap_or_default(),
-            unknown.map(|u| u.message.clone()).unwrap_or_default(),
-        )
+        "Unknown"
     };
-    stamped.sort_by(|a, b| {
-        time_of(a).cmp(&time_of(b)).then_with(|| {
-            let type_of = |c: &Value| c.get("type").and_then(Value::as_str).map(str::to_owned);
-            type_of(a).cmp(&type_of(b))
-        })
-    });
-    stamped.push(stamp(
-        READY,
-        root.0.as_str(),
-        &root.1,
-        &root.2,
-        previous,
-        generation,
-        now,
-    ));
-    stamped
+    Some((
+        status,
+        field(chosen, "reason").to_owned(),
+        field(chosen, "message").to_owned(),
+    ))
 }
 
 /// Whether the root `Ready` condition of `conditions` is True.
@@ -250,6 +313,105 @@ mod tests {
         // Sorted by transition time with the root last.
         assert_eq!(flipped.last().expect("present")["type"], "Ready");
         assert_eq!(flipped[2]["type"], RESOURCES_READY);
+    }
+
+    fn types(set: &[Value]) -> Vec<&str> {
+        set.iter().filter_map(type_of).collect()
+    }
+
+    #[test]
+    fn first_pass_orders_as_upstream_initialises() {
+        let set = condition_set(&updates(ConditionStatus::False), &[], Some(1), "t1");
+        assert_eq!(
+            types(&set),
+            [INSTANCE_MANAGED, GRAPH_RESOLVED, RESOURCES_READY, READY]
+        );
+    }
+
+    #[test]
+    fn equal_times_keep_the_wire_order_and_changes_move_last() {
+        // On the wire: ResourcesReady before InstanceManaged, all at the same second.
+        let wire: Vec<Value> = [RESOURCES_READY, GRAPH_RESOLVED, INSTANCE_MANAGED]
+            .iter()
+            .map(|t| stamp(t, "True", "R", "", &[], Some(1), "t1"))
+            .collect();
+        let unchanged = condition_set(
+            &[
+                ConditionUpdate::new(RESOURCES_READY, ConditionStatus::True, "R", ""),
+                ConditionUpdate::new(GRAPH_RESOLVED, ConditionStatus::True, "R", ""),
+                ConditionUpdate::new(INSTANCE_MANAGED, ConditionStatus::True, "R", ""),
+            ],
+            &wire,
+            Some(1),
+            "t1",
+        );
+        assert_eq!(
+            types(&unchanged),
+            [RESOURCES_READY, GRAPH_RESOLVED, INSTANCE_MANAGED, READY]
+        );
+        // A changed message at the same time moves the condition after its equals.
+        let changed = condition_set(
+            &[ConditionUpdate::new(
+                RESOURCES_READY,
+                ConditionStatus::True,
+                "R",
+                "new",
+            )],
+            &wire,
+            Some(1),
+            "t1",
+        );
+        assert_eq!(
+            types(&changed),
+            [GRAPH_RESOLVED, INSTANCE_MANAGED, RESOURCES_READY, READY]
+        );
+    }
+
+    #[test]
+    fn untouched_dependents_keep_their_value_and_missing_ones_await() {
+        let wire = vec![stamp(
+            INSTANCE_MANAGED,
+            "True",
+            REASON_MANAGED,
+            "m",
+            &[],
+            Some(1),
+            "t0",
+        )];
+        let set = condition_set_with(
+            &[ConditionUpdate::new(
+                RESOURCES_READY,
+                ConditionStatus::Unknown,
+                REASON_UNDER_DELETION,
+                "deleting resources",
+            )],
+            &wire,
+            Some(2),
+            "t1",
+            true,
+        );
+        let managed = &set[0];
+        assert_eq!(managed["type"], INSTANCE_MANAGED);
+        assert_eq!(managed["message"], "m");
+        assert_eq!(managed["lastTransitionTime"], "t0");
+        assert_eq!(
+            managed["observedGeneration"], 2,
+            "deletion bumps the generation"
+        );
+        let resolved = set
+            .iter()
+            .find(|c| c["type"] == GRAPH_RESOLVED)
+            .expect("initialised");
+        assert_eq!(resolved["status"], "Unknown");
+        assert_eq!(resolved["reason"], REASON_AWAITING_RECONCILIATION);
+        assert_eq!(
+            resolved["message"],
+            "condition \"GraphResolved\" is awaiting reconciliation"
+        );
+        let root = set.last().expect("root");
+        assert_eq!(root["status"], "Unknown");
+        // Equal times: the first Unknown in list order wins, as upstream's sort keeps it.
+        assert_eq!(root["message"], resolved["message"]);
     }
 
     #[test]

@@ -8,8 +8,7 @@ use kro_applyset::{
 use serde_json::Value;
 
 use crate::core::conditions::{
-    ConditionStatus, ConditionUpdate, GRAPH_RESOLVED, INSTANCE_MANAGED, REASON_MANAGED,
-    REASON_RESOLVED, REASON_UNDER_DELETION, RESOURCES_READY, condition_set,
+    ConditionStatus, ConditionUpdate, REASON_UNDER_DELETION, RESOURCES_READY, condition_set_with,
 };
 use crate::core::error::InstanceError;
 use crate::core::plan::InstanceState;
@@ -95,15 +94,22 @@ pub fn plan_deletion(
     previous_status: Option<&Value>,
     now: &str,
 ) -> DeletionStep {
-    let status = deletion_status(instance, previous_status, now);
+    let status_for = |outcome: &DeletionOutcome| {
+        let message = match outcome {
+            DeletionOutcome::Blocked { reason } => format!("deletion blocked: {reason}"),
+            _ => DELETING_MESSAGE.to_owned(),
+        };
+        deletion_status_saying(instance, previous_status, now, &message)
+    };
     let parent = match instance_parent(instance) {
         Ok(parent) => parent,
         Err(error) => {
+            let outcome = DeletionOutcome::Blocked {
+                reason: error.to_string(),
+            };
             return DeletionStep {
-                outcome: DeletionOutcome::Blocked {
-                    reason: error.to_string(),
-                },
-                status,
+                status: status_for(&outcome),
+                outcome,
                 unreadable_members: Vec::new(),
             };
         }
@@ -134,8 +140,8 @@ pub fn plan_deletion(
         },
     };
     DeletionStep {
+        status: status_for(&outcome),
         outcome,
-        status,
         unreadable_members,
     }
 }
@@ -201,34 +207,35 @@ fn deletions_in_order(plan: DeletionPlan) -> Vec<Deletion> {
 /// The status of a deleting instance: previous fields kept, state DELETING, ResourcesReady
 /// Unknown `UnderDeletion`.
 pub fn deletion_status(instance: &Value, previous_status: Option<&Value>, now: &str) -> Value {
+    deletion_status_saying(instance, previous_status, now, DELETING_MESSAGE)
+}
+
+/// What `ResourcesReady` says while deletion proceeds (upstream kro's text).
+const DELETING_MESSAGE: &str = "deleting resources";
+
+/// [`deletion_status`] with `ResourcesReady` saying `message`; the other conditions keep their
+/// value, as upstream kro leaves them during deletion.
+fn deletion_status_saying(
+    instance: &Value,
+    previous_status: Option<&Value>,
+    now: &str,
+    message: &str,
+) -> Value {
     let generation = instance
         .pointer("/metadata/generation")
         .and_then(Value::as_i64);
     let previous = previous_conditions(previous_status);
-    let conditions = condition_set(
-        &[
-            ConditionUpdate::new(
-                INSTANCE_MANAGED,
-                ConditionStatus::True,
-                REASON_MANAGED,
-                "instance is managed by kro",
-            ),
-            ConditionUpdate::new(
-                GRAPH_RESOLVED,
-                ConditionStatus::True,
-                REASON_RESOLVED,
-                "the resource graph is resolved",
-            ),
-            ConditionUpdate::new(
-                RESOURCES_READY,
-                ConditionStatus::Unknown,
-                REASON_UNDER_DELETION,
-                "the instance is being deleted",
-            ),
-        ],
+    let conditions = condition_set_with(
+        &[ConditionUpdate::new(
+            RESOURCES_READY,
+            ConditionStatus::Unknown,
+            REASON_UNDER_DELETION,
+            message,
+        )],
         &previous,
         generation,
         now,
+        true,
     );
     let mut status = previous_status
         .and_then(Value::as_object)

@@ -86,10 +86,11 @@ use kro_schema::RESOURCES_STATUS_FIELD;
 use serde_json::{Map, Value};
 
 pub use conditions::{
-    ConditionStatus, ConditionUpdate, GRAPH_RESOLVED, INSTANCE_MANAGED, READY,
-    REASON_ALL_RESOURCES_READY, REASON_MANAGED, REASON_MANAGEMENT_FAILED, REASON_NOT_READY,
-    REASON_READY, REASON_RESOLUTION_FAILED, REASON_RESOLVED, REASON_RESOURCE_DELETING,
-    REASON_SUSPENDED, REASON_UNDER_DELETION, RESOURCES_READY, condition_set,
+    ConditionStatus, ConditionUpdate, DEPENDENTS, GRAPH_RESOLVED, INSTANCE_MANAGED, READY,
+    REASON_ALL_RESOURCES_READY, REASON_AWAITING_RECONCILIATION, REASON_MANAGED,
+    REASON_MANAGEMENT_FAILED, REASON_NOT_READY, REASON_READY, REASON_RESOLUTION_FAILED,
+    REASON_RESOLVED, REASON_RESOURCE_DELETING, REASON_SUSPENDED, REASON_UNDER_DELETION,
+    RESOURCES_READY, condition_set, condition_set_with,
 };
 pub use defaults::apply_instance_defaults;
 pub(crate) use deletion::carries_finalizer;
@@ -351,7 +352,7 @@ fn suspended_plan(input: &PlanInput<'_>, labels_for_instance: BTreeMap<String, S
             RESOURCES_READY,
             ConditionStatus::False,
             REASON_SUSPENDED,
-            "reconciliation is suspended by the kro.run/reconcile annotation",
+            "reconciliation suspended via kro.run/reconcile annotation",
         ),
         &previous,
         generation(input.instance),
@@ -420,30 +421,18 @@ pub fn unresolved_graph_status(
     message: &str,
 ) -> Value {
     let previous = previous_conditions(previous_status);
-    let conditions = condition_set(
-        &[
-            ConditionUpdate::new(
-                INSTANCE_MANAGED,
-                ConditionStatus::True,
-                REASON_MANAGED,
-                "instance is managed by kro",
-            ),
-            ConditionUpdate::new(
-                GRAPH_RESOLVED,
-                ConditionStatus::False,
-                REASON_RESOLUTION_FAILED,
-                message,
-            ),
-            ConditionUpdate::new(
-                RESOURCES_READY,
-                ConditionStatus::Unknown,
-                REASON_NOT_READY,
-                "the resource graph is not resolved",
-            ),
-        ],
+    // Upstream marks only GraphResolved here; the other conditions keep their value.
+    let conditions = condition_set_with(
+        &[ConditionUpdate::new(
+            GRAPH_RESOLVED,
+            ConditionStatus::False,
+            REASON_RESOLUTION_FAILED,
+            message,
+        )],
         &previous,
         generation(instance),
         now,
+        false,
     );
     let mut fields = previous_fields(previous_status);
     fields.insert(

@@ -150,7 +150,7 @@ pub(crate) fn resources_ready(
             RESOURCES_READY,
             ConditionStatus::False,
             REASON_NOT_READY,
-            error,
+            format!("resource reconciliation failed: {error}"),
         );
     }
     let messages = |filter: &dyn Fn(&NodeOutcome) -> bool| {
@@ -174,7 +174,10 @@ pub(crate) fn resources_ready(
             RESOURCES_READY,
             ConditionStatus::False,
             REASON_NOT_READY,
-            messages(&|node| node.state == NodeState::Error),
+            format!(
+                "resource error: {}",
+                messages(&|node| node.state == NodeState::Error)
+            ),
         );
     }
     if nodes.iter().all(|node| node.ready) {
@@ -182,16 +185,24 @@ pub(crate) fn resources_ready(
             RESOURCES_READY,
             ConditionStatus::True,
             REASON_ALL_RESOURCES_READY,
-            "all resources are ready",
+            "all resources are created and ready",
         );
     }
     ConditionUpdate::new(
         RESOURCES_READY,
         ConditionStatus::False,
         REASON_NOT_READY,
-        messages(&|node| !node.ready),
+        format!(
+            "awaiting resource readiness: {}",
+            messages(&|node| !node.ready)
+        ),
     )
 }
+
+/// `InstanceManaged` True message (upstream kro's text).
+pub(crate) const MANAGED_MESSAGE: &str = "instance is properly managed with finalizers and labels";
+/// `GraphResolved` True message (upstream kro's text).
+pub(crate) const RESOLVED_MESSAGE: &str = "runtime graph created and all resources resolved";
 
 /// The built-in dependents for a pass that has a graph.
 pub(crate) fn built_in_dependents(resources_ready: ConditionUpdate) -> Vec<ConditionUpdate> {
@@ -200,13 +211,13 @@ pub(crate) fn built_in_dependents(resources_ready: ConditionUpdate) -> Vec<Condi
             INSTANCE_MANAGED,
             ConditionStatus::True,
             REASON_MANAGED,
-            "instance is managed by kro",
+            MANAGED_MESSAGE,
         ),
         ConditionUpdate::new(
             GRAPH_RESOLVED,
             ConditionStatus::True,
             REASON_RESOLVED,
-            "the resource graph is resolved",
+            RESOLVED_MESSAGE,
         ),
         resources_ready,
     ]
