@@ -2,10 +2,11 @@
 //! normalized RGD spec, written the way upstream's Go `encoding/json` writes its structs.
 //!
 //! Normalization: `group` defaults to `kro.run` and `scope` to `Namespaced`; absent, null and
-//! empty lists or maps are the same (raw extensions `{}` and absent alike); resources are sorted
-//! by id; `readyWhen` and `includeWhen` are sorted (they are AND-ed); `forEach` keeps its order
-//! (it is the expansion order); raw extensions (`schema.spec`, `types`, `status`, templates) are
-//! canonicalised as a Go decode/encode round trip makes them: keys sorted, numbers as float64.
+//! empty lists or maps are the same; resources are sorted by id; `readyWhen` and `includeWhen`
+//! are sorted (they are AND-ed); `forEach` keeps its order (it is the expansion order); raw
+//! extensions (`schema.spec`, `types`, `status`, templates, external selectors) are
+//! canonicalised as a Go decode/encode round trip makes them: keys sorted, numbers as float64;
+//! an absent one is `null`, but `{}` stays `{}` (a Go `RawExtension` keeps its bytes).
 //!
 //! Encoding, as Go's `encoding/json` writes it: no spaces; struct fields in declaration order,
 //! `omitempty` fields dropped when empty; map keys sorted; `<`, `>`, `&`, U+2028 and U+2029
@@ -13,14 +14,15 @@
 //! with an exponent (`1e+21`, `1e-7`) outside `[1e-6, 1e21)`. An absent raw extension encodes as
 //! `null` (it is a struct, which `omitempty` never drops).
 //!
-//! Field order (upstream's Go types cannot be read from here, so this follows the order the
-//! fields are documented in; equality with upstream's hash is unverified):
+//! Field order and `omitempty`, from upstream v0.9.4's Go types (`api/v1alpha1`); the hash is
+//! checked against upstream's own Go code in CI (`scripts/upstream-spec-hash.sh`):
 //! - spec: `schema`, `resources`
-//! - schema: `kind`, `apiVersion`, `group`, `spec`, `types`, `status`,
-//!   `additionalPrinterColumns`, `metadata`, `scope`, `shortNames`, `categories`
+//! - schema: `kind`, `apiVersion`, `group`, `spec`, `types`, `status`, `scope`,
+//!   `additionalPrinterColumns`, `shortNames`, `categories`, `metadata` (a pointer: written,
+//!   possibly as `{}`, whenever the RGD has it)
 //! - resource: `id`, `template`, `externalRef`, `readyWhen`, `includeWhen`, `forEach`
-//! - externalRef: `apiVersion`, `kind`, `metadata{name, namespace, selector}`; selector:
-//!   `matchLabels`, `matchExpressions{key, operator, values}` (Kubernetes' `LabelSelector`)
+//! - externalRef: `apiVersion`, `kind`, `metadata{name, namespace, selector}`; the selector is a
+//!   raw extension, so it is always written (`null` when absent)
 //! - printer column: `name`, `type`, `format`, `description`, `priority`, `jsonPath`
 //!   (Kubernetes' `CustomResourceColumnDefinition`)
 
@@ -130,11 +132,10 @@ fn string_map<'a>(entries: impl IntoIterator<Item = (&'a String, &'a String)>) -
     GoValue::Map(entries)
 }
 
-/// A raw extension after a Go decode/encode round trip; `null` when absent, null or `{}`.
+/// A raw extension after a Go decode/encode round trip; `null` when absent or null.
 fn raw_extension(value: Option<&Value>) -> GoValue {
     match value {
         None | Some(Value::Null) => GoValue::Null,
-        Some(Value::Object(map)) if map.is_empty() => GoValue::Null,
         Some(value) => decoded(value),
     }
 }
@@ -173,16 +174,12 @@ fn schema_value(schema: &Schema) -> GoValue {
         None | Some("") => crate::api::RGD_GROUP,
         Some(group) => group,
     };
-    let metadata = schema
-        .metadata
-        .as_ref()
-        .filter(|m| !m.labels.is_empty() || !m.annotations.is_empty())
-        .map_or(GoValue::Null, |metadata| {
-            Fields::default()
-                .omit_empty("labels", string_map(&metadata.labels))
-                .omit_empty("annotations", string_map(&metadata.annotations))
-                .build()
-        });
+    let metadata = schema.metadata.as_ref().map_or(GoValue::Null, |metadata| {
+        Fields::default()
+            .omit_empty("labels", string_map(&metadata.labels))
+            .omit_empty("annotations", string_map(&metadata.annotations))
+            .build()
+    });
     Fields::default()
         .omit_empty("kind", string(&schema.kind))
         .omit_empty("apiVersion", string(&schema.api_version))
@@ -190,6 +187,7 @@ fn schema_value(schema: &Schema) -> GoValue {
         .always("spec", raw_extension(schema.spec.as_ref()))
         .always("types", raw_extension(schema.types.as_ref()))
         .always("status", raw_extension(schema.status.as_ref()))
+        .omit_empty("scope", string(schema.scope_or_default().as_str()))
         .omit_empty(
             "additionalPrinterColumns",
             GoValue::List(
@@ -200,10 +198,9 @@ fn schema_value(schema: &Schema) -> GoValue {
                     .collect(),
             ),
         )
-        .omit_empty("metadata", metadata)
-        .omit_empty("scope", string(schema.scope_or_default().as_str()))
         .omit_empty("shortNames", strings(&schema.short_names))
         .omit_empty("categories", strings(&schema.categories))
+        .omit_empty("metadata", metadata)
         .build()
 }
 
@@ -260,7 +257,7 @@ fn external_ref_value(external: &ExternalRef) -> GoValue {
                     "namespace",
                     string(metadata.namespace.as_deref().unwrap_or_default()),
                 )
-                .omit_empty(
+                .always(
                     "selector",
                     metadata
                         .selector
@@ -272,26 +269,9 @@ fn external_ref_value(external: &ExternalRef) -> GoValue {
         .build()
 }
 
+/// The selector as its raw extension holds it: the object as written, decoded as Go decodes it.
 fn selector_value(selector: &LabelSelector) -> GoValue {
-    Fields::default()
-        .omit_empty("matchLabels", string_map(&selector.match_labels))
-        .omit_empty(
-            "matchExpressions",
-            GoValue::List(
-                selector
-                    .match_expressions
-                    .iter()
-                    .map(|requirement| {
-                        Fields::default()
-                            .always("key", string(&requirement.key))
-                            .always("operator", string(&requirement.operator))
-                            .omit_empty("values", strings(&requirement.values))
-                            .build()
-                    })
-                    .collect(),
-            ),
-        )
-        .build()
+    serde_json::to_value(selector).map_or(GoValue::Null, |value| decoded(&value))
 }
 
 fn write_go(value: &GoValue, out: &mut String) {

@@ -48,7 +48,7 @@ fn canonical_json_follows_go_field_order_and_escaping() {
             r#""spec":{"name":"string"},"types":null,"status":null,"scope":"Namespaced"},"#,
             r#""resources":["#,
             r#"{"id":"db","template":null,"externalRef":{"apiVersion":"v1","kind":"Secret","#,
-            r#""metadata":{"name":"db \u0026 \u003cco\u003e"}}},"#,
+            r#""metadata":{"name":"db \u0026 \u003cco\u003e","selector":null}}},"#,
             r#"{"id":"web","template":{"apiVersion":"v1","data":{"size":"3"},"kind":"ConfigMap","#,
             r#""metadata":{"name":"${schema.spec.name}"}},"#,
             r#""readyWhen":["${web.metadata.name != \"\"}","${web.status.ready == true}"]}]}"#,
@@ -62,13 +62,22 @@ fn canonical_json_follows_go_field_order_and_escaping() {
 }
 
 #[test]
-fn defaults_and_empty_values_do_not_change_the_hash() {
+fn defaults_and_empty_lists_do_not_change_the_hash() {
     let base = spec_hash(&spec(BASE));
     let explicit = BASE.replace(
         "    kind: App\n",
-        "    kind: App\n    group: kro.run\n    scope: Namespaced\n    status: {}\n    types: {}\n    shortNames: []\n    metadata:\n      labels: {}\n",
+        "    kind: App\n    group: kro.run\n    scope: Namespaced\n    shortNames: []\n",
     );
     assert_eq!(spec_hash(&spec(&explicit)), base);
+    // Raw extensions keep `{}` and a present `metadata` is written, as upstream's Go types do.
+    for present in [
+        "    status: {}\n",
+        "    types: {}\n",
+        "    metadata:\n      labels: {}\n",
+    ] {
+        let with = BASE.replace("    kind: App\n", &format!("    kind: App\n{present}"));
+        assert_ne!(spec_hash(&spec(&with)), base, "{present}");
+    }
     let empty_lists = BASE.replace(
         "  - id: db\n",
         "  - id: db\n    includeWhen: []\n    readyWhen: []\n    forEach: []\n",

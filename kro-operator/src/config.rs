@@ -1,7 +1,10 @@
 //! Command-line flags and environment of the operator, with upstream's names and defaults.
 //!
-//! Every flag also reads `KRO_<FLAG_IN_UPPER_SNAKE_CASE>` from the environment; the command line
-//! wins over the environment. [`OperatorConfig::validate`] checks the relations between flags
+//! Every flag of upstream kro v0.9.4's controller is accepted with its name, default and meaning,
+//! including controller-runtime's `--zap-*` logging flags and `--kubeconfig`, in Go's flag syntax
+//! (`-flag` as well as `--flag`, `--flag=v`, `--flag v`, booleans bare or as `--flag=false`; see
+//! [`crate::goflags`]). Every flag also reads `KRO_<FLAG_IN_UPPER_SNAKE_CASE>` from the
+//! environment; the command line wins over the environment. [`OperatorConfig::validate`] checks the relations between flags
 //! that clap cannot express, and its errors name the flag.
 
 use std::fmt;
@@ -10,11 +13,13 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
-use clap::{ArgAction, Parser, ValueEnum};
+use clap::{ArgAction, CommandFactory as _, Parser, ValueEnum};
 use thiserror::Error;
 
 use crate::duration::{DurationError, format_go_duration, parse_go_duration};
-use crate::features::FeatureGates;
+use crate::features::{FeatureGates, parse_go_bool};
+use crate::goflags::{long_flags, normalize_go_args};
+use crate::logging::{StacktraceLevel, TimeEncoding};
 
 /// Where an HTTP server listens: Go's `host:port` syntax, where an empty host (`:8078`) means
 /// every interface and `0` disables the server, as in controller-runtime.
@@ -181,6 +186,16 @@ fn duration_flag(value: &str) -> Result<Duration, DurationError> {
     parse_go_duration(value)
 }
 
+/// Why a boolean flag value was rejected.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("invalid boolean `{0}`, expected true, false, 1, 0, t, f (Go's strconv.ParseBool)")]
+pub struct BoolFlagError(String);
+
+/// A boolean in Go's syntax (`strconv.ParseBool`), as upstream's flags accept it.
+fn bool_flag(value: &str) -> Result<bool, BoolFlagError> {
+    parse_go_bool(value.trim()).ok_or_else(|| BoolFlagError(value.to_owned()))
+}
+
 /// Seconds as an integer (upstream's form) or, for convenience, a Go duration.
 fn seconds_flag(value: &str) -> Result<Duration, DurationError> {
     match value.trim().parse::<u64>() {
@@ -194,7 +209,9 @@ fn seconds_flag(value: &str) -> Result<Duration, DurationError> {
 #[command(
     name = "kro-operator",
     version,
-    about = "kro-rs operator: reconciles ResourceGraphDefinitions and their instances"
+    about = "kro-rs operator: reconciles ResourceGraphDefinitions and their instances",
+    // Go's flag package lets a later occurrence of a flag replace an earlier one.
+    args_override_self = true
 )]
 pub struct OperatorConfig {
     /// Address of the Prometheus /metrics endpoint (`:PORT`, `HOST:PORT`, or `0` to disable).
@@ -205,10 +222,23 @@ pub struct OperatorConfig {
     #[arg(long, env = "KRO_HEALTH_PROBE_BIND_ADDRESS", default_value = ":8079")]
     pub health_probe_bind_address: BindAddress,
 
+    /// Address of the pprof endpoint; accepted for upstream compatibility, this build serves no pprof.
+    #[arg(long, env = "KRO_PPROF_BIND_ADDRESS", default_value = ":6060")]
+    pub pprof_bind_address: BindAddress,
+
     /// Elect a leader through a coordination.k8s.io Lease so only one replica reconciles.
-    #[arg(long, env = "KRO_LEADER_ELECT", default_value_t = false, action = ArgAction::Set,
-          num_args = 0..=1, default_missing_value = "true")]
+    #[arg(long, env = "KRO_LEADER_ELECT", default_value = "false", action = ArgAction::Set,
+          num_args = 0..=1, default_missing_value = "true", value_parser = bool_flag)]
     pub leader_elect: bool,
+
+    /// With --leader-elect, list and watch RGDs while standing by, so a new leader starts warm.
+    ///
+    /// Wired: a standby replica fills its ResourceGraphDefinition cache before it leads and
+    /// reconciles every cached RGD as soon as it takes over. The watch of generated CRDs and the
+    /// instance watches still start on leading, as upstream's dynamic controller's do.
+    #[arg(long, env = "KRO_ENABLE_CONTROLLER_WARMUP", default_value = "false", action = ArgAction::Set,
+          num_args = 0..=1, default_missing_value = "true", value_parser = bool_flag)]
+    pub enable_controller_warmup: bool,
 
     /// Namespace of the leader Lease (empty: the pod's namespace, else kro-system).
     #[arg(long, env = "KRO_LEADER_ELECTION_NAMESPACE", default_value = "")]
@@ -227,8 +257,8 @@ pub struct OperatorConfig {
     pub leader_election_retry_period: Duration,
 
     /// Delete a generated CRD when its ResourceGraphDefinition is deleted.
-    #[arg(long, env = "KRO_ALLOW_CRD_DELETION", default_value_t = false, action = ArgAction::Set,
-          num_args = 0..=1, default_missing_value = "true")]
+    #[arg(long, env = "KRO_ALLOW_CRD_DELETION", default_value = "false", action = ArgAction::Set,
+          num_args = 0..=1, default_missing_value = "true", value_parser = bool_flag)]
     pub allow_crd_deletion: bool,
 
     /// Time allowed for running tasks to stop after SIGTERM/SIGINT (0s: do not wait).
@@ -242,6 +272,18 @@ pub struct OperatorConfig {
         default_value_t = 1
     )]
     pub resource_graph_definition_concurrent_reconciles: u32,
+
+    /// Number of GraphRevisions reconciled in parallel (accepted; kro-rs has no separate revision controller).
+    ///
+    /// Not wired: kro-rs issues and verifies GraphRevisions inside the RGD reconcile (see
+    /// `controllers::revisions`), so their parallelism is
+    /// `--resource-graph-definition-concurrent-reconciles`. The value is validated and kept here.
+    #[arg(
+        long,
+        env = "KRO_GRAPH_REVISION_CONCURRENT_RECONCILES",
+        default_value_t = 1
+    )]
+    pub graph_revision_concurrent_reconciles: u32,
 
     /// Number of instances reconciled in parallel by the dynamic controller.
     #[arg(
@@ -258,6 +300,30 @@ pub struct OperatorConfig {
     /// Largest retry delay of the dynamic controller's exponential backoff.
     #[arg(long, env = "KRO_DYNAMIC_CONTROLLER_RATE_LIMITER_MAX_DELAY", default_value = "1000s", value_parser = duration_flag)]
     pub dynamic_controller_rate_limiter_max_delay: Duration,
+
+    /// Error requeues per second of the instance queues, shared token bucket (event-driven adds are not limited).
+    #[arg(
+        long,
+        env = "KRO_DYNAMIC_CONTROLLER_RATE_LIMITER_RATE_LIMIT",
+        default_value_t = 10
+    )]
+    pub dynamic_controller_rate_limiter_rate_limit: u32,
+
+    /// Burst of the error-requeue token bucket of the instance queues.
+    #[arg(
+        long,
+        env = "KRO_DYNAMIC_CONTROLLER_RATE_LIMITER_BURST_LIMIT",
+        default_value_t = 100
+    )]
+    pub dynamic_controller_rate_limiter_burst_limit: u32,
+
+    /// Failed reconciles of one instance retried with backoff before it waits for its next change.
+    #[arg(
+        long,
+        env = "KRO_DYNAMIC_CONTROLLER_DEFAULT_QUEUE_MAX_RETRIES",
+        default_value_t = 20
+    )]
+    pub dynamic_controller_default_queue_max_retries: u32,
 
     /// Delay before an instance that is not yet ready is reconciled again (0s: no delayed requeue).
     #[arg(long, env = "KRO_INSTANCE_REQUEUE_INTERVAL", default_value = "3s", value_parser = duration_flag)]
@@ -295,28 +361,36 @@ pub struct OperatorConfig {
     #[arg(long, env = "KRO_RGD_PROGRESS_REQUEUE_DELAY", default_value = "3s", value_parser = duration_flag)]
     pub rgd_progress_requeue_delay: Duration,
 
-    /// Alpha features: CELOmitFunction, InstanceConditionEvents, InstanceConditionMetrics (`Name=bool,...`).
+    /// Alpha features: CELOmitFunction, InstanceConditionEvents, InstanceConditionMetrics, AllAlpha, AllBeta (`Name=bool,...`).
     #[arg(long, env = "KRO_FEATURE_GATES", default_value = "")]
     pub feature_gates: FeatureGates,
 
-    /// Log verbosity: trace, debug, info, warn, error, or a zap integer (RUST_LOG overrides it).
-    #[arg(
-        long,
-        alias = "zap-log-level",
-        env = "KRO_LOG_LEVEL",
-        default_value = "info"
-    )]
-    pub log_level: LogLevel,
+    /// Log verbosity: trace, debug, info, warn, error, or a zap integer [default: debug for kro with --zap-devel, else info].
+    #[arg(long, alias = "zap-log-level", env = "KRO_LOG_LEVEL")]
+    pub log_level: Option<LogLevel>,
 
-    /// Log encoding: text (alias console) or json.
+    /// Log encoding: text (alias console) or json [default: text with --zap-devel, else json].
     #[arg(
         long,
         alias = "zap-encoder",
         env = "KRO_LOG_FORMAT",
         value_enum,
-        default_value = "text"
+        ignore_case = true
     )]
-    pub log_format: LogFormat,
+    pub log_format: Option<LogFormat>,
+
+    /// Development logging (zap's): defaults to debug level and text, and adds file:line to each line.
+    #[arg(long, env = "KRO_ZAP_DEVEL", default_value = "true", action = ArgAction::Set,
+          num_args = 0..=1, default_missing_value = "true", value_parser = bool_flag)]
+    pub zap_devel: bool,
+
+    /// Level from which zap adds stack traces: info, error or panic (accepted; Rust log events carry none).
+    #[arg(long, env = "KRO_ZAP_STACKTRACE_LEVEL", value_enum, ignore_case = true)]
+    pub zap_stacktrace_level: Option<StacktraceLevel>,
+
+    /// Timestamp format: epoch, millis, nanos, iso8601, rfc3339 or rfc3339nano [default: rfc3339].
+    #[arg(long, env = "KRO_ZAP_TIME_ENCODING", value_enum, ignore_case = true)]
+    pub zap_time_encoding: Option<TimeEncoding>,
 
     /// Path of a kubeconfig file (default: KUBECONFIG, then in-cluster, then ~/.kube/config).
     #[arg(long, env = "KRO_KUBECONFIG")]
@@ -334,9 +408,11 @@ impl OperatorConfig {
         I: IntoIterator<Item = T>,
         T: Into<std::ffi::OsString> + Clone,
     {
+        let mut command = Self::command();
+        command.build();
+        let args = normalize_go_args(args, &long_flags(&command));
         let config = Self::try_parse_from(args)?;
         config.validate().map_err(|error| {
-            use clap::CommandFactory;
             Self::command().error(clap::error::ErrorKind::ValueValidation, error)
         })?;
         Ok(config)
@@ -352,8 +428,20 @@ impl OperatorConfig {
             self.resource_graph_definition_concurrent_reconciles,
         )?;
         positive(
+            "graph-revision-concurrent-reconciles",
+            self.graph_revision_concurrent_reconciles,
+        )?;
+        positive(
             "dynamic-controller-concurrent-reconciles",
             self.dynamic_controller_concurrent_reconciles,
+        )?;
+        positive(
+            "dynamic-controller-rate-limiter-rate-limit",
+            self.dynamic_controller_rate_limiter_rate_limit,
+        )?;
+        positive(
+            "dynamic-controller-rate-limiter-burst-limit",
+            self.dynamic_controller_rate_limiter_burst_limit,
         )?;
         positive("rgd-max-collection-size", self.rgd_max_collection_size)?;
         positive(

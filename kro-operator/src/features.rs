@@ -1,4 +1,8 @@
 //! Feature gates (`--feature-gates CELOmitFunction=true,...`), all Alpha and off by default upstream.
+//!
+//! As in Kubernetes' component-base, the keys `AllAlpha` and `AllBeta` switch every alpha (beta)
+//! gate that the same list does not name: `AllAlpha=true,CELOmitFunction=false` turns on every
+//! alpha gate but `CELOmitFunction`, whatever the order of the entries.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -16,6 +20,20 @@ pub enum FeatureGate {
     /// Exposes the `instance_condition_current_status_seconds` gauge.
     InstanceConditionMetrics,
 }
+
+/// The maturity of a gate, which decides whether `AllAlpha` or `AllBeta` switches it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// Experimental, off by default.
+    Alpha,
+    /// Mostly stable, usually on by default.
+    Beta,
+}
+
+/// The key that switches every alpha gate not named explicitly.
+pub const ALL_ALPHA: &str = "AllAlpha";
+/// The key that switches every beta gate not named explicitly.
+pub const ALL_BETA: &str = "AllBeta";
 
 impl FeatureGate {
     /// Every known gate, in the order `--help` lists them.
@@ -35,6 +53,22 @@ impl FeatureGate {
         }
     }
 
+    /// The gate's maturity; every kro gate is alpha, as upstream's.
+    #[must_use]
+    pub fn stage(self) -> Stage {
+        match self {
+            FeatureGate::CelOmitFunction
+            | FeatureGate::InstanceConditionEvents
+            | FeatureGate::InstanceConditionMetrics => Stage::Alpha,
+        }
+    }
+
+    /// The state of the gate when nothing switches it.
+    #[must_use]
+    pub fn default_enabled(self) -> bool {
+        false
+    }
+
     fn from_name(name: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|gate| gate.name() == name)
     }
@@ -51,7 +85,7 @@ impl fmt::Display for FeatureGate {
 pub enum FeatureGateError {
     /// A gate name the operator does not know.
     #[error(
-        "unknown feature gate `{name}`, expected one of CELOmitFunction, InstanceConditionEvents, InstanceConditionMetrics"
+        "unknown feature gate `{name}`, expected one of CELOmitFunction, InstanceConditionEvents, InstanceConditionMetrics, AllAlpha, AllBeta"
     )]
     Unknown {
         /// The name as written.
@@ -73,17 +107,38 @@ pub enum FeatureGateError {
     },
 }
 
-/// The set of gates with their state; gates not mentioned keep their default (off).
+/// The set of gates with their state; a gate not named takes `AllAlpha`/`AllBeta` for its stage
+/// when given, else its default (off).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FeatureGates {
     explicit: BTreeMap<FeatureGate, bool>,
+    all_alpha: Option<bool>,
+    all_beta: Option<bool>,
 }
 
 impl FeatureGates {
     /// Whether `gate` is on.
     #[must_use]
     pub fn enabled(&self, gate: FeatureGate) -> bool {
-        self.explicit.get(&gate).copied().unwrap_or(false)
+        let by_stage = match gate.stage() {
+            Stage::Alpha => self.all_alpha,
+            Stage::Beta => self.all_beta,
+        };
+        self.explicit
+            .get(&gate)
+            .copied()
+            .or(by_stage)
+            .unwrap_or_else(|| gate.default_enabled())
+    }
+
+    /// Sets `AllAlpha`: every alpha gate not set explicitly follows it.
+    pub fn set_all_alpha(&mut self, enabled: bool) {
+        self.all_alpha = Some(enabled);
+    }
+
+    /// Sets `AllBeta`: every beta gate not set explicitly follows it.
+    pub fn set_all_beta(&mut self, enabled: bool) {
+        self.all_beta = Some(enabled);
     }
 
     /// Turns `gate` on or off.
@@ -93,12 +148,17 @@ impl FeatureGates {
 }
 
 impl fmt::Display for FeatureGates {
-    /// Writes the explicit gates in the `--feature-gates` syntax, sorted by gate.
+    /// Writes `AllAlpha`, `AllBeta` and the explicit gates in the `--feature-gates` syntax.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let entries: Vec<String> = self
-            .explicit
-            .iter()
-            .map(|(gate, enabled)| format!("{gate}={enabled}"))
+        let all = [(ALL_ALPHA, self.all_alpha), (ALL_BETA, self.all_beta)];
+        let entries: Vec<String> = all
+            .into_iter()
+            .filter_map(|(name, value)| value.map(|enabled| format!("{name}={enabled}")))
+            .chain(
+                self.explicit
+                    .iter()
+                    .map(|(gate, enabled)| format!("{gate}={enabled}")),
+            )
             .collect();
         f.write_str(&entries.join(","))
     }
@@ -121,14 +181,21 @@ impl FromStr for FeatureGates {
                         entry: entry.to_owned(),
                     })?;
             let (name, raw) = (name.trim(), raw.trim());
-            let gate = FeatureGate::from_name(name).ok_or_else(|| FeatureGateError::Unknown {
-                name: name.to_owned(),
-            })?;
             let enabled = parse_go_bool(raw).ok_or_else(|| FeatureGateError::NotABool {
                 name: name.to_owned(),
                 value: raw.to_owned(),
             })?;
-            gates.set(gate, enabled);
+            match name {
+                ALL_ALPHA => gates.set_all_alpha(enabled),
+                ALL_BETA => gates.set_all_beta(enabled),
+                _ => {
+                    let gate =
+                        FeatureGate::from_name(name).ok_or_else(|| FeatureGateError::Unknown {
+                            name: name.to_owned(),
+                        })?;
+                    gates.set(gate, enabled);
+                }
+            }
         }
         Ok(gates)
     }
@@ -176,6 +243,47 @@ mod tests {
             .parse()
             .expect("valid");
         assert!(!gates.enabled(FeatureGate::CelOmitFunction));
+    }
+
+    #[test]
+    fn all_alpha_switches_the_gates_not_named_in_any_order() {
+        let gates: FeatureGates = "AllAlpha=true".parse().expect("valid");
+        for gate in FeatureGate::ALL {
+            assert!(gates.enabled(gate), "{gate}");
+        }
+        for list in [
+            "AllAlpha=true,CELOmitFunction=false",
+            "CELOmitFunction=false,AllAlpha=true",
+        ] {
+            let gates: FeatureGates = list.parse().expect("valid");
+            assert!(!gates.enabled(FeatureGate::CelOmitFunction), "{list}");
+            assert!(
+                gates.enabled(FeatureGate::InstanceConditionEvents),
+                "{list}"
+            );
+            assert!(
+                gates.enabled(FeatureGate::InstanceConditionMetrics),
+                "{list}"
+            );
+        }
+        let gates: FeatureGates = "AllAlpha=false,InstanceConditionEvents=true"
+            .parse()
+            .expect("valid");
+        assert!(gates.enabled(FeatureGate::InstanceConditionEvents));
+        assert!(!gates.enabled(FeatureGate::CelOmitFunction));
+        assert_eq!(
+            gates.to_string(),
+            "AllAlpha=false,InstanceConditionEvents=true"
+        );
+    }
+
+    #[test]
+    fn all_beta_is_accepted_and_switches_no_alpha_gate() {
+        let gates: FeatureGates = "AllBeta=true".parse().expect("valid");
+        for gate in FeatureGate::ALL {
+            assert!(!gates.enabled(gate), "{gate}");
+        }
+        assert_eq!(gates.to_string(), "AllBeta=true");
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod config;
 pub mod controllers;
 pub mod duration;
 pub mod features;
+pub mod goflags;
 pub mod health;
 pub mod http;
 pub mod leader;

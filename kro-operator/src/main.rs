@@ -9,7 +9,7 @@ use anyhow::Context;
 use kro_operator::client::{RateLimits, build_client};
 use kro_operator::config::OperatorConfig;
 use kro_operator::controllers::RgdControllerService;
-use kro_operator::logging::init_logging;
+use kro_operator::logging::{LogOptions, init_logging};
 use kro_operator::metrics::Metrics;
 use kro_operator::operator::Operator;
 use kro_operator::shutdown::cancel_on_signal;
@@ -20,7 +20,7 @@ fn main() -> ExitCode {
         Ok(config) => config,
         Err(error) => error.exit(),
     };
-    if let Err(error) = init_logging(config.log_level, config.log_format) {
+    if let Err(error) = init_logging(&LogOptions::from_config(&config)) {
         eprintln!("kro-operator: {error}");
         return ExitCode::FAILURE;
     }
@@ -49,10 +49,34 @@ fn main() -> ExitCode {
     }
 }
 
+/// Says which upstream flags this build accepts without acting on them.
+fn log_accepted_only_flags(config: &OperatorConfig) {
+    tracing::info!(
+        pprof_bind_address = %config.pprof_bind_address,
+        "this build does not serve pprof; --pprof-bind-address is accepted and ignored"
+    );
+    if let Some(level) = config.zap_stacktrace_level {
+        tracing::info!(
+            ?level,
+            "--zap-stacktrace-level is accepted; Rust log events carry no stack traces"
+        );
+    }
+    if config.graph_revision_concurrent_reconciles != 1 {
+        tracing::info!(
+            graph_revision_concurrent_reconciles = config.graph_revision_concurrent_reconciles,
+            "GraphRevisions are issued inside the RGD reconcile; their parallelism is --resource-graph-definition-concurrent-reconciles"
+        );
+    }
+    if config.enable_controller_warmup && !config.leader_elect {
+        tracing::info!("--enable-controller-warmup has no effect without --leader-elect");
+    }
+}
+
 /// Builds the infrastructure services and runs them; the reconcile controllers are added with
 /// `operator.add_service(...)`, built from `operator.context()`.
 async fn run(config: OperatorConfig) -> anyhow::Result<()> {
     tracing::info!(version = env!("CARGO_PKG_VERSION"), feature_gates = %config.feature_gates, "starting kro-operator");
+    log_accepted_only_flags(&config);
     let shutdown = CancellationToken::new();
     tokio::spawn({
         let shutdown = shutdown.clone();

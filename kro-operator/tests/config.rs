@@ -54,9 +54,22 @@ fn defaults_match_upstream() {
     for gate in FeatureGate::ALL {
         assert!(!config.feature_gates.enabled(gate), "{gate}");
     }
-    assert_eq!(config.log_level, LogLevel::Info);
-    assert_eq!(config.log_format, LogFormat::Text);
+    // zap's development mode is upstream's default: debug for kro, text lines.
+    assert_eq!(config.log_level, None);
+    assert_eq!(config.log_format, None);
+    assert!(config.zap_devel);
+    assert_eq!(config.zap_stacktrace_level, None);
+    assert_eq!(config.zap_time_encoding, None);
     assert_eq!(config.kubeconfig, None);
+    assert_eq!(config.graph_revision_concurrent_reconciles, 1);
+    assert_eq!(config.dynamic_controller_default_queue_max_retries, 20);
+    assert_eq!(config.dynamic_controller_rate_limiter_rate_limit, 10);
+    assert_eq!(config.dynamic_controller_rate_limiter_burst_limit, 100);
+    assert!(!config.enable_controller_warmup);
+    assert_eq!(
+        config.pprof_bind_address,
+        BindAddress::Listen("0.0.0.0:6060".parse().expect("addr"))
+    );
 }
 
 #[test]
@@ -127,8 +140,8 @@ fn flags_override_defaults() {
             .feature_gates
             .enabled(FeatureGate::InstanceConditionMetrics)
     );
-    assert_eq!(config.log_level, LogLevel::Debug);
-    assert_eq!(config.log_format, LogFormat::Json);
+    assert_eq!(config.log_level, Some(LogLevel::Debug));
+    assert_eq!(config.log_format, Some(LogFormat::Json));
     assert_eq!(
         config.kubeconfig.as_deref(),
         Some(std::path::Path::new("/tmp/kubeconfig"))
@@ -138,11 +151,11 @@ fn flags_override_defaults() {
 #[test]
 fn upstream_zap_flags_are_aliases() {
     let config = parse(&["--zap-log-level=2", "--zap-encoder=console"]).expect("valid");
-    assert_eq!(config.log_level, LogLevel::Trace);
-    assert_eq!(config.log_format, LogFormat::Text);
+    assert_eq!(config.log_level, Some(LogLevel::Trace));
+    assert_eq!(config.log_format, Some(LogFormat::Text));
     let config = parse(&["--zap-log-level", "error", "--zap-encoder", "json"]).expect("valid");
-    assert_eq!(config.log_level, LogLevel::Error);
-    assert_eq!(config.log_format, LogFormat::Json);
+    assert_eq!(config.log_level, Some(LogLevel::Error));
+    assert_eq!(config.log_format, Some(LogFormat::Json));
 }
 
 #[test]
@@ -179,7 +192,19 @@ fn unparsable_values_name_the_flag() {
 
 #[test]
 fn validation_errors_name_the_flag() {
-    let cases: [(&[&str], &str); 9] = [
+    let cases: [(&[&str], &str); 12] = [
+        (
+            &["--graph-revision-concurrent-reconciles=0"],
+            "--graph-revision-concurrent-reconciles",
+        ),
+        (
+            &["--dynamic-controller-rate-limiter-rate-limit=0"],
+            "--dynamic-controller-rate-limiter-rate-limit",
+        ),
+        (
+            &["--dynamic-controller-rate-limiter-burst-limit=0"],
+            "--dynamic-controller-rate-limiter-burst-limit",
+        ),
         (
             &["--dynamic-controller-concurrent-reconciles=0"],
             "--dynamic-controller-concurrent-reconciles",

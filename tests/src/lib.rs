@@ -138,22 +138,7 @@ pub fn corpus_documents() -> anyhow::Result<Vec<CorpusDocument>> {
     files.sort();
     let mut documents = Vec::new();
     for path in files {
-        let text = std::fs::read_to_string(&path)?;
-        // Like sigs.k8s.io/yaml, a repeated key keeps its last value (core-dns.yaml repeats one).
-        let mut options = serde_saphyr::Options::default();
-        options.duplicate_keys = serde_saphyr::DuplicateKeyPolicy::LastWins;
-        let values: Vec<serde_json::Value> =
-            serde_saphyr::from_multiple_with_options(&text, options)
-                .with_context(|| format!("parsing {}", path.display()))?;
-        documents.extend(
-            values
-                .into_iter()
-                .filter(|v| !v.is_null())
-                .map(|value| CorpusDocument {
-                    path: path.clone(),
-                    value,
-                }),
-        );
+        documents.extend(yaml_file_documents(&path)?);
     }
     Ok(documents)
 }
@@ -171,6 +156,78 @@ fn collect_yaml_files(
         }
     }
     Ok(())
+}
+
+/// The source directory of upstream kro's Go module (the version `testenv/upstream-kro` pins),
+/// downloaded into the Go module cache when missing. Tests read upstream's examples and fixtures
+/// from there, so a clone anywhere has them without committing any of upstream's files.
+pub fn upstream_module_dir() -> anyhow::Result<std::path::PathBuf> {
+    let module = workspace_root().join("testenv/upstream-kro");
+    let go = |args: &[&str]| -> anyhow::Result<String> {
+        let output = std::process::Command::new("go")
+            .args(args)
+            .current_dir(&module)
+            .env("GOFLAGS", "-modcacherw")
+            .output()
+            .with_context(|| format!("running go {}", args.join(" ")))?;
+        anyhow::ensure!(
+            output.status.success(),
+            "go {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
+    };
+    go(&["mod", "download", "github.com/kubernetes-sigs/kro"])?;
+    let dir = go(&[
+        "list",
+        "-m",
+        "-f",
+        "{{.Dir}}",
+        "github.com/kubernetes-sigs/kro",
+    ])?;
+    anyhow::ensure!(
+        !dir.is_empty(),
+        "upstream kro's module source is not in the module cache"
+    );
+    Ok(dir.into())
+}
+
+/// Every YAML document under `dirs` (relative to `root`), sorted by path.
+pub fn yaml_documents_under(
+    root: &std::path::Path,
+    dirs: &[&str],
+) -> anyhow::Result<Vec<CorpusDocument>> {
+    let mut files = Vec::new();
+    for dir in dirs {
+        let dir = root.join(dir);
+        collect_yaml_files(&dir, &mut files)
+            .with_context(|| format!("reading {}", dir.display()))?;
+    }
+    files.sort();
+    let mut documents = Vec::new();
+    for path in files {
+        documents.extend(yaml_file_documents(&path)?);
+    }
+    Ok(documents)
+}
+
+/// The documents of one YAML file, as sigs.k8s.io/yaml reads them (a repeated key keeps its last
+/// value; empty documents are skipped).
+fn yaml_file_documents(path: &std::path::Path) -> anyhow::Result<Vec<CorpusDocument>> {
+    let text = std::fs::read_to_string(path)?;
+    let mut options = serde_saphyr::Options::default();
+    options.duplicate_keys = serde_saphyr::DuplicateKeyPolicy::LastWins;
+    let values: Vec<serde_json::Value> = serde_saphyr::from_multiple_with_options(&text, options)
+        .with_context(|| format!("parsing {}", path.display()))?;
+    Ok(values
+        .into_iter()
+        .filter(|v| !v.is_null())
+        .map(|value| CorpusDocument {
+            path: path.to_path_buf(),
+            value,
+        })
+        .collect())
 }
 
 /// The operator binary, built next to the test binaries (`target/<profile>/kro-operator`), or the

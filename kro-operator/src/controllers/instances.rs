@@ -36,6 +36,7 @@ use crate::metrics::{GvrLabels, InstanceTransitionLabels};
 use crate::operator::OperatorContext;
 
 use super::error::ControllerError;
+use super::retry::{RetryDecision, RetryPolicy};
 use super::rgd::truncate;
 use super::stored_instance::StoredInstance;
 
@@ -92,6 +93,9 @@ struct Shared {
     operator: OperatorContext,
     cache: ObjectCache,
     recorder: Recorder,
+    /// Error requeues of every instance queue, with one token bucket for all, as upstream's
+    /// single dynamic controller queue.
+    retry: RetryPolicy,
 }
 
 /// The registry of running instance controllers, keyed by RGD name.
@@ -118,11 +122,13 @@ impl InstanceControllers {
         recorder: Recorder,
         shutdown: CancellationToken,
     ) -> Self {
+        let retry = RetryPolicy::from_config(&operator.config);
         Self {
             shared: Arc::new(Shared {
                 operator,
                 cache,
                 recorder,
+                retry,
             }),
             running: Mutex::new(BTreeMap::new()),
             shutdown,
@@ -778,8 +784,8 @@ enum EngineFailure {
     Panicked(String),
 }
 
-/// Exponential backoff per instance, from `--dynamic-controller-rate-limiter-min-delay` to
-/// `--dynamic-controller-rate-limiter-max-delay`.
+/// Retries a failed instance with the larger of its exponential backoff and the shared token
+/// bucket's wait, until `--dynamic-controller-default-queue-max-retries` retries failed too.
 // kube-runtime's error policy signature takes the Arcs by value.
 #[allow(clippy::needless_pass_by_value)]
 fn error_policy(
@@ -788,26 +794,21 @@ fn error_policy(
     ctx: Arc<InstanceContext>,
 ) -> Action {
     let object_ref = ObjectRef::from_obj_with(instance.as_ref(), ctx.api_resource.clone());
-    let attempts = {
-        let mut failures = ctx.failures.lock().unwrap_or_else(PoisonError::into_inner);
-        let attempts = failures.entry(object_ref).or_insert(0);
-        *attempts = attempts.saturating_add(1);
-        *attempts
-    };
-    let config = &ctx.shared.operator.config;
-    let delay = backoff_delay(
-        config.dynamic_controller_rate_limiter_min_delay,
-        config.dynamic_controller_rate_limiter_max_delay,
-        attempts,
-    );
-    tracing::warn!(rgd = %ctx.rgd, instance = %instance.name_any(), %error, ?delay, "instance reconcile failed");
-    Action::requeue(delay)
-}
-
-/// `min * 2^(attempts-1)`, capped at `max`.
-fn backoff_delay(min: Duration, max: Duration, attempts: u32) -> Duration {
-    let factor = 2_u32.saturating_pow(attempts.saturating_sub(1).min(30));
-    min.saturating_mul(factor).min(max)
+    let mut failures = ctx.failures.lock().unwrap_or_else(PoisonError::into_inner);
+    let attempts = failures.entry(object_ref.clone()).or_insert(0);
+    *attempts = attempts.saturating_add(1);
+    let attempts = *attempts;
+    match ctx.shared.retry.on_failure(attempts, Instant::now()) {
+        RetryDecision::Requeue(delay) => {
+            tracing::warn!(rgd = %ctx.rgd, instance = %instance.name_any(), %error, ?delay, "instance reconcile failed");
+            Action::requeue(delay)
+        }
+        RetryDecision::GiveUp => {
+            failures.remove(&object_ref);
+            tracing::error!(rgd = %ctx.rgd, instance = %instance.name_any(), %error, attempts, "instance reconcile failed; out of retries, waiting for its next change");
+            Action::await_change()
+        }
+    }
 }
 
 #[cfg(test)]
@@ -815,16 +816,6 @@ mod tests {
     use super::*;
     use kro_applyset::labels::FINALIZER;
     use serde_json::json;
-
-    #[test]
-    fn backoff_doubles_up_to_the_maximum() {
-        let min = Duration::from_millis(200);
-        let max = Duration::from_secs(1);
-        assert_eq!(backoff_delay(min, max, 1), min);
-        assert_eq!(backoff_delay(min, max, 2), Duration::from_millis(400));
-        assert_eq!(backoff_delay(min, max, 10), max);
-        assert_eq!(backoff_delay(min, max, u32::MAX), max);
-    }
 
     fn last_state(finalizers: &[&str], marked: bool) -> StoredInstance {
         let mut object = json!({

@@ -5,12 +5,15 @@
 //! installs kro's own CRDs when missing, and runs a `kube::runtime::Controller` over RGDs (plus the
 //! kro-owned generated CRDs, so that deleting or editing one re-creates it). Readiness
 //! (`rgd-caches-synced`) turns on once the RGD cache has synced; a standby replica reports ready
-//! after one successful read of the RGD API, and writes nothing.
+//! after one successful read of the RGD API, and writes nothing. With `--leader-elect` and
+//! `--enable-controller-warmup`, a standby replica already lists and watches RGDs into the
+//! controller's cache, and reconciles every cached RGD as soon as it leads.
 
 pub mod conditions;
 pub mod crd;
 pub mod error;
 pub mod instances;
+pub mod retry;
 pub mod revisions;
 pub mod rgd;
 pub mod status;
@@ -18,9 +21,11 @@ pub mod stored_instance;
 
 use std::hash::{Hash as _, Hasher as _};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use futures::StreamExt as _;
+use futures::stream::BoxStream;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kro_graph::api::ResourceGraphDefinition;
 use kro_runtime::executor::{ClusterResolver, ObjectCache};
@@ -30,6 +35,7 @@ use kube::runtime::controller::{Action, Config as ControllerConfig};
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{self, ObjectRef};
 use kube::runtime::{Controller, PredicateConfig, WatchStreamExt as _, watcher};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::health::ReadinessCheck;
@@ -108,27 +114,156 @@ async fn standby_readiness(context: OperatorContext, synced: ReadinessCheck) {
     }
 }
 
+/// The RGD watch the controller consumes: a reflector filling `store`, the RGDs to reconcile,
+/// and the references to reconcile once on start (the cache a warm-up filled).
+struct RgdWatch {
+    store: reflector::Store<ResourceGraphDefinition>,
+    objects: BoxStream<'static, Result<ResourceGraphDefinition, watcher::Error>>,
+    initial: Vec<ObjectRef<ResourceGraphDefinition>>,
+    warm_task: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// A warm RGD watch (`--enable-controller-warmup`): started before leading, it keeps the cache
+/// current while this replica stands by and forwards changes once [`WarmRgdWatch::lead`] ran.
+struct WarmRgdWatch {
+    store: reflector::Store<ResourceGraphDefinition>,
+    leading: Arc<AtomicBool>,
+    cache_synced: Arc<AtomicBool>,
+    receiver: mpsc::UnboundedReceiver<Result<ResourceGraphDefinition, watcher::Error>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// The RGD watcher stream: reflected into `writer`, marking `on_synced` at each complete list,
+/// filtered to the changes that need a reconcile.
+fn rgd_objects(
+    client: kube::Client,
+    writer: reflector::store::Writer<ResourceGraphDefinition>,
+    on_synced: impl Fn() + Send + 'static,
+) -> impl futures::Stream<Item = Result<ResourceGraphDefinition, watcher::Error>> + Send + 'static {
+    let api: Api<ResourceGraphDefinition> = Api::all(client);
+    watcher(api, watcher::Config::default())
+        .default_backoff()
+        .reflect(writer)
+        .inspect(move |event| {
+            if matches!(event, Ok(watcher::Event::InitDone)) {
+                tracing::info!("RGD cache synced");
+                on_synced();
+            }
+        })
+        .applied_objects()
+        .predicate_filter(rgd_trigger_hash, PredicateConfig::default())
+}
+
+impl WarmRgdWatch {
+    fn start(client: kube::Client, synced: ReadinessCheck) -> Self {
+        let (store, writer) = reflector::store::<ResourceGraphDefinition>();
+        let leading = Arc::new(AtomicBool::new(false));
+        let cache_synced = Arc::new(AtomicBool::new(false));
+        let (sender, receiver) = mpsc::unbounded_channel();
+        let objects = {
+            let cache_synced = Arc::clone(&cache_synced);
+            rgd_objects(client, writer, move || {
+                cache_synced.store(true, Ordering::SeqCst);
+                synced.set_ready(true);
+            })
+        };
+        let forward = Arc::clone(&leading);
+        let task = tokio::spawn(objects.for_each(move |item| {
+            // Before leading only the cache is kept; the first reconciles come from it.
+            if forward.load(Ordering::SeqCst) {
+                let _ = sender.send(item);
+            }
+            futures::future::ready(())
+        }));
+        tracing::info!("controller warm-up: watching RGDs while standing by");
+        Self {
+            store,
+            leading,
+            cache_synced,
+            receiver,
+            task,
+        }
+    }
+
+    /// Switches to leading: changes flow to the controller from now on, and every cached RGD is
+    /// reconciled once.
+    fn lead(self, synced: &ReadinessCheck) -> RgdWatch {
+        self.leading.store(true, Ordering::SeqCst);
+        synced.set_ready(false);
+        if self.cache_synced.load(Ordering::SeqCst) {
+            synced.set_ready(true);
+        }
+        let initial = self
+            .store
+            .state()
+            .iter()
+            .map(|rgd| ObjectRef::from_obj(rgd.as_ref()))
+            .collect();
+        let mut receiver = self.receiver;
+        let objects = futures::stream::poll_fn(move |cx| receiver.poll_recv(cx)).boxed();
+        RgdWatch {
+            store: self.store,
+            objects,
+            initial,
+            warm_task: Some(self.task),
+        }
+    }
+}
+
+/// The RGD watch started on leading (no warm-up).
+fn cold_rgd_watch(client: kube::Client, synced: &ReadinessCheck) -> RgdWatch {
+    let (store, writer) = reflector::store::<ResourceGraphDefinition>();
+    synced.set_ready(false);
+    let list_synced = synced.clone();
+    RgdWatch {
+        store,
+        objects: rgd_objects(client, writer, move || list_synced.set_ready(true)).boxed(),
+        initial: Vec::new(),
+        warm_task: None,
+    }
+}
+
 async fn run(
     context: OperatorContext,
     synced: ReadinessCheck,
     shutdown: CancellationToken,
 ) -> Result<(), ServiceError> {
+    let warm = (context.config.enable_controller_warmup && context.config.leader_elect)
+        .then(|| WarmRgdWatch::start(context.client.clone(), synced.clone()));
     let standby = tokio::spawn(standby_readiness(context.clone(), synced.clone()));
-    tokio::select! {
-        () = shutdown.cancelled() => {
-            standby.abort();
-            return Ok(());
-        }
-        acquired = context.leader.acquired() => {
-            if acquired.is_err() {
-                standby.abort();
-                return Ok(());
-            }
-        }
-    }
+    let leading = tokio::select! {
+        () = shutdown.cancelled() => false,
+        acquired = context.leader.acquired() => acquired.is_ok(),
+    };
     standby.abort();
-    synced.set_ready(false);
+    if !leading {
+        if let Some(warm) = warm {
+            warm.task.abort();
+        }
+        return Ok(());
+    }
     tracing::info!("leading: starting the controllers");
+    let mut watch = match warm {
+        Some(warm) => warm.lead(&synced),
+        None => cold_rgd_watch(context.client.clone(), &synced),
+    };
+    let warm_task = watch.warm_task.take();
+    let result = run_controllers(context, watch, shutdown).await;
+    if let Some(task) = warm_task {
+        task.abort();
+    }
+    synced.set_ready(false);
+    tracing::info!("controllers stopped");
+    result
+}
+
+/// Installs kro's CRDs and runs the RGD controller (and the instance controllers it starts)
+/// until shutdown or lost leadership.
+async fn run_controllers(
+    context: OperatorContext,
+    watch: RgdWatch,
+    shutdown: CancellationToken,
+) -> Result<(), ServiceError> {
     crd::install_kro_crds(&context.client, KRO_CRDS_TIMEOUT)
         .await
         .map_err(ServiceError::other)?;
@@ -156,22 +291,6 @@ async fn run(
         recorder,
     });
 
-    let api: Api<ResourceGraphDefinition> = Api::all(client.clone());
-    let (store, writer) = reflector::store::<ResourceGraphDefinition>();
-    // Ready once the first full list of RGDs is in the cache (the watcher's InitDone), seen
-    // right on the event stream the controller consumes.
-    let list_synced = synced.clone();
-    let rgds = watcher(api, watcher::Config::default())
-        .default_backoff()
-        .reflect(writer)
-        .inspect(move |event| {
-            if matches!(event, Ok(watcher::Event::InitDone)) {
-                tracing::info!("RGD cache synced");
-                list_synced.set_ready(true);
-            }
-        })
-        .applied_objects()
-        .predicate_filter(rgd_trigger_hash, PredicateConfig::default());
     let crds: Api<CustomResourceDefinition> = Api::all(client);
     let owned_crds =
         watcher::Config::default().labels(&format!("{}=true", kro_schema::LABEL_OWNED));
@@ -183,21 +302,19 @@ async fn run(
     .unwrap_or(u16::MAX);
 
     let lost = context.leader.lost();
-    let stopping = {
-        let shutdown = shutdown.clone();
-        async move {
-            tokio::select! {
-                () = shutdown.cancelled() => {}
-                () = lost.cancelled() => {}
-            }
+    let stopping = async move {
+        tokio::select! {
+            () = shutdown.cancelled() => {}
+            () = lost.cancelled() => {}
         }
     };
-    Controller::for_stream(rgds, store)
+    Controller::for_stream(watch.objects, watch.store)
         .watches(crds, owned_crds, |crd: CustomResourceDefinition| {
             crd.labels()
                 .get(kro_schema::LABEL_RGD_NAME)
                 .map(|name| ObjectRef::<ResourceGraphDefinition>::new(name))
         })
+        .reconcile_on(futures::stream::iter(watch.initial))
         .with_config(ControllerConfig::default().concurrency(concurrency))
         .graceful_shutdown_on(stopping)
         .run(reconcile_rgd, rgd_error_policy, rgd_context)
@@ -210,8 +327,6 @@ async fn run(
         .await;
     stop.cancel();
     instances.stop_all().await;
-    synced.set_ready(false);
-    tracing::info!("controllers stopped");
     Ok(())
 }
 
