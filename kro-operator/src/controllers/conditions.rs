@@ -1,17 +1,10 @@
-//! kro's condition-set mechanics for the RGD status: a root `Ready` condition summarising a
-//! fixed list of dependent conditions.
-//!
-//! - Dependents missing from the previous status start as `Unknown`.
-//! - Every condition set in this pass carries the current `observedGeneration`.
-//! - `lastTransitionTime` is kept when the status value did not change, so that a steady state
-//!   rewrites nothing.
-//! - Root `Ready` is True (reason `Ready`, no message) when every dependent is True for the current
-//!   generation; otherwise it copies the False dependent that changed last, else it is Unknown.
-//! - The list is ordered by `lastTransitionTime` (type breaks ties), root last.
-
-use std::collections::BTreeMap;
+//! The RGD's conditions: a root `Ready` over a fixed list of dependents, kept by the same
+//! condition list as instance conditions ([`kro_runtime::core::ConditionList`]), which follows
+//! upstream kro's rules (order, transition times, the root's reason and message).
 
 use kro_graph::api::Condition;
+use kro_runtime::core::{ConditionList, ConditionStatus, ConditionUpdate};
+use serde_json::Value;
 
 /// Type of the root condition.
 pub const READY: &str = "Ready";
@@ -33,40 +26,17 @@ pub const RGD_DEPENDENTS: [&str; 4] = [
 ];
 
 /// `True`, `False` or `Unknown`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Status {
-    /// The condition holds.
-    True,
-    /// The condition does not hold.
-    False,
-    /// Not known yet.
-    Unknown,
-}
-
-impl Status {
-    /// The wire spelling.
-    #[must_use]
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::True => "True",
-            Status::False => "False",
-            Status::Unknown => "Unknown",
-        }
-    }
-}
+pub type Status = ConditionStatus;
 
 /// Conditions being computed for one status write.
 #[derive(Debug, Clone)]
 pub struct ConditionSet {
-    generation: i64,
-    now: String,
-    dependents: Vec<&'static str>,
-    conditions: BTreeMap<String, Condition>,
+    list: ConditionList,
 }
 
 impl ConditionSet {
     /// Starts from the `previous` conditions of an object at `generation`; `now` (RFC 3339) stamps
-    /// the conditions that change. Unknown condition types in `previous` (e.g. legacy ones) are
+    /// the conditions that change. Condition types outside the set (e.g. legacy ones) are
     /// dropped.
     #[must_use]
     pub fn new(
@@ -75,121 +45,49 @@ impl ConditionSet {
         generation: i64,
         now: impl Into<String>,
     ) -> Self {
-        let now = now.into();
-        let mut conditions = BTreeMap::new();
-        for dependent in dependents.iter().copied().chain([READY]) {
-            let condition = previous
-                .iter()
-                .find(|condition| condition.type_ == dependent)
-                .cloned()
-                .unwrap_or_else(|| Condition {
-                    type_: dependent.to_owned(),
-                    status: Status::Unknown.as_str().to_owned(),
-                    reason: Some("Initializing".to_owned()),
-                    message: None,
-                    last_transition_time: Some(now.clone()),
-                    observed_generation: Some(generation),
-                });
-            conditions.insert(dependent.to_owned(), condition);
-        }
+        let previous: Vec<Value> = previous
+            .iter()
+            .filter_map(|condition| serde_json::to_value(condition).ok())
+            .collect();
         Self {
-            generation,
-            now,
-            dependents: dependents.to_vec(),
-            conditions,
+            list: ConditionList::new(READY, dependents, &previous, Some(generation), &now.into()),
         }
     }
 
     /// Sets a dependent condition; its transition time moves only when the status changes.
-    pub fn set(&mut self, type_: &str, status: Status, reason: &str, message: impl Into<String>) {
-        let message = message.into();
-        let previous = self.conditions.get(type_);
-        let last_transition_time = match previous {
-            Some(old) if old.status == status.as_str() => old
-                .last_transition_time
-                .clone()
-                .or_else(|| Some(self.now.clone())),
-            _ => Some(self.now.clone()),
-        };
-        self.conditions.insert(
-            type_.to_owned(),
-            Condition {
-                type_: type_.to_owned(),
-                status: status.as_str().to_owned(),
-                reason: Some(reason.to_owned()),
-                message: (!message.is_empty()).then_some(message),
-                last_transition_time,
-                observed_generation: Some(self.generation),
-            },
-        );
+    pub fn set(
+        &mut self,
+        type_: &'static str,
+        status: Status,
+        reason: &str,
+        message: impl Into<String>,
+    ) {
+        self.list
+            .set(&ConditionUpdate::new(type_, status, reason, message));
     }
 
     /// Whether `type_` is True for the current generation.
     #[must_use]
     pub fn is_true(&self, type_: &str) -> bool {
-        self.conditions.get(type_).is_some_and(|condition| {
-            condition.status == Status::True.as_str()
-                && condition.observed_generation == Some(self.generation)
-        })
+        self.list.is_true(type_)
     }
 
     /// The condition of `type_`, if any.
     #[must_use]
-    pub fn get(&self, type_: &str) -> Option<&Condition> {
-        self.conditions.get(type_)
+    pub fn get(&self, type_: &str) -> Option<Condition> {
+        self.list
+            .get(type_)
+            .and_then(|condition| serde_json::from_value(condition.clone()).ok())
     }
 
-    /// Computes the root condition and returns the list in wire order.
+    /// The conditions in wire order, root last.
     #[must_use]
-    pub fn finish(mut self) -> Vec<Condition> {
-        let all_true = self
-            .dependents
-            .iter()
-            .all(|dependent| self.is_true(dependent));
-        if all_true {
-            self.set(READY, Status::True, READY, "");
-        } else {
-            let latest_false = self
-                .dependents
-                .iter()
-                .filter_map(|dependent| self.conditions.get(*dependent))
-                .filter(|condition| condition.status == Status::False.as_str())
-                .max_by(|a, b| a.last_transition_time.cmp(&b.last_transition_time))
-                .cloned();
-            match latest_false {
-                Some(source) => self.set(
-                    READY,
-                    Status::False,
-                    source.reason.as_deref().unwrap_or("NotReady"),
-                    source.message.unwrap_or_default(),
-                ),
-                None => {
-                    let waiting = self
-                        .dependents
-                        .iter()
-                        .find(|dependent| !self.is_true(dependent))
-                        .and_then(|dependent| self.conditions.get(*dependent))
-                        .cloned();
-                    let reason = waiting
-                        .as_ref()
-                        .and_then(|condition| condition.reason.clone())
-                        .unwrap_or_else(|| "Initializing".to_owned());
-                    let message = waiting
-                        .and_then(|condition| condition.message)
-                        .unwrap_or_default();
-                    self.set(READY, Status::Unknown, &reason, message);
-                }
-            }
-        }
-        let root = self.conditions.remove(READY);
-        let mut ordered: Vec<Condition> = self.conditions.into_values().collect();
-        ordered.sort_by(|a, b| {
-            a.last_transition_time
-                .cmp(&b.last_transition_time)
-                .then_with(|| a.type_.cmp(&b.type_))
-        });
-        ordered.extend(root);
-        ordered
+    pub fn finish(self) -> Vec<Condition> {
+        self.list
+            .into_conditions()
+            .into_iter()
+            .filter_map(|condition| serde_json::from_value(condition).ok())
+            .collect()
     }
 }
 
@@ -224,14 +122,26 @@ mod tests {
         let ready = status_of(&conditions, READY);
         assert_eq!(ready.status, "True");
         assert_eq!(ready.reason.as_deref(), Some(READY));
-        assert_eq!(ready.message, None);
+        // Upstream writes the root's empty message as "".
+        assert_eq!(ready.message.as_deref(), Some(""));
         assert_eq!(ready.observed_generation, Some(2));
 
-        // A new generation: previous True conditions are stale until set again.
+        // A new generation: previous True conditions are stale until set again. Upstream then
+        // leaves the root as it was (still at the old generation), and nothing counts as true.
         let mut next = ConditionSet::new(&conditions, &RGD_DEPENDENTS, 3, "t2");
         next.set(GRAPH_ACCEPTED, Status::True, "Valid", "");
+        assert!(next.is_true(GRAPH_ACCEPTED));
+        assert!(!next.is_true(KIND_READY), "stale until set again");
         let conditions = next.finish();
-        assert_eq!(status_of(&conditions, READY).status, "Unknown");
+        assert_eq!(status_of(&conditions, READY).observed_generation, Some(2));
+        // Once every dependent is set for generation 3, the root follows.
+        let mut full = ConditionSet::new(&conditions, &RGD_DEPENDENTS, 3, "t3");
+        for dependent in RGD_DEPENDENTS {
+            full.set(dependent, Status::True, "Ok", "");
+        }
+        let conditions = full.finish();
+        assert_eq!(status_of(&conditions, READY).observed_generation, Some(3));
+        assert_eq!(status_of(&conditions, READY).status, "True");
     }
 
     #[test]

@@ -136,7 +136,12 @@ pub async fn reconcile_rgd(
             )
         }
         Ok(graph) => {
-            conditions.set(GRAPH_ACCEPTED, Status::True, "Valid", "");
+            conditions.set(
+                GRAPH_ACCEPTED,
+                Status::True,
+                "Valid",
+                "resource graph and schema are valid",
+            );
             status.topological_order = graph.topological_ids();
             status.resources = resources_info(&graph);
             serve(&ctx, &rgd, graph, &mut conditions, &mut status, &now).await?;
@@ -225,7 +230,12 @@ async fn serve(
         uid: uid.clone(),
     };
     match ctx.instances.ensure(&identity, Arc::new(graph)) {
-        Ok(()) => conditions.set(CONTROLLER_READY, Status::True, "Running", ""),
+        Ok(()) => conditions.set(
+            CONTROLLER_READY,
+            Status::True,
+            "Running",
+            "controller is running",
+        ),
         Err(message) => conditions.set(CONTROLLER_READY, Status::False, "FailedToStart", message),
     }
     Ok(())

@@ -123,15 +123,8 @@ pub const REASON_AWAITING_RECONCILIATION: &str = "AwaitingReconciliation";
 
 /// The full condition list after a pass that set every dependent in `dependents`.
 ///
-/// The list follows upstream kro's condition-set rules, so that tools reading the conditions see
-/// the same order from either implementation: the previous conditions keep their places; a
-/// dependent that is missing is first added as Unknown `AwaitingReconciliation`; each update that
-/// changes a condition moves it to the end, then the list is sorted by `lastTransitionTime`
-/// (stable, so equal times keep that order) with the root `Ready` last.
-///
-/// `Ready` is True (reason `Ready`, empty message) when every dependent is True for this
-/// generation; otherwise it copies the most recently transitioned False dependent, or else the
-/// most recently transitioned Unknown one (on equal times the first in list order).
+/// The list follows upstream kro's condition-set rules (see [`ConditionList`]), so that tools
+/// reading the conditions see the same order from either implementation.
 pub fn condition_set(
     dependents: &[ConditionUpdate],
     previous: &[Value],
@@ -151,64 +144,156 @@ pub fn condition_set_with(
     now: &str,
     deleting: bool,
 ) -> Vec<Value> {
-    let mut list: Vec<Value> = DEPENDENTS
-        .iter()
-        .filter_map(|type_| previous.iter().find(|c| type_of(c) == Some(type_)))
-        .cloned()
-        .collect();
-    // Keep the wire order of the dependents that were there.
-    list.sort_by_key(|c| previous.iter().position(|p| type_of(p) == type_of(c)));
-    for type_ in DEPENDENTS {
-        if !list.iter().any(|c| type_of(c) == Some(type_)) {
-            let message = format!("condition \"{type_}\" is awaiting reconciliation");
-            let status = ConditionStatus::Unknown.as_str();
-            let reason = REASON_AWAITING_RECONCILIATION;
-            list.push(stamp(type_, status, reason, &message, &[], generation, now));
-        }
-    }
-    if deleting && let Some(generation) = generation {
-        for condition in &mut list {
-            condition["observedGeneration"] = json!(generation);
-        }
+    let mut list = ConditionList::new(READY, &DEPENDENTS, previous, generation, now);
+    if deleting {
+        list.stamp_generation();
     }
     for update in updates {
-        let status = update.status.as_str();
+        list.set(update);
+    }
+    list.into_conditions()
+}
+
+/// A root condition over dependent ones, kept as upstream kro's condition sets keep them:
+///
+/// - The previous conditions of known types keep their places (others are dropped); a missing
+///   one is added as Unknown `AwaitingReconciliation`.
+/// - Setting a condition to what it already is changes nothing; any other change moves it to
+///   the end, with `lastTransitionTime` kept while the status stays, and the list is sorted by
+///   `lastTransitionTime` (stable, so equal times keep their order) with the root last.
+/// - After each change of a dependent the root is recomputed: True (reason = the root's type,
+///   empty message) when every dependent is True for this generation; otherwise a copy of the
+///   most recently transitioned False dependent, or else of the most recently transitioned
+///   Unknown one (equal times: the first in list order).
+#[derive(Debug, Clone)]
+pub struct ConditionList {
+    root: &'static str,
+    dependents: Vec<&'static str>,
+    generation: Option<i64>,
+    now: String,
+    list: Vec<Value>,
+}
+
+impl ConditionList {
+    /// Starts from `previous` (wire order) for an object at `generation`; `now` (RFC 3339)
+    /// stamps the conditions that change.
+    #[must_use]
+    pub fn new(
+        root: &'static str,
+        dependents: &[&'static str],
+        previous: &[Value],
+        generation: Option<i64>,
+        now: &str,
+    ) -> Self {
+        let known = |c: &&Value| type_of(c).is_some_and(|t| t == root || dependents.contains(&t));
+        let mut list = Self {
+            root,
+            dependents: dependents.to_vec(),
+            generation,
+            now: now.to_owned(),
+            list: previous.iter().filter(known).cloned().collect(),
+        };
+        list.sort();
+        for type_ in std::iter::once(root).chain(dependents.iter().copied()) {
+            if list.get(type_).is_none() {
+                let message = format!("condition \"{type_}\" is awaiting reconciliation");
+                list.list.push(stamp(
+                    type_,
+                    ConditionStatus::Unknown.as_str(),
+                    REASON_AWAITING_RECONCILIATION,
+                    &message,
+                    &[],
+                    generation,
+                    now,
+                ));
+                list.sort();
+            }
+        }
+        list
+    }
+
+    /// Gives every condition the current generation (upstream does so while deleting).
+    pub fn stamp_generation(&mut self) {
+        if let Some(generation) = self.generation {
+            for condition in &mut self.list {
+                condition["observedGeneration"] = json!(generation);
+            }
+        }
+    }
+
+    /// Sets one condition (a dependent, or the root itself).
+    pub fn set(&mut self, update: &ConditionUpdate) {
         let stamped = stamp(
             update.type_,
-            status,
+            update.status.as_str(),
             &update.reason,
             &update.message,
-            &list,
-            generation,
-            now,
+            &self.list,
+            self.generation,
+            &self.now,
         );
-        let index = list.iter().position(|c| type_of(c) == Some(update.type_));
-        if index.is_some_and(|index| list[index] == stamped) {
-            continue;
+        if self.get(update.type_) == Some(&stamped) {
+            return;
         }
-        list.retain(|c| type_of(c) != Some(update.type_));
-        list.push(stamped);
-        list.sort_by(|a, b| transition_time(a).cmp(transition_time(b)));
+        self.list.retain(|c| type_of(c) != Some(update.type_));
+        self.list.push(stamped);
+        self.sort();
+        if update.type_ != self.root {
+            self.recompute_root();
+        }
     }
-    let previous_root = previous.iter().find(|c| type_of(c) == Some(READY));
-    let root = match (root_condition(&list, generation), previous_root) {
-        (Some((status, reason, message)), _) => {
-            stamp(READY, status, &reason, &message, previous, generation, now)
-        }
-        // Only stale True dependents: upstream leaves the root as it was.
-        (None, Some(previous_root)) => previous_root.clone(),
-        (None, None) => stamp(
-            READY,
-            ConditionStatus::Unknown.as_str(),
-            REASON_AWAITING_RECONCILIATION,
-            "condition \"Ready\" is awaiting reconciliation",
-            previous,
-            generation,
-            now,
-        ),
-    };
-    list.push(root);
-    list
+
+    /// The condition of `type_`, if any.
+    #[must_use]
+    pub fn get(&self, type_: &str) -> Option<&Value> {
+        self.list.iter().find(|c| type_of(c) == Some(type_))
+    }
+
+    /// Whether `type_` is True for the current generation.
+    #[must_use]
+    pub fn is_true(&self, type_: &str) -> bool {
+        self.get(type_)
+            .is_some_and(|c| field(c, "status") == "True" && is_current(c, self.generation))
+    }
+
+    /// The conditions in wire order.
+    #[must_use]
+    pub fn into_conditions(self) -> Vec<Value> {
+        self.list
+    }
+
+    fn sort(&mut self) {
+        let root = self.root;
+        self.list.sort_by(|a, b| {
+            let is_root = |c: &Value| type_of(c) == Some(root);
+            is_root(a)
+                .cmp(&is_root(b))
+                .then_with(|| transition_time(a).cmp(transition_time(b)))
+        });
+    }
+
+    fn recompute_root(&mut self) {
+        let dependents: Vec<&Value> = self
+            .list
+            .iter()
+            .filter(|c| type_of(c).is_some_and(|t| self.dependents.contains(&t)))
+            .collect();
+        let Some((status, reason, message)) = root_condition(&dependents, self.generation) else {
+            return;
+        };
+        let reason = reason.unwrap_or_else(|| self.root.to_owned());
+        self.set(&ConditionUpdate {
+            type_: self.root,
+            status,
+            reason,
+            message,
+        });
+    }
+}
+
+fn is_current(condition: &Value, generation: Option<i64>) -> bool {
+    generation.is_none()
+        || condition.get("observedGeneration").and_then(Value::as_i64) == generation
 }
 
 fn type_of(condition: &Value) -> Option<&str> {
@@ -229,33 +314,30 @@ fn transition_time(condition: &Value) -> &str {
         .unwrap_or_default()
 }
 
-/// Status, reason and message of `Ready` over the dependents in `list`.
+/// Status, reason (`None`: the root's own type) and message of the root over `dependents`, or
+/// `None` when only stale True dependents are unhealthy (upstream then leaves the root alone).
 fn root_condition(
-    list: &[Value],
+    dependents: &[&Value],
     generation: Option<i64>,
-) -> Option<(&'static str, String, String)> {
-    let current = |c: &Value| {
-        generation.is_none() || c.get("observedGeneration").and_then(Value::as_i64) == generation
-    };
-    let mut unhealthy: Vec<&Value> = list
+) -> Option<(ConditionStatus, Option<String>, String)> {
+    let mut unhealthy: Vec<&Value> = dependents
         .iter()
-        .filter(|c| field(c, "status") != "True" || !current(c))
+        .copied()
+        .filter(|c| field(c, "status") != "True" || !is_current(c, generation))
         .collect();
     if unhealthy.is_empty() {
-        return Some(("True", REASON_READY.to_owned(), String::new()));
+        return Some((ConditionStatus::True, None, String::new()));
     }
     // Most recent first; equal times keep list order.
     unhealthy.sort_by(|a, b| transition_time(b).cmp(transition_time(a)));
     let pick = |status: &str| unhealthy.iter().find(|c| field(c, "status") == status);
-    let chosen = pick("False").or_else(|| pick("Unknown"))?;
-    let status = if field(chosen, "status") == "False" {
-        "False"
-    } else {
-        "Unknown"
+    let (status, chosen) = match pick("False") {
+        Some(chosen) => (ConditionStatus::False, chosen),
+        None => (ConditionStatus::Unknown, pick("Unknown")?),
     };
     Some((
         status,
-        field(chosen, "reason").to_owned(),
+        Some(field(chosen, "reason").to_owned()),
         field(chosen, "message").to_owned(),
     ))
 }
