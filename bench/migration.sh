@@ -115,7 +115,7 @@ simple="$corpus/simple-deployment/instance.yaml"
 k patch -f "$simple" --type=merge -p '{"spec":{"image":"nginx:1.27"}}' >/dev/null
 generation=$(k get -f "$simple" -o jsonpath='{.metadata.generation}')
 k wait --for=jsonpath='{.spec.template.spec.containers[0].image}'=nginx:1.27 \
-  deployment/test-simple -n upgrade-test --timeout=60s >/dev/null \
+  deployment/test-simple-deployment -n upgrade-test --timeout=60s >/dev/null \
   || { echo "migration: the spec change did not reach the Deployment under kro-rs" >&2; exit 1; }
 k wait --for=jsonpath='{.status.conditions[?(@.type=="Ready")].observedGeneration}'="$generation" \
   -f "$simple" --timeout=60s >/dev/null \

@@ -8,7 +8,7 @@ use anyhow::{Context as _, bail};
 use kro_graph::Graph;
 use serde_json::{Value, json};
 
-use crate::compiler::{CompiledRgd, Compiler};
+use crate::compiler::{CompiledRgd, Compiler, LocatedWarning};
 use crate::draw::Drawing;
 use crate::instance_diff::{InstanceChanges, Side};
 use crate::output::{Reporter, print_json, print_yaml};
@@ -37,11 +37,14 @@ pub struct CompileArgs<'a> {
     pub enable_omit: bool,
 }
 
-/// `kro validate`.
+/// `kro validate`. With `strict`, a warning of a check kro-rs relaxed for upstream compatibility
+/// ([`kro_graph::Warning::is_strict_error`]) makes its RGD invalid, as the operator's strict mode
+/// does; advice stays a warning.
 pub fn validate(
     files: &[PathBuf],
     args: &CompileArgs<'_>,
     format: Format,
+    strict: bool,
     reporter: &Reporter,
 ) -> anyhow::Result<Outcome> {
     let compiler = Compiler::new(args.crds, args.enable_omit)?;
@@ -64,25 +67,29 @@ pub fn validate(
         let mut diagnostics = rgd.diagnostics();
         // In file order, so the output reads top to bottom like the RGD.
         diagnostics.sort_by_key(|(path, _)| rgd.document.locate(path));
-        if !diagnostics.is_empty() {
+        let warnings = rgd.warnings();
+        let refuse = |located: &LocatedWarning<'_>| strict && located.warning.is_strict_error();
+        let valid = diagnostics.is_empty() && !warnings.iter().any(refuse);
+        if !valid {
             invalid += 1;
         }
-        let warnings: Vec<String> = match &rgd.result {
-            Ok(graph) => graph.warnings().iter().map(ToString::to_string).collect(),
-            Err(_) => Vec::new(),
-        };
         match format {
             Format::Text => {
-                let header = rgd.document.place("metadata.name").to_string();
                 for (path, message) in &diagnostics {
                     reporter.error_at(&rgd.document.place(path).to_string(), message);
                 }
-                for warning in &warnings {
-                    reporter.warning_at(&header, warning);
+                for located in &warnings {
+                    let place = rgd.document.place(&located.path).to_string();
+                    let message = located.warning.to_string();
+                    if refuse(located) {
+                        reporter.error_at(&place, &format!("{message} (refused by --strict)"));
+                    } else {
+                        reporter.warning_at(&place, &message);
+                    }
                 }
-                if let Ok(graph) = &rgd.result {
+                if let (Ok(graph), true) = (&rgd.result, valid) {
                     reporter.ok_at(
-                        &header,
+                        &rgd.document.place("metadata.name").to_string(),
                         &format!(
                             "ResourceGraphDefinition {} is valid; order: {}",
                             rgd.name,
@@ -91,28 +98,7 @@ pub fn validate(
                     );
                 }
             }
-            Format::Json => {
-                let problems: Vec<Value> = diagnostics
-                    .iter()
-                    .map(|(path, message)| {
-                        let position = rgd.document.locate(path);
-                        json!({
-                            "path": path,
-                            "line": position.map(|p| p.line),
-                            "column": position.map(|p| p.column),
-                            "message": message,
-                        })
-                    })
-                    .collect();
-                report.push(json!({
-                    "file": rgd.document.file.display().to_string(),
-                    "name": rgd.name,
-                    "valid": diagnostics.is_empty(),
-                    "problems": problems,
-                    "warnings": warnings,
-                    "topologicalOrder": rgd.result.as_ref().map(Graph::topological_ids).unwrap_or_default(),
-                }));
-            }
+            Format::Json => report.push(json_report(rgd, &diagnostics, &warnings, valid)),
         }
     }
     if format == Format::Json {
@@ -122,6 +108,44 @@ pub fn validate(
         Outcome::Clean
     } else {
         Outcome::Findings
+    })
+}
+
+/// One RGD's entry in `kro validate -o json`.
+fn json_report(
+    rgd: &CompiledRgd,
+    diagnostics: &[(String, String)],
+    warnings: &[LocatedWarning<'_>],
+    valid: bool,
+) -> Value {
+    let located = |path: &str, message: String| {
+        let position = rgd.document.locate(path);
+        json!({
+            "path": path,
+            "line": position.map(|p| p.line),
+            "column": position.map(|p| p.column),
+            "message": message,
+        })
+    };
+    let problems: Vec<Value> = diagnostics
+        .iter()
+        .map(|(path, message)| located(path, message.clone()))
+        .collect();
+    let warnings: Vec<Value> = warnings
+        .iter()
+        .map(|w| {
+            let mut entry = located(&w.path, w.warning.to_string());
+            entry["strictError"] = Value::Bool(w.warning.is_strict_error());
+            entry
+        })
+        .collect();
+    json!({
+        "file": rgd.document.file.display().to_string(),
+        "name": rgd.name,
+        "valid": valid,
+        "problems": problems,
+        "warnings": warnings,
+        "topologicalOrder": rgd.result.as_ref().map(Graph::topological_ids).unwrap_or_default(),
     })
 }
 

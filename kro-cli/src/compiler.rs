@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use kro_graph::api::ResourceGraphDefinition;
-use kro_graph::{CompileError, CompileOptions, Graph, OfflineResolver, Problem};
+use kro_graph::{CompileError, CompileOptions, Graph, OfflineResolver, Problem, Warning};
 
 use crate::source::{Document, read_documents};
 
@@ -18,6 +18,14 @@ pub struct CompiledRgd {
     pub name: String,
     /// The graph, or every problem found.
     pub result: Result<Graph, RgdError>,
+}
+
+/// A warning of a compiled RGD and its path in the YAML document.
+pub struct LocatedWarning<'a> {
+    /// The path in the document, e.g. `spec.schema.spec.replicas`.
+    pub path: String,
+    /// The warning.
+    pub warning: &'a Warning,
 }
 
 /// Why an RGD did not compile.
@@ -43,11 +51,30 @@ impl CompiledRgd {
         }
     }
 
+    /// The warnings of a successful compile, in RGD order, each with its path in the document.
+    pub fn warnings(&self) -> Vec<LocatedWarning<'_>> {
+        let Ok(graph) = &self.result else {
+            return Vec::new();
+        };
+        graph
+            .warnings()
+            .iter()
+            .map(|warning| LocatedWarning {
+                path: self.place_of(warning.resource_id(), warning.path()),
+                warning,
+            })
+            .collect()
+    }
+
     /// Where in the YAML document a problem sits: resource problems are relative to their entry
     /// in `spec.resources`, the others to `spec`.
     fn document_path(&self, problem: &Problem) -> String {
-        let relative = problem.path();
-        let Some(id) = problem.resource_id() else {
+        self.place_of(problem.resource_id(), problem.path())
+    }
+
+    /// The document path of `relative`, inside resource `id`'s entry or under `spec`.
+    fn place_of(&self, id: Option<&str>, relative: &str) -> String {
+        let Some(id) = id else {
             return join("spec", relative);
         };
         let index = self.document.value["spec"]["resources"]

@@ -45,7 +45,7 @@ enum Command {
     /// Compile RGDs fully (schema, every expression type-checked, dependency graph) and report
     /// every problem with its file, line and column.
     #[command(
-        after_help = "Example:\n  kro validate rgd.yaml other-rgd.yaml --crd my-crds.yaml\n  kro validate -o json rgd.yaml"
+        after_help = "Example:\n  kro validate rgd.yaml other-rgd.yaml --crd my-crds.yaml\n  kro validate -o json rgd.yaml\n  kro validate --strict rgd.yaml"
     )]
     Validate {
         /// RGD files (several YAML documents per file are fine; other kinds are ignored).
@@ -56,6 +56,11 @@ enum Command {
         /// Output format.
         #[arg(short, long, value_enum, default_value_t = Format::Text)]
         output: Format,
+        /// Refuse what upstream kro accepts but kro-rs's stricter checks do not (a repeated
+        /// marker, `minimum` on a string, ...): those warnings become errors and exit 1, like the
+        /// operator's strict mode. Advice (e.g. an unguarded optional read) stays a warning.
+        #[arg(long)]
+        strict: bool,
     },
     /// Print the CRD that the operator generates for an RGD.
     #[command(
@@ -261,7 +266,8 @@ fn main() -> ExitCode {
             files,
             common,
             output,
-        } => commands::validate(&files, &common.compile_args(), output, &reporter),
+            strict,
+        } => commands::validate(&files, &common.compile_args(), output, strict, &reporter),
         Command::Crd {
             file,
             common,

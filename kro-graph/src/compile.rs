@@ -287,8 +287,17 @@ impl<'a> Compilation<'a> {
                 return None;
             }
         };
-        match CrdSpec::from_rgd_schema(&schema) {
-            Ok(spec) => Some(spec),
+        match CrdSpec::from_rgd_schema_with_warnings(&schema) {
+            Ok((spec, warnings)) => {
+                for warning in warnings {
+                    self.warnings.push(Warning::upstream_accepted(
+                        None,
+                        warning.path,
+                        warning.kind.to_string(),
+                    ));
+                }
+                Some(spec)
+            }
             Err(errors) => {
                 for error in errors.iter() {
                     self.problems.push(Problem::spec(
@@ -1151,8 +1160,9 @@ impl<'a> Compilation<'a> {
         })
     }
 
-    /// Two `status.conditions` entries must not declare the same literal condition type: the
-    /// instance would carry two conditions of one type.
+    /// Two `status.conditions` entries should not declare the same literal condition type.
+    /// Upstream accepts that and drops both at run time (as kro-rs's runtime does), so it is a
+    /// warning that strict mode refuses.
     fn check_condition_types(
         &mut self,
         declared: &mut BTreeMap<String, String>,
@@ -1166,13 +1176,13 @@ impl<'a> Compilation<'a> {
             .collect();
         for condition_type in types {
             if let Some(first) = declared.get(&condition_type) {
-                self.problems.push(Problem::spec(
+                self.warnings.push(Warning::upstream_accepted(
+                    None,
                     path,
-                    ProblemKind::Invalid {
-                        message: format!(
-                            "condition type \"{condition_type}\" is already declared by {first}"
-                        ),
-                    },
+                    format!(
+                        "condition type \"{condition_type}\" is already declared by {first}: \
+                         instances drop both and report the duplicate, as upstream kro does"
+                    ),
                 ));
             } else {
                 declared.insert(condition_type, path.to_owned());

@@ -73,6 +73,13 @@ pub enum ProblemKind {
         /// kro-cel's message, naming the expression.
         message: String,
     },
+    /// A warning refused because of strict mode (see [`crate::Graph::strict_check`]): input
+    /// upstream kro accepts but kro-rs's stricter checks do not.
+    #[error("{message} (refused in strict mode)")]
+    Strict {
+        /// The warning's message.
+        message: String,
+    },
     /// The dependency graph has a cycle.
     #[error("graph contains a cycle: {}", .path.join(" -> "))]
     Cycle {

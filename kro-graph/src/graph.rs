@@ -10,6 +10,7 @@ use kro_cel::{CelType, Program, Template};
 use kro_schema::{CrdOptions, CrdSpec, generate_crd};
 use serde_json::Value;
 
+use crate::error::{CompileError, Problem};
 use crate::resolver::{GroupVersionKind, ResolvedKind};
 use crate::template::FieldPath;
 use crate::warning::Warning;
@@ -101,10 +102,31 @@ impl Graph {
         &self.inner.spec_hash
     }
 
-    /// Non-fatal findings, in the order they occur in the RGD: reads of instance fields
-    /// (`schema.*`) that may be absent, made without a `has()`, `.?` or `orValue()` guard.
+    /// Non-fatal findings, in the order they occur in the RGD: input upstream kro v0.9.4 accepts
+    /// that kro-rs used to refuse (see [`Warning::is_strict_error`]), and reads of instance
+    /// fields (`schema.*`) that may be absent, made without a `has()`, `.?` or `orValue()` guard.
     pub fn warnings(&self) -> &[Warning] {
         &self.inner.warnings
+    }
+
+    /// Strict mode: refuses the graph when it has a warning that strict mode turns into an error
+    /// ([`Warning::is_strict_error`]), restoring kro-rs's stricter checks.
+    ///
+    /// # Errors
+    /// One [`crate::ProblemKind::Strict`] problem per such warning, at the warning's place.
+    pub fn strict_check(&self) -> Result<(), CompileError> {
+        let problems: Vec<Problem> = self
+            .inner
+            .warnings
+            .iter()
+            .filter(|warning| warning.is_strict_error())
+            .map(Warning::to_strict_problem)
+            .collect();
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(CompileError::new(problems))
+        }
     }
 }
 

@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use crate::error::{Problem, ProblemKind};
+
 /// A finding that does not stop compilation but deserves the author's attention, such as a read
 /// of an instance field the user may never set (the resource would then wait forever).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -9,6 +11,7 @@ pub struct Warning {
     resource: Option<String>,
     path: String,
     message: String,
+    strict_error: bool,
 }
 
 impl Warning {
@@ -18,6 +21,7 @@ impl Warning {
             resource: Some(resource.to_owned()),
             path: path.into(),
             message: message.into(),
+            strict_error: false,
         }
     }
 
@@ -27,7 +31,30 @@ impl Warning {
             resource: None,
             path: path.into(),
             message: message.into(),
+            strict_error: false,
         }
+    }
+
+    /// A warning for input upstream kro v0.9.4 accepts (and kro-rs serves the same way) that
+    /// kro-rs used to refuse: [`crate::Graph::strict_check`] turns it into an error.
+    pub(crate) fn upstream_accepted(
+        resource: Option<&str>,
+        path: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        Self {
+            resource: resource.map(str::to_owned),
+            path: path.into(),
+            message: message.into(),
+            strict_error: true,
+        }
+    }
+
+    /// Whether strict mode refuses the RGD for this warning: true for checks kro-rs relaxed
+    /// because upstream kro v0.9.4 accepts the input (a repeated marker, `minimum` on a string,
+    /// ...), false for advice such as an unguarded read of an optional instance field.
+    pub fn is_strict_error(&self) -> bool {
+        self.strict_error
     }
 
     /// The resource id, when the warning belongs to a resource.
@@ -44,6 +71,19 @@ impl Warning {
     /// What may go wrong.
     pub fn message(&self) -> &str {
         &self.message
+    }
+}
+
+impl Warning {
+    /// The problem strict mode reports for this warning, at the same place.
+    pub(crate) fn to_strict_problem(&self) -> Problem {
+        let kind = ProblemKind::Strict {
+            message: self.message.clone(),
+        };
+        match &self.resource {
+            Some(id) => Problem::resource(id, self.path.clone(), kind),
+            None => Problem::spec(self.path.clone(), kind),
+        }
     }
 }
 

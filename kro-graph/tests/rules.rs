@@ -67,16 +67,26 @@ fn conditions(entries: &[&str]) -> String {
 }
 
 #[test]
-fn two_conditions_declaring_one_literal_type_are_rejected() {
+fn two_conditions_declaring_one_literal_type_warn_and_strict_mode_refuses_them() {
+    // Upstream accepts the RGD and drops both conditions at run time, as kro-rs's runtime does.
     let status = conditions(&[
         r#"${runtime.newCondition({type: "DatabaseReady", status: "True"})}"#,
         r#"${runtime.newCondition({type: "CacheReady", status: "True"})}"#,
         r#"${runtime.newCondition({type: "DatabaseReady", status: "False"})}"#,
     ]);
+    let graph = compiles(&rgd("Namespaced", &status, CONFIG), false);
+    let warnings: Vec<String> = graph.warnings().iter().map(ToString::to_string).collect();
     assert_eq!(
-        messages(&rgd("Namespaced", &status, CONFIG), false),
+        warnings,
         [
-            r#"schema.status.conditions[2]: condition type "DatabaseReady" is already declared by schema.status.conditions[0]"#
+            r#"schema.status.conditions[2]: condition type "DatabaseReady" is already declared by schema.status.conditions[0]: instances drop both and report the duplicate, as upstream kro does"#
+        ]
+    );
+    assert!(graph.warnings()[0].is_strict_error());
+    assert_eq!(
+        graph.strict_check().expect_err("strict").messages(),
+        [
+            r#"schema.status.conditions[2]: condition type "DatabaseReady" is already declared by schema.status.conditions[0]: instances drop both and report the duplicate, as upstream kro does (refused in strict mode)"#
         ]
     );
 }
@@ -276,4 +286,88 @@ fn warnings_name_unguarded_reads_of_the_instance_only() {
             .message()
             .starts_with("expression \"schema.spec.name\" reads")
     );
+}
+
+/// An RGD whose `spec.schema.spec` is `fields` (indented under `spec`).
+fn rgd_with_fields(fields: &str) -> ResourceGraphDefinition {
+    let text = format!(
+        r#"
+apiVersion: kro.run/v1alpha1
+kind: ResourceGraphDefinition
+metadata:
+  name: lenient
+spec:
+  schema:
+    apiVersion: v1alpha1
+    kind: Lenient
+    spec:
+{fields}
+  resources:
+  - id: config
+    template:
+      apiVersion: v1
+      kind: ConfigMap
+      metadata:
+        name: ${{schema.spec.name}}
+      data:
+        value: fixed
+"#
+    );
+    ResourceGraphDefinition::from_yaml(&text).expect("parses")
+}
+
+#[test]
+fn schema_checks_upstream_does_not_have_are_warnings_that_strict_mode_refuses() {
+    let fields = r#"      name: string | default="a" default="b"
+      size: string | minimum=1
+      low: integer | minimum=5 maximum=1"#;
+    let graph = compiles(&rgd_with_fields(fields), false);
+    let warnings: Vec<String> = graph.warnings().iter().map(ToString::to_string).collect();
+    assert_eq!(
+        warnings,
+        [
+            "schema.spec.low: marker `minimum`=5 is greater than `maximum`=1: the API server will \
+             reject every value of this field",
+            "schema.spec.name: marker `default` is given more than once: the last one \
+             (`default=b`) is used, as upstream kro does",
+            "schema.spec.size: marker `minimum` applies only to integer and float fields, not to \
+             `string`: it is kept in the CRD as upstream kro does, but has no effect",
+        ]
+    );
+    assert!(graph.warnings().iter().all(|w| w.is_strict_error()));
+    assert!(graph.warnings().iter().all(|w| w.resource_id().is_none()));
+    assert_eq!(graph.warnings()[1].path(), "schema.spec.name");
+
+    // The CRD is upstream's: the last default, `minimum` kept on the string.
+    let spec = &graph.crd_spec().spec_schema;
+    let properties = spec.properties.as_ref().expect("properties");
+    assert_eq!(
+        properties["name"].default.as_ref().map(|d| &d.0),
+        Some(&serde_json::json!("b"))
+    );
+    assert_eq!(properties["size"].minimum, Some(1.0));
+
+    let refused = graph
+        .strict_check()
+        .expect_err("strict mode refuses")
+        .messages();
+    assert_eq!(refused.len(), 3);
+    assert_eq!(
+        refused[1],
+        "schema.spec.name: marker `default` is given more than once: the last one (`default=b`) \
+         is used, as upstream kro does (refused in strict mode)"
+    );
+}
+
+#[test]
+fn advice_is_not_refused_in_strict_mode() {
+    let graph = compiles(&rgd_with_fields("      name: string | default=a"), false);
+    assert!(graph.warnings().is_empty());
+    assert!(graph.strict_check().is_ok());
+    // An unguarded read of an optional field is advice, not a relaxed check.
+    let status = "    status:\n      name: ${schema.spec.name}";
+    let graph = compiles(&rgd("Namespaced", status, CONFIG), false);
+    assert_eq!(graph.warnings().len(), 1);
+    assert!(!graph.warnings()[0].is_strict_error());
+    assert!(graph.strict_check().is_ok());
 }

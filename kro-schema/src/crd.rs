@@ -13,6 +13,7 @@ use serde_json::Value;
 use crate::error::{ErrorKind, SchemaError, SchemaErrors, json_kind};
 use crate::openapi::convert_spec;
 use crate::pluralize::pluralize;
+use crate::warning::SchemaWarning;
 
 /// The API group used when `schema.group` is absent.
 pub const DEFAULT_GROUP: &str = "kro.run";
@@ -75,8 +76,19 @@ pub struct CrdSpec {
 
 impl CrdSpec {
     /// Reads and validates an RGD's `spec.schema`; collects every error, with paths starting at
-    /// `schema` (e.g. `schema.spec.replicas`).
+    /// `schema` (e.g. `schema.spec.replicas`). Warnings are dropped:
+    /// [`CrdSpec::from_rgd_schema_with_warnings`] returns them.
     pub fn from_rgd_schema(schema: &Value) -> Result<Self, SchemaErrors> {
+        Self::from_rgd_schema_with_warnings(schema).map(|(spec, _)| spec)
+    }
+
+    /// Like [`CrdSpec::from_rgd_schema`], also returning the warnings: input upstream kro v0.9.4
+    /// accepts and kro-rs converts the same way, though it deserves the author's attention
+    /// (a repeated marker, `minimum` on a string, ...). A caller that wants the stricter
+    /// behaviour refuses a schema with warnings.
+    pub fn from_rgd_schema_with_warnings(
+        schema: &Value,
+    ) -> Result<(Self, Vec<SchemaWarning>), SchemaErrors> {
         let mut errors = Vec::new();
         let Value::Object(fields) = schema else {
             let expected = "a map with `apiVersion`, `kind` and `spec`";
@@ -135,16 +147,16 @@ impl CrdSpec {
             }
         };
 
-        let spec_schema = match convert_spec(
+        let (spec_schema, warnings) = match convert_spec(
             field("spec").unwrap_or(&Value::Null),
             field("types"),
             "schema.spec",
             "schema.types",
         ) {
-            Ok(schema) => schema,
+            Ok(converted) => converted,
             Err(spec_errors) => {
                 errors.extend(spec_errors);
-                JSONSchemaProps::default()
+                (JSONSchemaProps::default(), Vec::new())
             }
         };
 
@@ -178,7 +190,7 @@ impl CrdSpec {
         if !errors.is_empty() {
             return Err(SchemaErrors(errors));
         }
-        Ok(Self {
+        let spec = Self {
             api_version,
             kind,
             group,
@@ -189,7 +201,8 @@ impl CrdSpec {
             categories,
             labels,
             annotations,
-        })
+        };
+        Ok((spec, warnings))
     }
 
     /// The plural resource name: the lower-cased kind, pluralized like Go's flect.

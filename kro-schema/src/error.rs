@@ -118,16 +118,6 @@ pub enum ErrorKind {
         expected: String,
     },
 
-    /// A marker that may appear once appears again.
-    #[error(
-        "marker `{marker}` is given more than once: expected it at most once \
-         (only `validation` and `listMapKey` may repeat)"
-    )]
-    DuplicateMarker {
-        /// The marker key.
-        marker: String,
-    },
-
     /// A marker value of the wrong shape, e.g. `minimum=abc`.
     #[error("marker `{marker}`: expected {expected}, got `{value}`")]
     InvalidMarkerValue {
@@ -168,21 +158,6 @@ pub enum ErrorKind {
         reason: String,
     },
 
-    /// A lower bound above its upper bound, e.g. `minLength=5 maxLength=2`.
-    #[error(
-        "marker `{lower}`={lower_value} is greater than `{upper}`={upper_value}: expected `{lower}` <= `{upper}`"
-    )]
-    InvertedBounds {
-        /// The lower-bound marker.
-        lower: &'static str,
-        /// Its value.
-        lower_value: String,
-        /// The upper-bound marker.
-        upper: &'static str,
-        /// Its value.
-        upper_value: String,
-    },
-
     /// A `default` that does not parse as, or does not satisfy, the field's schema.
     #[error("marker `default`: expected {expected}, got `{value}`")]
     InvalidDefault {
@@ -208,10 +183,6 @@ pub enum ErrorKind {
         found: &'static str,
     },
 
-    /// An empty field name.
-    #[error("empty field name: expected a non-empty key")]
-    EmptyFieldName,
-
     /// Custom types that reference each other in a cycle.
     #[error(
         "cyclic dependency between custom types: {cycle}: expected types that do not reference themselves"
@@ -219,13 +190,6 @@ pub enum ErrorKind {
     CyclicTypes {
         /// The cycle, e.g. `A -> B -> A`.
         cycle: String,
-    },
-
-    /// A custom type named like a built-in one.
-    #[error("custom type `{name}` has the name of a built-in type: expected another name")]
-    ReservedTypeName {
-        /// The name.
-        name: String,
     },
 
     /// Inline objects nested absurdly deep.

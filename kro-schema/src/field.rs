@@ -3,7 +3,8 @@
 use std::fmt;
 
 use crate::error::ErrorKind;
-use crate::markers::{Marker, parse_markers};
+use crate::markers::{Marker, parse_markers_checked};
+use crate::warning::WarningKind;
 
 /// The deepest nesting of `[]` and `map[string]` wrappers a type may have.
 pub const MAX_TYPE_DEPTH: usize = 16;
@@ -80,16 +81,21 @@ pub struct FieldSpec {
 ///
 /// The type is everything before the first `|`; markers follow it.
 pub fn parse_field(text: &str) -> Result<FieldSpec, ErrorKind> {
+    parse_field_checked(text).map(|(field, _)| field)
+}
+
+/// Like [`parse_field`], also returning the warnings of its markers.
+pub(crate) fn parse_field_checked(text: &str) -> Result<(FieldSpec, Vec<WarningKind>), ErrorKind> {
     let (type_text, marker_text) = match text.split_once('|') {
         Some((ty, markers)) => (ty, Some(markers)),
         None => (text, None),
     };
     let ty = parse_type(type_text)?;
-    let markers = match marker_text {
-        Some(markers) => parse_markers(markers)?,
-        None => Vec::new(),
+    let (markers, warnings) = match marker_text {
+        Some(markers) => parse_markers_checked(markers)?,
+        None => (Vec::new(), Vec::new()),
     };
-    Ok(FieldSpec { ty, markers })
+    Ok((FieldSpec { ty, markers }, warnings))
 }
 
 /// Parses a type such as `[]map[string]Port`.

@@ -10,6 +10,7 @@ mod openapi;
 mod pluralize;
 mod types;
 mod values;
+mod warning;
 
 pub use crate::crd::{
     CrdOptions, CrdSpec, DEFAULT_GROUP, LABEL_KRO_VERSION, LABEL_OWNED, LABEL_RGD_ID,
@@ -22,6 +23,7 @@ pub use crate::field::{FieldSpec, MAX_TYPE_DEPTH, TypeExpr, parse_field, parse_t
 pub use crate::markers::{ListType, Marker, parse_markers};
 pub use crate::openapi::{IMMUTABLE_MESSAGE, MAX_OBJECT_DEPTH, SimpleSchema, VALIDATION_MESSAGE};
 pub use crate::pluralize::pluralize;
+pub use crate::warning::{SchemaWarning, WarningKind};
 
 /// The OpenAPI types this crate produces, re-exported so users need no direct `k8s-openapi`
 /// dependency to name them.

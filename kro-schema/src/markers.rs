@@ -6,6 +6,7 @@
 use std::collections::BTreeSet;
 
 use crate::error::ErrorKind;
+use crate::warning::WarningKind;
 
 /// Every marker key, for error messages.
 pub(crate) const KNOWN_MARKERS: &str = "required, default, description, enum, minimum, maximum, \
@@ -95,29 +96,35 @@ impl Marker {
         }
     }
 
-    fn repeatable(&self) -> bool {
+    /// Whether the marker may appear more than once on a field.
+    pub(crate) fn repeatable(&self) -> bool {
         matches!(self, Self::Validation(_) | Self::ListMapKey(_))
     }
 }
 
 /// Parses the marker list after the first `|`, e.g. `default=3 minimum=1 description="a b"`.
+///
+/// A marker may repeat (upstream kro applies each in order); [`crate::SimpleSchema`] reports that
+/// as a warning.
 pub fn parse_markers(text: &str) -> Result<Vec<Marker>, ErrorKind> {
+    parse_markers_checked(text).map(|(markers, _)| markers)
+}
+
+/// Like [`parse_markers`], also returning what upstream accepts but deserves a warning.
+pub(crate) fn parse_markers_checked(
+    text: &str,
+) -> Result<(Vec<Marker>, Vec<WarningKind>), ErrorKind> {
     let mut markers: Vec<Marker> = Vec::new();
-    let mut seen = BTreeSet::new();
+    let mut warnings = Vec::new();
     let mut map_keys = BTreeSet::new();
     let mut rest = text;
     loop {
         rest = rest.trim_start();
         if rest.is_empty() {
-            return Ok(markers);
+            return Ok((markers, warnings));
         }
-        let (key, raw_value, after) = split_marker(rest)?;
-        let marker = interpret(key, raw_value)?;
-        if !marker.repeatable() && !seen.insert(marker.key()) {
-            return Err(ErrorKind::DuplicateMarker {
-                marker: key.to_owned(),
-            });
-        }
+        let (key, raw_value, after) = split_marker(rest, &mut warnings)?;
+        let marker = interpret(key, raw_value, &mut warnings)?;
         if let Marker::ListMapKey(field) = &marker
             && !map_keys.insert(field.clone())
         {
@@ -131,12 +138,26 @@ pub fn parse_markers(text: &str) -> Result<Vec<Marker>, ErrorKind> {
 }
 
 /// Splits `key=value rest...` into the key, the value (still quoted) and what follows.
-fn split_marker(text: &str) -> Result<(&str, RawValue<'_>, &str), ErrorKind> {
+fn split_marker<'t>(
+    text: &'t str,
+    warnings: &mut Vec<WarningKind>,
+) -> Result<(&'t str, RawValue<'t>, &'t str), ErrorKind> {
     let key_end = text
         .find(|c: char| c == '=' || c.is_whitespace())
         .unwrap_or(text.len());
     let key = &text[..key_end];
-    if !text[key_end..].starts_with('=') {
+    // Upstream ignores whitespace before the `=` (`minimum =1`), so that is only a warning.
+    let spaced = text[key_end..].trim_start();
+    let equals = if !text[key_end..].starts_with('=') && spaced.starts_with('=') && !key.is_empty()
+    {
+        warnings.push(WarningKind::SpaceBeforeEquals {
+            marker: key.to_owned(),
+        });
+        text.len() - spaced.len()
+    } else {
+        key_end
+    };
+    if !text[equals..].starts_with('=') {
         return Err(ErrorKind::MarkerWithoutValue {
             key: key.to_owned(),
         });
@@ -150,7 +171,7 @@ fn split_marker(text: &str) -> Result<(&str, RawValue<'_>, &str), ErrorKind> {
             known: KNOWN_MARKERS,
         });
     }
-    let value_start = key_end + 1;
+    let value_start = equals + 1;
     let value_text = &text[value_start..];
     let value_len = scan_value(key, value_text)?;
     let raw = &value_text[..value_len];
@@ -265,7 +286,11 @@ fn closer(open: char) -> char {
 }
 
 /// Checks a value's shape for its key.
-fn interpret(key: &str, raw: RawValue<'_>) -> Result<Marker, ErrorKind> {
+fn interpret(
+    key: &str,
+    raw: RawValue<'_>,
+    warnings: &mut Vec<WarningKind>,
+) -> Result<Marker, ErrorKind> {
     let value = raw.unquoted();
     let marker = match key {
         "required" => Marker::Required(parse_bool("required", &value)?),
@@ -274,7 +299,7 @@ fn interpret(key: &str, raw: RawValue<'_>) -> Result<Marker, ErrorKind> {
         "enum" => Marker::Enum(parse_enum(&value)?),
         "minimum" => Marker::Minimum(parse_number("minimum", &value)?),
         "maximum" => Marker::Maximum(parse_number("maximum", &value)?),
-        "pattern" => Marker::Pattern(check_pattern(value)?),
+        "pattern" => Marker::Pattern(check_pattern(value, warnings)?),
         "minLength" => Marker::MinLength(parse_count("minLength", &value)?),
         "maxLength" => Marker::MaxLength(parse_count("maxLength", &value)?),
         "minItems" => Marker::MinItems(parse_count("minItems", &value)?),
@@ -359,8 +384,7 @@ fn parse_count(marker: &'static str, value: &str) -> Result<i64, ErrorKind> {
         .trim()
         .parse::<i64>()
         .ok()
-        .filter(|count| *count >= 0)
-        .ok_or_else(|| invalid(marker, "a non-negative integer", value.to_owned()))
+        .ok_or_else(|| invalid(marker, "an integer", value.to_owned()))
 }
 
 fn parse_enum(value: &str) -> Result<Vec<String>, ErrorKind> {
@@ -381,7 +405,7 @@ fn parse_enum(value: &str) -> Result<Vec<String>, ErrorKind> {
         .collect()
 }
 
-fn check_pattern(pattern: String) -> Result<String, ErrorKind> {
+fn check_pattern(pattern: String, warnings: &mut Vec<WarningKind>) -> Result<String, ErrorKind> {
     if pattern.is_empty() {
         return Err(invalid(
             "pattern",
@@ -391,17 +415,36 @@ fn check_pattern(pattern: String) -> Result<String, ErrorKind> {
     }
     match compile_pattern(&pattern) {
         Ok(_) => Ok(pattern),
-        Err(reason) => Err(ErrorKind::InvalidPattern { pattern, reason }),
+        // Go's RE2 has no such size limit: the API server may well accept the pattern.
+        Err(PatternError::TooBig(reason)) => {
+            warnings.push(WarningKind::PatternNotChecked {
+                pattern: pattern.clone(),
+                reason,
+            });
+            Ok(pattern)
+        }
+        Err(PatternError::Syntax(reason)) => Err(ErrorKind::InvalidPattern { pattern, reason }),
     }
 }
 
+/// Why a pattern does not compile.
+pub(crate) enum PatternError {
+    /// The dialect rejects it (as Go RE2 would, for look-around and backreferences).
+    Syntax(String),
+    /// It compiles to more than kro-rs's size limit.
+    TooBig(String),
+}
+
 /// Compiles a pattern with a dialect close to Go RE2: no look-around and no backreferences.
-pub(crate) fn compile_pattern(pattern: &str) -> Result<regex::Regex, String> {
+pub(crate) fn compile_pattern(pattern: &str) -> Result<regex::Regex, PatternError> {
     regex::RegexBuilder::new(pattern)
         // The API server limits CEL and regex cost; a smaller limit here keeps fuzzing fast.
         .size_limit(1 << 20)
         .build()
-        .map_err(|error| regex_reason(&error))
+        .map_err(|error| match error {
+            regex::Error::CompiledTooBig(_) => PatternError::TooBig(regex_reason(&error)),
+            _ => PatternError::Syntax(regex_reason(&error)),
+        })
 }
 
 /// The one-line reason of a `regex` error (its `Display` draws a multi-line diagram).
@@ -535,7 +578,7 @@ mod tests {
             "marker `required` has no value: expected `required=<value>`"
         );
         assert_eq!(
-            error("required =true"),
+            error("required true"),
             "marker `required` has no value: expected `required=<value>`"
         );
         assert_eq!(
@@ -554,11 +597,6 @@ mod tests {
             error("default=a]"),
             "marker `default`: unexpected `]`: expected no closing bracket here (quote values \
              that contain brackets)"
-        );
-        assert_eq!(
-            error("default=1 default=2"),
-            "marker `default` is given more than once: expected it at most once (only \
-             `validation` and `listMapKey` may repeat)"
         );
         assert_eq!(
             error("listMapKey=a listMapKey=a"),
@@ -589,20 +627,16 @@ mod tests {
             "marker `maximum`: expected a finite number, got `NaN`"
         );
         assert_eq!(
-            error("minLength=-1"),
-            "marker `minLength`: expected a non-negative integer, got `-1`"
-        );
-        assert_eq!(
             error("maxLength=1.5"),
-            "marker `maxLength`: expected a non-negative integer, got `1.5`"
+            "marker `maxLength`: expected an integer, got `1.5`"
         );
         assert_eq!(
             error("minItems=x"),
-            "marker `minItems`: expected a non-negative integer, got `x`"
+            "marker `minItems`: expected an integer, got `x`"
         );
         assert_eq!(
             error("maxItems=x"),
-            "marker `maxItems`: expected a non-negative integer, got `x`"
+            "marker `maxItems`: expected an integer, got `x`"
         );
         assert_eq!(
             error("enum=\"a,,b\""),
@@ -624,6 +658,37 @@ mod tests {
             error("pattern=\"\""),
             "marker `pattern`: expected a non-empty regular expression, got ``"
         );
+    }
+
+    #[test]
+    fn upstream_leniencies_parse_with_warnings() {
+        // Repeated markers are kept in order: the last one wins when they are applied.
+        assert_eq!(
+            parse_markers("default=1 default=2").unwrap(),
+            vec![Marker::Default("1".into()), Marker::Default("2".into())]
+        );
+        // Negative counts are left to the API server, which accepts them.
+        assert_eq!(one("minLength=-1"), Marker::MinLength(-1));
+        // Whitespace before `=` is ignored, as upstream does, with a warning.
+        let (markers, warnings) = parse_markers_checked("minimum =1 required=true").unwrap();
+        assert_eq!(markers, vec![Marker::Minimum(1.0), Marker::Required(true)]);
+        assert_eq!(
+            warnings,
+            vec![WarningKind::SpaceBeforeEquals {
+                marker: "minimum".into()
+            }]
+        );
+        assert_eq!(
+            warnings[0].to_string(),
+            "marker `minimum` has whitespace before `=`: expected `minimum=<value>`"
+        );
+        // A pattern too large for kro-rs's engine is left to the API server's.
+        let (markers, warnings) = parse_markers_checked(r#"pattern="^\\w{1,1000}$""#).unwrap();
+        assert_eq!(markers, vec![Marker::Pattern(r"^\w{1,1000}$".into())]);
+        assert!(matches!(
+            warnings.as_slice(),
+            [WarningKind::PatternNotChecked { .. }]
+        ));
     }
 
     #[test]

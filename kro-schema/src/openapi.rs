@@ -1,6 +1,6 @@
 //! SimpleSchema maps to OpenAPI v3 (`JSONSchemaProps`): fields, markers and implicit defaults.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
     JSON, JSONSchemaProps, JSONSchemaPropsOrArray, JSONSchemaPropsOrBool, ValidationRule,
@@ -8,10 +8,11 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
 use serde_json::Value;
 
 use crate::error::{ErrorKind, SchemaError, SchemaErrors, join_path, json_kind};
-use crate::field::{TypeExpr, parse_field, type_hint};
+use crate::field::{TypeExpr, parse_field_checked, type_hint};
 use crate::markers::{ListType, Marker};
 use crate::types::{ResolvedType, TypeTable, resolve_types};
 use crate::values::default_value;
+use crate::warning::{SchemaWarning, WarningKind};
 
 /// How deep inline objects may nest; far beyond real schemas, it only stops runaway input.
 pub const MAX_OBJECT_DEPTH: usize = 64;
@@ -29,8 +30,9 @@ pub struct SimpleSchema {
 
 impl SimpleSchema {
     /// Resolves `schema.types` (a map of struct or alias definitions; `None` for no types).
+    /// Warnings are dropped; [`SimpleSchema::to_openapi_with_warnings`] returns them.
     pub fn new(types: Option<&Value>) -> Result<Self, SchemaErrors> {
-        let (types, errors) = resolve_types(types, "types");
+        let (types, errors, _) = resolve_types(types, "types");
         if errors.is_empty() {
             Ok(Self { types })
         } else {
@@ -39,7 +41,7 @@ impl SimpleSchema {
     }
 
     /// Converts an instance `spec` map using this schema's custom types; error paths start with
-    /// `spec`.
+    /// `spec`. Warnings are dropped.
     pub fn convert(&self, spec: &Value) -> Result<JSONSchemaProps, SchemaErrors> {
         let mut converter = Converter::new(&self.types);
         let schema = converter.root(spec, "spec");
@@ -47,10 +49,20 @@ impl SimpleSchema {
     }
 
     /// Converts `spec` with the custom types in `types`, collecting every error of both.
+    /// Warnings are dropped; [`SimpleSchema::to_openapi_with_warnings`] returns them.
     pub fn to_openapi(
         spec: &Value,
         types: Option<&Value>,
     ) -> Result<JSONSchemaProps, SchemaErrors> {
+        convert_spec(spec, types, "spec", "types").map(|(schema, _)| schema)
+    }
+
+    /// Like [`SimpleSchema::to_openapi`], also returning the warnings: input upstream kro
+    /// accepts that kro-rs converts the way upstream does but would rather not see.
+    pub fn to_openapi_with_warnings(
+        spec: &Value,
+        types: Option<&Value>,
+    ) -> Result<(JSONSchemaProps, Vec<SchemaWarning>), SchemaErrors> {
         convert_spec(spec, types, "spec", "types")
     }
 
@@ -65,19 +77,20 @@ impl SimpleSchema {
     }
 }
 
-/// Converts `spec` and `types`, error paths prefixed with the given roots.
+/// Converts `spec` and `types`, paths prefixed with the given roots.
 pub(crate) fn convert_spec(
     spec: &Value,
     types: Option<&Value>,
     spec_path: &str,
     types_path: &str,
-) -> Result<JSONSchemaProps, SchemaErrors> {
-    let (table, mut errors) = resolve_types(types, types_path);
+) -> Result<(JSONSchemaProps, Vec<SchemaWarning>), SchemaErrors> {
+    let (table, mut errors, mut warnings) = resolve_types(types, types_path);
     let mut converter = Converter::new(&table);
     let schema = converter.root(spec, spec_path);
     errors.append(&mut converter.errors);
+    warnings.append(&mut converter.warnings);
     if errors.is_empty() {
-        Ok(schema)
+        Ok((schema, warnings))
     } else {
         Err(SchemaErrors(errors))
     }
@@ -87,13 +100,19 @@ pub(crate) fn convert_spec(
 pub(crate) struct Converter<'t> {
     types: &'t TypeTable,
     pub(crate) errors: Vec<SchemaError>,
+    pub(crate) warnings: Vec<SchemaWarning>,
 }
+
+/// A field's schema and how many times upstream lists it in its parent's `required` (once per
+/// `required=true` marker, plus once for a custom type that says `required=true`).
+pub(crate) type FieldSchema = (JSONSchemaProps, usize);
 
 impl<'t> Converter<'t> {
     pub(crate) fn new(types: &'t TypeTable) -> Self {
         Self {
             types,
             errors: Vec::new(),
+            warnings: Vec::new(),
         }
     }
 
@@ -105,10 +124,14 @@ impl<'t> Converter<'t> {
         }
     }
 
+    fn warn(&mut self, path: &str, kind: WarningKind) {
+        self.warnings.push(kind.at(path));
+    }
+
     /// A top-level map (`spec`); absent or null means no fields.
     pub(crate) fn root(&mut self, value: &Value, path: &str) -> JSONSchemaProps {
         match value {
-            Value::Null => object_schema(BTreeMap::new(), BTreeSet::new()),
+            Value::Null => object_schema(BTreeMap::new(), Vec::new()),
             Value::Object(fields) => self.object(path, fields, 0),
             other => {
                 self.errors.push(
@@ -117,7 +140,7 @@ impl<'t> Converter<'t> {
                     }
                     .at(path),
                 );
-                object_schema(BTreeMap::new(), BTreeSet::new())
+                object_schema(BTreeMap::new(), Vec::new())
             }
         }
     }
@@ -136,20 +159,17 @@ impl<'t> Converter<'t> {
                 }
                 .at(path),
             );
-            return object_schema(BTreeMap::new(), BTreeSet::new());
+            return object_schema(BTreeMap::new(), Vec::new());
         }
         let mut properties = BTreeMap::new();
-        let mut required = BTreeSet::new();
+        let mut required = Vec::new();
         for (name, value) in fields {
             let field_path = join_path(path, name);
             if name.is_empty() {
-                self.errors.push(ErrorKind::EmptyFieldName.at(field_path));
-                continue;
+                self.warn(&field_path, WarningKind::EmptyFieldName);
             }
-            if let Some((schema, is_required)) = self.value(&field_path, value, depth) {
-                if is_required {
-                    required.insert(name.clone());
-                }
+            if let Some((schema, required_count)) = self.value(&field_path, value, depth) {
+                required.extend(std::iter::repeat_n(name.clone(), required_count));
                 properties.insert(name.clone(), schema);
             }
         }
@@ -157,15 +177,10 @@ impl<'t> Converter<'t> {
     }
 
     /// A field value: a type string or a nested map.
-    pub(crate) fn value(
-        &mut self,
-        path: &str,
-        value: &Value,
-        depth: usize,
-    ) -> Option<(JSONSchemaProps, bool)> {
+    pub(crate) fn value(&mut self, path: &str, value: &Value, depth: usize) -> Option<FieldSchema> {
         match value {
             Value::String(text) => self.field(path, text),
-            Value::Object(fields) => Some((self.object(path, fields, depth + 1), false)),
+            Value::Object(fields) => Some((self.object(path, fields, depth + 1), 0)),
             other => {
                 self.errors.push(
                     ErrorKind::InvalidFieldValue {
@@ -178,15 +193,19 @@ impl<'t> Converter<'t> {
         }
     }
 
-    /// A field string: its type's schema with its markers applied, and whether it is required.
-    pub(crate) fn field(&mut self, path: &str, text: &str) -> Option<(JSONSchemaProps, bool)> {
-        let spec = match parse_field(text) {
-            Ok(spec) => spec,
+    /// A field string: its type's schema with its markers applied, and how often it is
+    /// required.
+    pub(crate) fn field(&mut self, path: &str, text: &str) -> Option<FieldSchema> {
+        let (spec, marker_warnings) = match parse_field_checked(text) {
+            Ok(parsed) => parsed,
             Err(kind) => {
                 self.errors.push(kind.at(path));
                 return None;
             }
         };
+        for warning in marker_warnings {
+            self.warn(path, warning);
+        }
         let (mut schema, alias_required) = match self.type_schema(&spec.ty) {
             Ok(resolved) => resolved,
             Err(Some(kind)) => {
@@ -197,11 +216,16 @@ impl<'t> Converter<'t> {
             Err(None) => return None,
         };
         let before = self.errors.len();
-        let required = self.apply_markers(path, &mut schema, &spec.ty, &spec.markers);
+        let field = FieldMarkers {
+            ty: &spec.ty,
+            markers: &spec.markers,
+            alias_required,
+        };
+        let required = self.apply_markers(path, &mut schema, &field);
         if self.errors.len() > before {
             return None;
         }
-        Some((schema, required.unwrap_or(alias_required)))
+        Some((schema, required))
     }
 
     /// The schema of a type; `Err(None)` when it names a custom type that failed to resolve.
@@ -260,22 +284,25 @@ impl<'t> Converter<'t> {
         })
     }
 
-    /// Applies markers in order, then the default (which must satisfy the finished schema).
-    /// Returns the `required=` value if one was given.
+    /// Applies markers in order, as upstream does (a repeated marker overrides the earlier one),
+    /// then the default (which must satisfy the finished schema). Returns how many times the
+    /// field goes into its parent's `required`.
     fn apply_markers(
         &mut self,
         path: &str,
         schema: &mut JSONSchemaProps,
-        ty: &TypeExpr,
-        markers: &[Marker],
-    ) -> Option<bool> {
-        let mut required = None;
+        field: &FieldMarkers<'_>,
+    ) -> usize {
+        let mut required = usize::from(field.alias_required);
         let mut default = None;
         let mut lists = ListMarkers::default();
-        let found = ty.to_string();
+        let found = field.ty.to_string();
         let kind = schema.type_.clone().unwrap_or_default();
         let is_free_form = schema.x_kubernetes_preserve_unknown_fields == Some(true);
-        for marker in markers {
+        for warning in repeated_markers(field.markers) {
+            self.warn(path, warning);
+        }
+        for marker in field.markers {
             let only = |allowed_kinds: &[&str], allowed: &'static str| {
                 if allowed_kinds.contains(&kind.as_str()) && !is_free_form {
                     Ok(())
@@ -289,7 +316,16 @@ impl<'t> Converter<'t> {
             };
             let result = match marker {
                 Marker::Required(flag) => {
-                    required = Some(*flag);
+                    if *flag {
+                        required += 1;
+                    } else if field.alias_required {
+                        self.warn(
+                            path,
+                            WarningKind::RequiredNotOverridden {
+                                alias: found.clone(),
+                            },
+                        );
+                    }
                     Ok(())
                 }
                 Marker::Default(raw) => {
@@ -303,30 +339,27 @@ impl<'t> Converter<'t> {
                 Marker::Enum(entries) => only(&["string", "integer"], "string and integer")
                     .and_then(|()| enum_values(&kind, entries))
                     .map(|values| schema.enum_ = Some(values)),
-                Marker::Minimum(bound) => only(&["integer", "number"], "integer and float")
-                    .map(|()| schema.minimum = Some(*bound)),
-                Marker::Maximum(bound) => only(&["integer", "number"], "integer and float")
-                    .map(|()| schema.maximum = Some(*bound)),
+                Marker::Minimum(_) | Marker::Maximum(_) => {
+                    if only(&["integer", "number"], "integer and float").is_err() {
+                        self.warn(path, no_effect(marker, "integer and float", &found));
+                    }
+                    apply_bound(schema, marker);
+                    Ok(())
+                }
                 Marker::Pattern(pattern) => {
                     only(&["string"], "string").map(|()| schema.pattern = Some(pattern.clone()))
                 }
-                Marker::MinLength(bound) => {
-                    only(&["string"], "string").map(|()| schema.min_length = Some(*bound))
+                Marker::MinLength(_) | Marker::MaxLength(_) => {
+                    only(&["string"], "string").map(|()| self.apply_count(path, schema, marker))
                 }
-                Marker::MaxLength(bound) => {
-                    only(&["string"], "string").map(|()| schema.max_length = Some(*bound))
-                }
-                Marker::MinItems(bound) => {
-                    only(&["array"], "array").map(|()| schema.min_items = Some(*bound))
-                }
-                Marker::MaxItems(bound) => {
-                    only(&["array"], "array").map(|()| schema.max_items = Some(*bound))
+                Marker::MinItems(_) | Marker::MaxItems(_) => {
+                    only(&["array"], "array").map(|()| self.apply_count(path, schema, marker))
                 }
                 Marker::UniqueItems(flag) => {
                     only(&["array"], "array").map(|()| lists.unique |= *flag)
                 }
                 Marker::ListType(list_type) => {
-                    only(&["array"], "array").map(|()| lists.list_type = Some(*list_type))
+                    only(&["array"], "array").and_then(|()| lists.set_type(*list_type))
                 }
                 Marker::ListMapKey(key) => {
                     only(&["array"], "array").map(|()| lists.map_keys.push(key.clone()))
@@ -346,27 +379,141 @@ impl<'t> Converter<'t> {
                 self.errors.push(kind.at(path));
             }
         }
-        for error in apply_list_markers(schema, &lists, &found) {
+        self.finish_field(path, schema, &lists, &found, default);
+        required
+    }
+
+    /// What only the whole field can tell: list markers together, bounds, and the default.
+    fn finish_field(
+        &mut self,
+        path: &str,
+        schema: &mut JSONSchemaProps,
+        lists: &ListMarkers,
+        found: &str,
+        default: Option<&str>,
+    ) {
+        for error in apply_list_markers(schema, lists, found) {
             self.errors.push(error.at(path));
         }
-        for error in inverted_bounds(schema) {
-            self.errors.push(error.at(path));
+        for warning in inverted_bounds(schema) {
+            self.warn(path, warning);
         }
         if let Some(raw) = default {
             match default_value(schema, raw) {
-                Ok(value) => schema.default = Some(JSON(value)),
+                Ok((value, warning)) => {
+                    schema.default = Some(JSON(value));
+                    if let Some(warning) = warning {
+                        self.warn(path, warning);
+                    }
+                }
                 Err(kind) => self.errors.push(kind.at(path)),
             }
         }
-        required
+    }
+
+    /// Sets `minLength`, `maxLength`, `minItems` or `maxItems`, warning when it is negative (the
+    /// API server accepts that, as upstream does).
+    fn apply_count(&mut self, path: &str, schema: &mut JSONSchemaProps, marker: &Marker) {
+        let (slot, value, effect) = match marker {
+            Marker::MinLength(n) => (&mut schema.min_length, *n, NO_EFFECT),
+            Marker::MaxLength(n) => (&mut schema.max_length, *n, REJECTS_EVERY_VALUE),
+            Marker::MinItems(n) => (&mut schema.min_items, *n, NO_EFFECT),
+            Marker::MaxItems(n) => (&mut schema.max_items, *n, REJECTS_EVERY_VALUE),
+            _ => return,
+        };
+        *slot = Some(value);
+        if value < 0 {
+            self.warn(
+                path,
+                WarningKind::NegativeCount {
+                    marker: marker.key(),
+                    value,
+                    effect,
+                },
+            );
+        }
+    }
+}
+
+const NO_EFFECT: &str = "it has no effect";
+const REJECTS_EVERY_VALUE: &str = "the API server will reject every value of this field";
+
+/// One field's type and markers.
+struct FieldMarkers<'a> {
+    ty: &'a TypeExpr,
+    markers: &'a [Marker],
+    /// Whether its custom type says `required=true`.
+    alias_required: bool,
+}
+
+fn apply_bound(schema: &mut JSONSchemaProps, marker: &Marker) {
+    match marker {
+        Marker::Minimum(bound) => schema.minimum = Some(*bound),
+        Marker::Maximum(bound) => schema.maximum = Some(*bound),
+        _ => {}
+    }
+}
+
+fn no_effect(marker: &Marker, allowed: &'static str, found: &str) -> WarningKind {
+    WarningKind::MarkerHasNoEffect {
+        marker: marker.key(),
+        allowed,
+        found: found.to_owned(),
+    }
+}
+
+/// One warning per marker key that is given more than once (other than `validation` and
+/// `listMapKey`), naming the value that takes effect: the last one.
+fn repeated_markers(markers: &[Marker]) -> Vec<WarningKind> {
+    let mut counts: BTreeMap<&'static str, (usize, &Marker)> = BTreeMap::new();
+    let mut order = Vec::new();
+    for marker in markers.iter().filter(|marker| !marker.repeatable()) {
+        let entry = counts.entry(marker.key()).or_insert((0, marker));
+        entry.0 += 1;
+        entry.1 = marker;
+        if entry.0 == 2 {
+            order.push(marker.key());
+        }
+    }
+    order
+        .into_iter()
+        .filter_map(|key| counts.get(key))
+        .map(|(_, last)| WarningKind::RepeatedMarker {
+            marker: last.key(),
+            kept: marker_value(last),
+        })
+        .collect()
+}
+
+/// A marker's value for messages.
+fn marker_value(marker: &Marker) -> String {
+    match marker {
+        Marker::Required(flag) | Marker::UniqueItems(flag) | Marker::Immutable(flag) => {
+            flag.to_string()
+        }
+        Marker::Default(text)
+        | Marker::Description(text)
+        | Marker::Pattern(text)
+        | Marker::ListMapKey(text)
+        | Marker::Validation(text) => text.clone(),
+        Marker::Enum(entries) => entries.join(","),
+        Marker::Minimum(number) | Marker::Maximum(number) => number.to_string(),
+        Marker::MinLength(count)
+        | Marker::MaxLength(count)
+        | Marker::MinItems(count)
+        | Marker::MaxItems(count) => count.to_string(),
+        Marker::ListType(list_type) => list_type.as_str().to_owned(),
     }
 }
 
 /// An object schema; empty `required` is omitted, as the API server would.
 fn object_schema(
     properties: BTreeMap<String, JSONSchemaProps>,
-    required: BTreeSet<String>,
+    mut required: Vec<String>,
 ) -> JSONSchemaProps {
+    // Sorted like upstream; a name required twice (a required custom type with `required=true`,
+    // or a repeated marker) is listed twice, as upstream does.
+    required.sort();
     // Nested defaults only apply when the parent exists, so a parent whose children have
     // defaults defaults to `{}`; a required child would make that `{}` invalid.
     let default = (required.is_empty() && properties.values().any(|p| p.default.is_some()))
@@ -374,7 +521,7 @@ fn object_schema(
     JSONSchemaProps {
         type_: Some("object".into()),
         properties: Some(properties),
-        required: (!required.is_empty()).then(|| required.into_iter().collect()),
+        required: (!required.is_empty()).then_some(required),
         default,
         ..Default::default()
     }
@@ -417,6 +564,27 @@ struct ListMarkers {
     unique: bool,
     list_type: Option<ListType>,
     map_keys: Vec<String>,
+}
+
+impl ListMarkers {
+    /// Records `listType`; a second one with another value contradicts the first (upstream
+    /// refuses that too).
+    fn set_type(&mut self, list_type: ListType) -> Result<(), ErrorKind> {
+        match self.list_type {
+            Some(earlier) if earlier != list_type => Err(ErrorKind::ConflictingMarkers {
+                marker: "listType",
+                reason: format!(
+                    "`listType={}` conflicts with the earlier `listType={}`: expected one list type",
+                    list_type.as_str(),
+                    earlier.as_str()
+                ),
+            }),
+            _ => {
+                self.list_type = Some(list_type);
+                Ok(())
+            }
+        }
+    }
 }
 
 fn apply_list_markers(
@@ -551,15 +719,15 @@ fn map_key_error(items: &JSONSchemaProps, key: &str) -> Option<ErrorKind> {
     None
 }
 
-fn inverted_bounds(schema: &JSONSchemaProps) -> Vec<ErrorKind> {
+fn inverted_bounds(schema: &JSONSchemaProps) -> Vec<WarningKind> {
     fn pair<T: PartialOrd + ToString>(
         lower: &'static str,
         low: Option<T>,
         upper: &'static str,
         high: Option<T>,
-    ) -> Option<ErrorKind> {
+    ) -> Option<WarningKind> {
         let (low, high) = (low?, high?);
-        (low > high).then(|| ErrorKind::InvertedBounds {
+        (low > high).then(|| WarningKind::InvertedBounds {
             lower,
             lower_value: low.to_string(),
             upper,

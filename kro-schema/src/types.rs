@@ -8,6 +8,7 @@ use serde_json::Value;
 use crate::error::{ErrorKind, SchemaError, join_path, json_kind};
 use crate::field::{TypeExpr, is_type_name, parse_field};
 use crate::openapi::{Converter, MAX_OBJECT_DEPTH};
+use crate::warning::{SchemaWarning, WarningKind};
 
 /// A custom type ready to be used by fields.
 #[derive(Debug, Clone, PartialEq)]
@@ -40,12 +41,17 @@ impl TypeTable {
     }
 }
 
-/// Resolves every custom type; errors carry paths under `path` (e.g. `types.Port.number`).
-pub(crate) fn resolve_types(types: Option<&Value>, path: &str) -> (TypeTable, Vec<SchemaError>) {
+/// Resolves every custom type; errors and warnings carry paths under `path` (e.g.
+/// `types.Port.number`).
+pub(crate) fn resolve_types(
+    types: Option<&Value>,
+    path: &str,
+) -> (TypeTable, Vec<SchemaError>, Vec<SchemaWarning>) {
     let mut table = TypeTable::default();
     let mut errors = Vec::new();
+    let mut warnings = Vec::new();
     let definitions = match types {
-        None | Some(Value::Null) => return (table, errors),
+        None | Some(Value::Null) => return (table, errors, warnings),
         Some(Value::Object(definitions)) => definitions,
         Some(other) => {
             errors.push(
@@ -54,7 +60,7 @@ pub(crate) fn resolve_types(types: Option<&Value>, path: &str) -> (TypeTable, Ve
                 }
                 .at(path),
             );
-            return (table, errors);
+            return (table, errors, warnings);
         }
     };
 
@@ -62,8 +68,8 @@ pub(crate) fn resolve_types(types: Option<&Value>, path: &str) -> (TypeTable, Ve
     for (name, definition) in definitions {
         let type_path = join_path(path, name);
         if TypeExpr::builtin(name).is_some() {
-            errors.push(ErrorKind::ReservedTypeName { name: name.clone() }.at(type_path));
-            table.broken.insert(name.clone());
+            // Fields naming it get the built-in type, as upstream; the definition is never used.
+            warnings.push(WarningKind::ShadowedTypeName { name: name.clone() }.at(type_path));
             continue;
         }
         if !is_type_name(name) {
@@ -110,12 +116,18 @@ pub(crate) fn resolve_types(types: Option<&Value>, path: &str) -> (TypeTable, Ve
                 schema: converter.object(&type_path, fields, 0),
                 required: false,
             }),
-            Value::String(text) => converter
-                .field(&type_path, text)
-                .map(|(schema, required)| ResolvedType { schema, required }),
+            Value::String(text) => {
+                converter
+                    .field(&type_path, text)
+                    .map(|(schema, required)| ResolvedType {
+                        schema,
+                        required: required > 0,
+                    })
+            }
             _ => None,
         };
         let mut type_errors = std::mem::take(&mut converter.errors);
+        warnings.append(&mut converter.warnings);
         match resolved {
             Some(resolved) if type_errors.is_empty() => {
                 table.resolved.insert(name.to_owned(), resolved);
@@ -126,7 +138,7 @@ pub(crate) fn resolve_types(types: Option<&Value>, path: &str) -> (TypeTable, Ve
         }
         errors.append(&mut type_errors);
     }
-    (table, errors)
+    (table, errors, warnings)
 }
 
 /// Custom type names used anywhere inside a definition (parse errors are reported later, when

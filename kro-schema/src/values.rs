@@ -8,10 +8,16 @@ use serde_json::Value;
 
 use crate::error::{ErrorKind, json_kind};
 use crate::markers::{compile_pattern, parse_finite, parse_go_bool};
+use crate::warning::WarningKind;
 
 /// Parses the text of a `default=` marker according to the schema's type, then checks that the
-/// value satisfies the schema (type, enum, bounds, pattern, required fields).
-pub(crate) fn default_value(schema: &JSONSchemaProps, raw: &str) -> Result<Value, ErrorKind> {
+/// value satisfies the schema (type, enum, bounds, pattern, required fields) as the API server
+/// does when it accepts a CRD. A repeated item in a set is only a warning: the API server accepts
+/// such a CRD (it rejects the instances that get the default).
+pub(crate) fn default_value(
+    schema: &JSONSchemaProps,
+    raw: &str,
+) -> Result<(Value, Option<WarningKind>), ErrorKind> {
     let bad = |expected: String| ErrorKind::InvalidDefault {
         expected,
         value: raw.to_owned(),
@@ -52,7 +58,48 @@ pub(crate) fn default_value(schema: &JSONSchemaProps, raw: &str) -> Result<Value
             "a value that satisfies the field's schema ({reason})"
         )));
     }
-    Ok(value)
+    let warning =
+        repeated_set_item(schema, &value).map(|item| WarningKind::DefaultRepeatsSetItem {
+            item: item.to_string(),
+        });
+    Ok((value, warning))
+}
+
+/// The first item a `listType=set` list (at any depth of `value`) repeats.
+fn repeated_set_item<'v>(schema: &JSONSchemaProps, value: &'v Value) -> Option<&'v Value> {
+    match value {
+        Value::Array(items) => {
+            if schema.x_kubernetes_list_type.as_deref() == Some("set") {
+                let repeated = items
+                    .iter()
+                    .enumerate()
+                    .find_map(|(index, item)| items[..index].contains(item).then_some(item));
+                if repeated.is_some() {
+                    return repeated;
+                }
+            }
+            let Some(JSONSchemaPropsOrArray::Schema(item_schema)) = &schema.items else {
+                return None;
+            };
+            items
+                .iter()
+                .find_map(|item| repeated_set_item(item_schema, item))
+        }
+        Value::Object(fields) => fields.iter().find_map(|(name, field)| {
+            let field_schema = schema
+                .properties
+                .as_ref()
+                .and_then(|props| props.get(name))
+                .or(match &schema.additional_properties {
+                    Some(JSONSchemaPropsOrBool::Schema(value_schema)) => {
+                        Some(value_schema.as_ref())
+                    }
+                    _ => None,
+                })?;
+            repeated_set_item(field_schema, field)
+        }),
+        _ => None,
+    }
 }
 
 /// Checks `value` against `schema`; the error names the sub-path (`.a[0]`) and the violation.
@@ -147,6 +194,7 @@ fn check_string(schema: &JSONSchemaProps, value: &Value, here: &str) -> Result<(
     }
     if let Some(pattern) = &schema.pattern
         && let Ok(regex) = compile_pattern(pattern)
+        // A pattern kro-rs cannot compile is left to the API server.
         && !regex.is_match(text)
     {
         return Err(format!("{here} must match `{pattern}`"));
@@ -170,13 +218,6 @@ fn check_items(
         && count > max
     {
         return Err(format!("{here} must have at most {max} items"));
-    }
-    if schema.x_kubernetes_list_type.as_deref() == Some("set") {
-        for (index, item) in items.iter().enumerate() {
-            if items[..index].contains(item) {
-                return Err(format!("{here} must not repeat {item} (listType=set)"));
-            }
-        }
     }
     if let Some(JSONSchemaPropsOrArray::Schema(item_schema)) = &schema.items {
         for (index, item) in items.iter().enumerate() {
