@@ -6,8 +6,8 @@
 //! resource (group, version and resource of the request path), as upstream kro gets from
 //! controller-runtime, whose client keeps a REST client, and so a rate limiter, per kind: one
 //! busy kind cannot starve the others, and the operator as a whole is not held to the rate of
-//! one kind. The same layer counts every request by verb and status code for
-//! `rest_client_requests_total`.
+//! one kind. The same layer feeds client-go's `rest_client_*` families: requests by status code,
+//! method and host, latency, rate-limiter wait, and request and response sizes.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -19,12 +19,10 @@ use futures::future::BoxFuture;
 use kube::client::ClientBuilder;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
-use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::family::Family;
 use thiserror::Error;
 use tokio::time::Instant;
 
-use crate::metrics::RestRequestLabels;
+use crate::metrics::ClientMetrics;
 
 /// The client could not be configured.
 #[derive(Debug, Error)]
@@ -68,20 +66,25 @@ pub async fn load_config(kubeconfig: Option<&Path>) -> Result<Config, ClientErro
     Ok(config)
 }
 
-/// Builds the client from [`load_config`], limited to `limits` and counting its requests in
-/// `requests` (when given).
+/// Builds the client from [`load_config`], limited to `limits` and recording its requests in
+/// `metrics` (when given).
 ///
 /// # Errors
 /// See [`ClientError`].
 pub async fn build_client(
     kubeconfig: Option<&Path>,
     limits: RateLimits,
-    requests: Option<Family<RestRequestLabels, Counter>>,
+    metrics: Option<ClientMetrics>,
 ) -> Result<Client, ClientError> {
     let config = load_config(kubeconfig).await?;
+    let host = config
+        .cluster_url
+        .authority()
+        .map(ToString::to_string)
+        .unwrap_or_default();
     let layer = RequestLayer {
         buckets: Arc::new(Buckets::new(limits)),
-        requests,
+        metrics: metrics.map(|metrics| Arc::new((metrics, host))),
     };
     Ok(ClientBuilder::try_from(config)?.with_layer(&layer).build())
 }
@@ -194,7 +197,8 @@ fn resource_of(path: &str) -> String {
 #[derive(Clone)]
 struct RequestLayer {
     buckets: Arc<Buckets>,
-    requests: Option<Family<RestRequestLabels, Counter>>,
+    /// The families and the API server's `host:port` label.
+    metrics: Option<Arc<(ClientMetrics, String)>>,
 }
 
 impl<S> tower::Layer<S> for RequestLayer {
@@ -204,7 +208,7 @@ impl<S> tower::Layer<S> for RequestLayer {
         RequestService {
             inner,
             buckets: Arc::clone(&self.buckets),
-            requests: self.requests.clone(),
+            metrics: self.metrics.clone(),
         }
     }
 }
@@ -212,11 +216,13 @@ impl<S> tower::Layer<S> for RequestLayer {
 struct RequestService<S> {
     inner: S,
     buckets: Arc<Buckets>,
-    requests: Option<Family<RestRequestLabels, Counter>>,
+    metrics: Option<Arc<(ClientMetrics, String)>>,
 }
 
 impl<S, B, R> tower::Service<http::Request<B>> for RequestService<S>
 where
+    B: hyper::body::Body,
+    R: hyper::body::Body,
     S: tower::Service<http::Request<B>, Response = http::Response<R>>,
     S::Future: Send + 'static,
 {
@@ -233,25 +239,31 @@ where
     // holding up requests for other resources.
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
         let delay = self.buckets.reserve(resource_of(request.uri().path()));
-        let requests = self.requests.clone();
+        let metrics = self.metrics.clone();
         let verb = verb_of(&request);
+        if let Some(metrics) = &metrics {
+            metrics.0.observe_wait(verb, delay);
+            metrics
+                .0
+                .observe_request_size(verb, request.body().size_hint().exact());
+        }
         let response = self.inner.call(request);
         Box::pin(async move {
             if !delay.is_zero() {
                 tokio::time::sleep(delay).await;
             }
+            let sent = Instant::now();
             let result = response.await;
-            if let Some(requests) = requests {
-                let code = match &result {
-                    Ok(response) => response.status().as_u16().to_string(),
-                    Err(_) => "<error>".to_owned(),
+            if let Some(metrics) = metrics {
+                let (code, size) = match &result {
+                    Ok(response) => (
+                        response.status().as_u16().to_string(),
+                        response.body().size_hint().exact(),
+                    ),
+                    Err(_) => ("<error>".to_owned(), None),
                 };
-                requests
-                    .get_or_create(&RestRequestLabels {
-                        verb: verb.to_owned(),
-                        code,
-                    })
-                    .inc();
+                let (families, host) = metrics.as_ref();
+                families.observe_response((verb, host), &code, sent.elapsed(), size);
             }
             result
         })

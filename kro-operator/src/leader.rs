@@ -95,6 +95,12 @@ impl LeaderGate {
         }
     }
 
+    /// The election's state as it changes (for `leader_election_master_status`).
+    #[must_use]
+    pub fn states(&self) -> watch::Receiver<LeaderState> {
+        self.state.clone()
+    }
+
     /// A token cancelled when leadership, once held, is lost. Never cancelled without election.
     #[must_use]
     pub fn lost(&self) -> CancellationToken {

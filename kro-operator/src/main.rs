@@ -95,7 +95,7 @@ async fn run(config: OperatorConfig) -> anyhow::Result<()> {
     let client = build_client(
         config.kubeconfig.as_deref(),
         limits,
-        Some(metrics.rest_client_requests_total.clone()),
+        Some(metrics.client.clone()),
     )
     .await?;
     let mut operator = Operator::prepare_with_metrics(config, client, metrics).await?;

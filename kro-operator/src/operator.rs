@@ -9,8 +9,8 @@ use tokio_util::sync::CancellationToken;
 use crate::config::OperatorConfig;
 use crate::health::Readiness;
 use crate::http::ServerError;
-use crate::leader::{ElectionSettings, LeaderElection, LeaderGate};
-use crate::metrics::Metrics;
+use crate::leader::{ElectionSettings, LeaderElection, LeaderGate, LeaderState};
+use crate::metrics::{LeaseLabels, Metrics};
 use crate::servers::HttpService;
 use crate::service::{Service, SupervisorError, run_services};
 
@@ -94,6 +94,7 @@ impl Operator {
             let (election, gate) =
                 LeaderElection::new(client.clone(), settings, readiness.register("leader-known"));
             services.push(Box::new(election));
+            track_leadership(&metrics, &gate);
             gate
         } else {
             LeaderGate::always_leader()
@@ -140,4 +141,25 @@ impl Operator {
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), SupervisorError> {
         run_services(self.services, shutdown, self.grace).await
     }
+}
+
+/// Keeps `leader_election_master_status{name="controller.kro.run"}` at 1 while this replica
+/// leads and 0 otherwise, as client-go's leader elector reports it.
+fn track_leadership(metrics: &Metrics, gate: &LeaderGate) {
+    let gauge = metrics
+        .leader
+        .get_or_create(&LeaseLabels {
+            name: crate::leader::LEASE_NAME.to_owned(),
+        })
+        .clone();
+    let mut states = gate.states();
+    tokio::spawn(async move {
+        loop {
+            let leading = *states.borrow_and_update() == LeaderState::Leading;
+            gauge.set(i64::from(leading));
+            if states.changed().await.is_err() {
+                return;
+            }
+        }
+    });
 }

@@ -39,7 +39,8 @@ async fn probes_and_metrics_are_served_until_shutdown() {
     let caches = readiness.register("caches-synced");
     let metrics = Arc::new(Metrics::new());
     metrics
-        .instance_reconcile_total
+        .instance
+        .reconcile_total
         .get_or_create(&GvrLabels::new("kro.run/v1alpha1/apps"))
         .inc();
     let health = HttpService::health(localhost(), readiness.clone())

@@ -179,11 +179,11 @@ async fn external_references_and_children_wake_their_instance() -> anyhow::Resul
     // The metrics report the client's requests, the evaluation passes and the queue.
     let metrics = scrape_metrics(&operator)?;
     assert!(
-        counter_value(&metrics, "rest_client_requests_total", "verb=\"PATCH\"") > 0.0,
+        counter_value(&metrics, "rest_client_requests_total", "method=\"PATCH\"") > 0.0,
         "no PATCH counted:\n{metrics}"
     );
     assert!(
-        counter_value(&metrics, "rest_client_requests_total", "verb=\"GET\"") > 0.0,
+        counter_value(&metrics, "rest_client_requests_total", "method=\"GET\"") > 0.0,
         "no GET counted:\n{metrics}"
     );
     assert!(

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use futures::{StreamExt as _, stream};
 use kro_graph::Graph;
+use kro_runtime::Outcome;
 use kro_runtime::core::{InstanceState, Limits, RgdIdentity};
 use kro_runtime::executor::{Executor, ExecutorConfig, InstanceKey, ObjectCache, VanishedInstance};
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
@@ -32,10 +33,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::OperatorConfig;
 use crate::features::FeatureGate;
-use crate::metrics::{GvrLabels, InstanceTransitionLabels};
 use crate::operator::OperatorContext;
 
 use super::error::ControllerError;
+use super::instance_metrics::{Ended, InstanceTelemetry};
 use super::retry::{RetryDecision, RetryPolicy};
 use super::rgd::truncate;
 use super::stored_instance::StoredInstance;
@@ -70,9 +71,17 @@ impl ServedKind {
         )
     }
 
-    /// `group/version/resource`, the metrics label.
-    fn gvr(&self) -> String {
-        format!("{}/{}/{}", self.group, self.version, self.plural)
+    /// The metrics of this kind's controller.
+    fn telemetry(&self, operator: &OperatorContext) -> InstanceTelemetry {
+        let conditions = operator
+            .config
+            .feature_gates
+            .enabled(FeatureGate::InstanceConditionMetrics);
+        InstanceTelemetry::new(
+            Arc::clone(&operator.metrics),
+            (&self.group, &self.version, &self.kind, &self.plural),
+            conditions,
+        )
     }
 
     fn matches(&self, key: &InstanceKey) -> bool {
@@ -226,49 +235,6 @@ impl InstanceControllers {
     }
 }
 
-/// Instances triggered (by their own watch, a child, an external reference or a graph change)
-/// and not yet picked up by a worker: what `dynamic_controller_queue_length` reports. A set, like
-/// the controller's scheduler, so repeated triggers of one instance count once.
-#[derive(Clone)]
-struct PendingTriggers {
-    refs: Arc<Mutex<std::collections::HashSet<ObjectRef<StoredInstance>>>>,
-    gauge: prometheus_client::metrics::gauge::Gauge,
-}
-
-impl PendingTriggers {
-    fn new(gauge: prometheus_client::metrics::gauge::Gauge) -> Self {
-        Self {
-            refs: Arc::default(),
-            gauge,
-        }
-    }
-
-    fn lock(
-        &self,
-    ) -> std::sync::MutexGuard<'_, std::collections::HashSet<ObjectRef<StoredInstance>>> {
-        self.refs.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn add(&self, object_ref: ObjectRef<StoredInstance>) {
-        if self.lock().insert(object_ref) {
-            self.gauge.inc();
-        }
-    }
-
-    fn take(&self, object_ref: &ObjectRef<StoredInstance>) {
-        if self.lock().remove(object_ref) {
-            self.gauge.dec();
-        }
-    }
-
-    /// Forgets every pending trigger (the controller stopped).
-    fn clear(&self) {
-        let dropped = self.lock().drain().count();
-        self.gauge
-            .dec_by(i64::try_from(dropped).unwrap_or(i64::MAX));
-    }
-}
-
 /// What one instance controller's reconciles share.
 struct InstanceContext {
     shared: Arc<Shared>,
@@ -278,7 +244,9 @@ struct InstanceContext {
     api_resource: ApiResource,
     graph: Arc<RwLock<Arc<Graph>>>,
     failures: Mutex<HashMap<ObjectRef<StoredInstance>, u32>>,
-    pending: PendingTriggers,
+    /// Metrics, and the triggers not yet picked up by a worker (`workqueue_depth`,
+    /// `dynamic_controller_queue_length`).
+    telemetry: Arc<InstanceTelemetry>,
 }
 
 /// The trigger hash of an instance: generation, deletion and the suspend annotation. Status and
@@ -349,22 +317,24 @@ async fn run_controller(
     let api: Api<StoredInstance> = Api::all_with(shared.operator.client.clone(), &resource);
     let writer = Writer::new(resource.clone());
     let store = writer.as_reader();
-    let pending = PendingTriggers::new(
-        shared
-            .operator
-            .metrics
-            .dynamic_controller_queue_length
-            .clone(),
-    );
+    let telemetry = Arc::new(kind.telemetry(&shared.operator));
+    telemetry.attached();
     let vanished = VanishedInstances::default();
     let (vanished_tx, vanished_rx) = mpsc::unbounded_channel();
     let instances = {
-        let pending = pending.clone();
+        let pending = Arc::clone(&telemetry);
+        let events = Arc::clone(&telemetry);
         let resource = resource.clone();
         let vanished = vanished.clone();
         let deleted_resource = resource.clone();
+        let known = store.clone();
+        let watched = resource.clone();
+        let mut synced = false;
         watcher(api, watcher::Config::default())
             .default_backoff()
+            .inspect(move |event| {
+                events.count_watch_event((&known, &watched), event, &mut synced);
+            })
             .reflect(writer)
             .inspect(move |event| {
                 if let Ok(watcher::Event::Delete(object)) = event
@@ -379,7 +349,9 @@ async fn run_controller(
             .predicate_filter(trigger_hash, PredicateConfig::default())
             .inspect(move |result| {
                 if let Ok(object) = result {
-                    pending.add(ObjectRef::from_obj_with(object, resource.clone()));
+                    pending
+                        .queue()
+                        .add(ObjectRef::from_obj_with(object, resource.clone()));
                 }
             })
     };
@@ -411,9 +383,9 @@ async fn run_controller(
             .map(|object_ref| (object_ref, receiver))
     });
     let triggers = {
-        let pending = pending.clone();
+        let pending = Arc::clone(&telemetry);
         stream::select(stream::select(children, everything), vanished_refs)
-            .inspect(move |object_ref| pending.add(object_ref.clone()))
+            .inspect(move |object_ref| pending.queue().add(object_ref.clone()))
     };
 
     let config = &shared.operator.config;
@@ -433,7 +405,7 @@ async fn run_controller(
         api_resource: resource.clone(),
         graph,
         failures: Mutex::new(HashMap::new()),
-        pending: pending.clone(),
+        telemetry: Arc::clone(&telemetry),
     });
     Controller::for_stream_with(instances, store, resource.clone())
         .with_config(ControllerConfig::default().concurrency(concurrency))
@@ -446,7 +418,11 @@ async fn run_controller(
                 Err(controller::Error::ObjectNotFound(object_ref)) => {
                     let stored_ref =
                         instance_ref(&object_ref.name, object_ref.namespace.as_deref(), &resource);
-                    pending.take(&stored_ref);
+                    telemetry.gone(
+                        &stored_ref,
+                        object_ref.namespace.as_deref().unwrap_or_default(),
+                        &object_ref.name,
+                    );
                     if let Some(last_state) = vanished.take(&stored_ref) {
                         tokio::spawn(sweep_vanished(Arc::clone(&context), last_state));
                     }
@@ -457,7 +433,7 @@ async fn run_controller(
             futures::future::ready(())
         })
         .await;
-    pending.clear();
+    telemetry.detached();
 }
 
 /// Instances that disappeared without ever being marked for deletion although they carried
@@ -610,21 +586,40 @@ async fn reconcile_instance(
     stored: Arc<StoredInstance>,
     ctx: Arc<InstanceContext>,
 ) -> Result<Action, ControllerError> {
-    ctx.pending.take(&ObjectRef::from_obj_with(
-        stored.as_ref(),
-        ctx.api_resource.clone(),
-    ));
+    let object_ref = ObjectRef::from_obj_with(stored.as_ref(), ctx.api_resource.clone());
+    let work = ctx.telemetry.begin(&object_ref);
+    match reconcile_tracked(stored, Arc::clone(&ctx)).await {
+        Ok((action, ended)) => {
+            ctx.telemetry.end(work, ended);
+            Ok(action)
+        }
+        Err(error) => {
+            let ended = match error {
+                ControllerError::Panicked { .. } => Ended::Panicked,
+                _ => Ended::Failed,
+            };
+            ctx.telemetry.end(work, ended);
+            Err(error)
+        }
+    }
+}
+
+/// One reconcile, and how it ended for the metrics.
+async fn reconcile_tracked(
+    stored: Arc<StoredInstance>,
+    ctx: Arc<InstanceContext>,
+) -> Result<(Action, Ended), ControllerError> {
     let instance = Arc::new(stored.to_dynamic());
     let graph = Arc::clone(&ctx.graph.read().unwrap_or_else(PoisonError::into_inner));
-    let metrics = &ctx.shared.operator.metrics;
-    let gvr = ctx.kind.gvr();
-    metrics
-        .dynamic_controller_reconcile_total
-        .get_or_create(&GvrLabels::new(gvr.clone()))
-        .inc();
-    let started = Instant::now();
-    let result = run_executor(Arc::clone(&ctx.executor), graph, Arc::clone(&instance)).await;
-    metrics.observe_instance_reconcile(&gvr, started.elapsed(), result.is_err());
+    if instance.metadata.deletion_timestamp.is_none() {
+        ctx.telemetry.graph_resolved();
+    }
+    let result = run_executor(
+        Arc::clone(&ctx.executor),
+        Arc::clone(&graph),
+        Arc::clone(&instance),
+    )
+    .await;
     let action = format!(
         "reconciling {} {}/{}",
         ctx.kind.kind,
@@ -656,33 +651,19 @@ async fn reconcile_instance(
         .unwrap_or_else(PoisonError::into_inner)
         .remove(&object_ref);
 
-    let old_status = instance.data.get("status");
-    let from = state_of(old_status);
+    let from = state_of(instance.data.get("status"));
     let to = outcome.state.as_str();
     if from != to && !outcome.finalized {
-        metrics
-            .instance_state_transitions_total
-            .get_or_create(&InstanceTransitionLabels {
-                gvr,
-                from_state: from,
-                to_state: to.to_owned(),
-            })
-            .inc();
+        ctx.telemetry.state_changed(&from, to);
     }
-    if let Ok(passes) = u32::try_from(outcome.stats.plan_passes)
-        && passes > 0
-    {
-        let per_pass = outcome.stats.planning / passes;
-        for _ in 0..passes {
-            metrics.observe_cel_eval(per_pass);
-        }
-    }
-    let gates = &ctx.shared.operator.config.feature_gates;
-    if outcome.stats.status_written && gates.enabled(FeatureGate::InstanceConditionEvents) {
-        publish_condition_events(&ctx, &instance).await;
-    }
+    ctx.telemetry.planned(&graph, &outcome.stats);
+    report_conditions(&ctx, &instance, &outcome).await;
     if outcome.finalized {
-        return Ok(Action::await_change());
+        return Ok((Action::await_change(), Ended::Done));
+    }
+    #[cfg(debug_assertions)]
+    if let Ok(tag) = std::env::var("KRO_DIFFERENTIAL_SELF_TEST") {
+        self_test_tag(&ctx, &instance, &tag).await;
     }
     let requeue_interval = ctx.shared.operator.config.instance_requeue_interval;
     let resync = ctx
@@ -691,24 +672,90 @@ async fn reconcile_instance(
         .config
         .dynamic_controller_default_resync_period;
     Ok(match outcome.requeue_after {
-        Some(delay) => Action::requeue(delay),
+        Some(delay) => (Action::requeue(delay), Ended::Waiting),
         // A safety net for waits no watch reports (e.g. an external object that appears later);
         // the watch event normally comes first.
-        None if outcome.state != InstanceState::Active && !requeue_interval.is_zero() => {
-            Action::requeue(requeue_interval.max(WAITING_RESYNC))
-        }
+        None if outcome.state != InstanceState::Active && !requeue_interval.is_zero() => (
+            Action::requeue(requeue_interval.max(WAITING_RESYNC)),
+            Ended::Waiting,
+        ),
         // Children and external references are watched; the periodic resync of an ACTIVE
         // instance is only a safety net (upstream's default is ten hours).
-        None if !resync.is_zero() => Action::requeue(resync),
-        None => Action::await_change(),
+        None if !resync.is_zero() => (Action::requeue(resync), Ended::Done),
+        None => (Action::await_change(), Ended::Done),
     })
+}
+
+/// The condition events (`InstanceConditionEvents`) and condition durations
+/// (`InstanceConditionMetrics`) after a reconcile, from the instance as written.
+async fn report_conditions(ctx: &InstanceContext, instance: &DynamicObject, outcome: &Outcome) {
+    let namespace = instance.namespace().unwrap_or_default();
+    let name = instance.name_any();
+    if outcome.finalized {
+        ctx.telemetry.evict(&namespace, &name);
+        return;
+    }
+    let gates = &ctx.shared.operator.config.feature_gates;
+    let events =
+        outcome.stats.status_written && gates.enabled(FeatureGate::InstanceConditionEvents);
+    let durations = ctx.telemetry.conditions_enabled();
+    if !outcome.stats.status_written {
+        // Nothing was written: the conditions are the ones the reconcile started from.
+        ctx.telemetry
+            .conditions(&namespace, &name, instance.data.get("status"));
+        return;
+    }
+    if !events && !durations {
+        return;
+    }
+    let Some(fresh) = read_instance(ctx, instance).await else {
+        return;
+    };
+    if events {
+        publish_condition_events(ctx, instance, &fresh).await;
+    }
+    ctx.telemetry
+        .conditions(&namespace, &name, fresh.data.get("status"));
+}
+
+/// Debug builds only: `bench/differential.sh --self-test` proves the differential harness reports
+/// a changed condition message, so this appends `tag` to `InstanceManaged`'s message.
+#[cfg(debug_assertions)]
+async fn self_test_tag(ctx: &InstanceContext, instance: &DynamicObject, tag: &str) {
+    let client = ctx.shared.operator.client.clone();
+    let api: Api<DynamicObject> = match instance.namespace() {
+        Some(namespace) => Api::namespaced_with(client, &namespace, &ctx.api_resource),
+        None => Api::all_with(client, &ctx.api_resource),
+    };
+    let Ok(Some(mut fresh)) = api.get_opt(&instance.name_any()).await else {
+        return;
+    };
+    let conditions = fresh.data.pointer_mut("/status/conditions");
+    for condition in conditions
+        .and_then(Value::as_array_mut)
+        .into_iter()
+        .flatten()
+    {
+        let message = condition
+            .get("message")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        if condition.get("type") == Some(&Value::from("InstanceManaged")) && !message.ends_with(tag)
+        {
+            condition["message"] = Value::from(format!("{message}{tag}"));
+        }
+    }
+    let params = kube::api::PostParams::default();
+    let _ = api
+        .replace_status(&instance.name_any(), &params, &fresh)
+        .await;
 }
 
 /// How often an instance that waits without a requeue hint is looked at again at the latest.
 const WAITING_RESYNC: Duration = Duration::from_secs(30);
 
-/// Reads the instance again and publishes one Event per condition transition.
-async fn publish_condition_events(ctx: &InstanceContext, instance: &DynamicObject) {
+/// Reads the instance again, as the reconcile wrote it.
+async fn read_instance(ctx: &InstanceContext, instance: &DynamicObject) -> Option<DynamicObject> {
     let api: Api<DynamicObject> = match instance.namespace() {
         Some(namespace) => Api::namespaced_with(
             ctx.shared.operator.client.clone(),
@@ -717,14 +764,21 @@ async fn publish_condition_events(ctx: &InstanceContext, instance: &DynamicObjec
         ),
         None => Api::all_with(ctx.shared.operator.client.clone(), &ctx.api_resource),
     };
-    let fresh = match api.get_opt(&instance.name_any()).await {
-        Ok(Some(fresh)) => fresh,
-        Ok(None) => return,
+    match api.get_opt(&instance.name_any()).await {
+        Ok(fresh) => fresh,
         Err(error) => {
-            tracing::debug!(rgd = %ctx.rgd, %error, "cannot read the instance for events");
-            return;
+            tracing::debug!(rgd = %ctx.rgd, %error, "cannot read the instance for its conditions");
+            None
         }
-    };
+    }
+}
+
+/// Publishes one Event per condition transition from `instance` to `fresh`.
+async fn publish_condition_events(
+    ctx: &InstanceContext,
+    instance: &DynamicObject,
+    fresh: &DynamicObject,
+) {
     let reference = fresh.object_ref(&ctx.api_resource);
     for (reason, note, warning) in
         condition_transitions(instance.data.get("status"), fresh.data.get("status"))

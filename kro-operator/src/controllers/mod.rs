@@ -12,7 +12,9 @@
 pub mod conditions;
 pub mod crd;
 pub mod error;
+pub mod instance_metrics;
 pub mod instances;
+pub mod measured;
 pub mod retry;
 pub mod revisions;
 pub mod rgd;
@@ -290,6 +292,12 @@ async fn run_controllers(
         instances: Arc::clone(&instances),
         recorder,
     });
+    let measured = Arc::new(measured::MeasuredRgd::new(
+        rgd_context,
+        context
+            .config
+            .resource_graph_definition_concurrent_reconciles,
+    ));
 
     let crds: Api<CustomResourceDefinition> = Api::all(client);
     let owned_crds =
@@ -308,16 +316,31 @@ async fn run_controllers(
             () = lost.cancelled() => {}
         }
     };
-    Controller::for_stream(watch.objects, watch.store)
-        .watches(crds, owned_crds, |crd: CustomResourceDefinition| {
-            crd.labels()
+    let (objects, crd_queue, initial_queue) = {
+        let queue = measured.queue.clone();
+        let objects = watch.objects.inspect(move |result| {
+            if let Ok(rgd) = result {
+                queue.add(ObjectRef::from_obj(rgd));
+            }
+        });
+        (objects, measured.queue.clone(), measured.queue.clone())
+    };
+    for object_ref in &watch.initial {
+        initial_queue.add(object_ref.clone());
+    }
+    Controller::for_stream(objects, watch.store)
+        .watches(crds, owned_crds, move |crd: CustomResourceDefinition| {
+            let object_ref = crd
+                .labels()
                 .get(kro_schema::LABEL_RGD_NAME)
-                .map(|name| ObjectRef::<ResourceGraphDefinition>::new(name))
+                .map(|name| ObjectRef::<ResourceGraphDefinition>::new(name))?;
+            crd_queue.add(object_ref.clone());
+            Some(object_ref)
         })
         .reconcile_on(futures::stream::iter(watch.initial))
         .with_config(ControllerConfig::default().concurrency(concurrency))
         .graceful_shutdown_on(stopping)
-        .run(reconcile_rgd, rgd_error_policy, rgd_context)
+        .run(measured::reconcile_measured, rgd_error_policy, measured)
         .for_each(|result| {
             if let Err(error) = result {
                 tracing::debug!(%error, "RGD controller event");
@@ -335,11 +358,12 @@ async fn run_controllers(
 fn rgd_error_policy(
     rgd: Arc<ResourceGraphDefinition>,
     error: &ControllerError,
-    ctx: Arc<RgdContext>,
+    ctx: Arc<measured::MeasuredRgd>,
 ) -> Action {
     tracing::warn!(rgd = %rgd.name_any(), %error, "RGD reconcile failed");
     Action::requeue(
-        ctx.operator
+        ctx.inner
+            .operator
             .config
             .rgd_progress_requeue_delay
             .max(Duration::from_secs(1)),

@@ -19,6 +19,7 @@ use kube::{Client, ResourceExt as _};
 
 use super::error::ControllerError;
 use super::status::resources_info;
+use crate::metrics::{ReasonLabels, ResultLabels, RgdMetrics};
 
 /// Label holding the normalized spec hash of the revision's snapshot.
 pub const GRAPH_REVISION_HASH_LABEL: &str = "kro.run/graph-revision-hash";
@@ -102,6 +103,30 @@ pub async fn ensure_revision(
     graph: &Graph,
     max_revisions: usize,
     now: &str,
+    metrics: &RgdMetrics,
+) -> Result<RevisionOutcome, ControllerError> {
+    let result = issue_and_collect(client, rgd, graph, max_revisions, now, metrics).await;
+    let resolution = match &result {
+        Ok(outcome) if outcome.issued => "issue",
+        Ok(_) => "serve",
+        Err(_) => "failed",
+    };
+    metrics
+        .graph_revision_resolution_total
+        .get_or_create(&ResultLabels {
+            result: resolution.to_owned(),
+        })
+        .inc();
+    result
+}
+
+async fn issue_and_collect(
+    client: &Client,
+    rgd: &ResourceGraphDefinition,
+    graph: &Graph,
+    max_revisions: usize,
+    now: &str,
+    metrics: &RgdMetrics,
 ) -> Result<RevisionOutcome, ControllerError> {
     let api: Api<GraphRevision> = Api::all(client.clone());
     let rgd_name = rgd.name_any();
@@ -124,6 +149,17 @@ pub async fn ensure_revision(
         _ => {
             let number = last_issued.max(newest.map_or(0, |r| r.spec.revision)) + 1;
             create_revision(&api, rgd, graph, number, now).await?;
+            let reason = if newest.is_some() {
+                "spec_changed"
+            } else {
+                "no_revision"
+            };
+            metrics
+                .graph_revision_issue_total
+                .get_or_create(&ReasonLabels {
+                    reason: reason.to_owned(),
+                })
+                .inc();
             RevisionOutcome {
                 revision: number,
                 issued: true,
@@ -141,9 +177,12 @@ pub async fn ensure_revision(
     let excess = all.len().saturating_sub(max_revisions.max(1));
     for (_, name) in all.iter().take(excess) {
         match api.delete(name, &DeleteParams::background()).await {
-            Ok(_) => {}
+            Ok(_) => {
+                metrics.graph_revision_gc_deleted_total.inc();
+            }
             Err(kube::Error::Api(status)) if status.code == 404 => {}
             Err(source) => {
+                metrics.graph_revision_gc_errors_total.inc();
                 return Err(ControllerError::kube(
                     format!("deleting GraphRevision {name}"),
                     source,

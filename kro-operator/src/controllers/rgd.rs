@@ -72,7 +72,15 @@ pub async fn reconcile_rgd(
 ) -> Result<Action, ControllerError> {
     let name = rgd.name_any();
     if rgd.metadata.deletion_timestamp.is_some() {
-        return cleanup(&rgd, &ctx).await;
+        let started = Instant::now();
+        let action = cleanup(&rgd, &ctx).await?;
+        if action == Action::await_change() {
+            ctx.operator
+                .metrics
+                .rgd
+                .observe_deletion(&name, started.elapsed());
+        }
+        return Ok(action);
     }
     if !rgd
         .finalizers()
@@ -113,6 +121,7 @@ pub async fn reconcile_rgd(
     let compiled = compile_rgd(&ctx.operator.client, &ctx.resolver, &rgd, &options).await;
     ctx.operator
         .metrics
+        .rgd
         .observe_graph_build(&name, started.elapsed(), compiled.is_err());
     let action = match compiled {
         Err(error) => {
@@ -181,6 +190,7 @@ async fn serve(
         &graph,
         config.rgd_max_graph_revisions as usize,
         now,
+        &ctx.operator.metrics.rgd,
     )
     .await?;
     status.last_issued_revision = Some(revision.last_issued);
@@ -284,15 +294,19 @@ async fn write_status(
             Some(RgdState::Inactive) => "Inactive",
             None => "",
         };
-        ctx.operator
-            .metrics
-            .rgd_state_transitions_total
-            .get_or_create(&RgdTransitionLabels {
-                name: name.clone(),
-                from: label(from).to_owned(),
-                to: label(to).to_owned(),
-            })
-            .inc();
+        // Upstream counts transitions from a previous state only, not the first one.
+        if from.is_some() {
+            ctx.operator
+                .metrics
+                .rgd
+                .state_transitions_total
+                .get_or_create(&RgdTransitionLabels {
+                    name: name.clone(),
+                    from: label(from).to_owned(),
+                    to: label(to).to_owned(),
+                })
+                .inc();
+        }
         let ready = status.conditions.last();
         let why = ready
             .and_then(|condition| condition.message.clone().or(condition.reason.clone()))

@@ -133,6 +133,19 @@ pub struct ReconcileStats {
     /// Time spent planning, summed over the passes: evaluating every CEL expression of the
     /// graph and rendering the templates (no I/O happens while planning).
     pub planning: Duration,
+    /// The resource nodes as the last planning pass left them (empty for a deletion).
+    pub nodes: Vec<NodeSummary>,
+}
+
+/// One resource node after planning, for the runtime metrics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeSummary {
+    /// The resource id.
+    pub id: String,
+    /// Its state.
+    pub state: crate::core::NodeState,
+    /// How many objects it rendered (a collection's size; 0 or 1 otherwise).
+    pub rendered: usize,
 }
 
 /// The result of one reconcile.
@@ -532,6 +545,15 @@ impl Executor {
             };
             stats.plan_passes += 1;
             if misses.is_empty() {
+                stats.nodes = planned
+                    .nodes
+                    .iter()
+                    .map(|node| NodeSummary {
+                        id: node.id.clone(),
+                        state: node.state,
+                        rendered: node.desired.len(),
+                    })
+                    .collect();
                 return Ok(planned);
             }
             stats.live_reads += misses.len();
