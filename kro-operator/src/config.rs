@@ -256,6 +256,13 @@ pub struct OperatorConfig {
     #[arg(long, env = "KRO_LEADER_ELECTION_RETRY_PERIOD", default_value = "2s", value_parser = duration_flag)]
     pub leader_election_retry_period: Duration,
 
+    /// Refuse RGDs that only pass the schema checks upstream kro makes: kro-rs's stricter checks
+    /// (repeated markers, bounds on non-numbers, ...) become errors instead of warnings. A
+    /// kro-rs flag; upstream has no such checks.
+    #[arg(long, env = "KRO_STRICT_SCHEMA_CHECKS", default_value = "false", action = ArgAction::Set,
+          num_args = 0..=1, default_missing_value = "true", value_parser = bool_flag)]
+    pub strict_schema_checks: bool,
+
     /// Delete a generated CRD when its ResourceGraphDefinition is deleted.
     #[arg(long, env = "KRO_ALLOW_CRD_DELETION", default_value = "false", action = ArgAction::Set,
           num_args = 0..=1, default_missing_value = "true", value_parser = bool_flag)]

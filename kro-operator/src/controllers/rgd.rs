@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use kro_applyset::labels::FINALIZER;
-use kro_graph::api::{ResourceGraphDefinition, ResourceGraphDefinitionStatus, RgdState};
+use kro_graph::api::{Condition, ResourceGraphDefinition, ResourceGraphDefinitionStatus, RgdState};
 use kro_graph::{CompileOptions, Graph};
 use kro_runtime::executor::{ClusterResolver, compile_rgd};
 use kro_schema::CrdOptions;
@@ -31,6 +31,8 @@ use crate::operator::OperatorContext;
 
 /// Annotation that lets breaking CRD changes through.
 pub const ALLOW_BREAKING_CHANGES_ANNOTATION: &str = "kro.run/allow-breaking-changes";
+/// Condition type of an RGD served although it passes only upstream kro's schema checks.
+pub const SCHEMA_WARNINGS: &str = "SchemaWarnings";
 /// The kro version written into CRD labels.
 pub const KRO_VERSION: &str = concat!("v", env!("CARGO_PKG_VERSION"));
 /// How long a reconcile waits for a generated CRD to become Established.
@@ -123,12 +125,20 @@ pub async fn reconcile_rgd(
         .metrics
         .rgd
         .observe_graph_build(&name, started.elapsed(), compiled.is_err());
+    let compiled = match compiled {
+        Ok(graph) => match graph.strict_check() {
+            Err(refused) if config.strict_schema_checks => Err(refused.to_string()),
+            _ => Ok(graph),
+        },
+        Err(kro_runtime::executor::Error::Compile { source, .. }) => Err(source.to_string()),
+        Err(other) => Err(other.to_string()),
+    };
+    let warnings = match &compiled {
+        Ok(graph) => schema_warnings(graph),
+        Err(_) => Vec::new(),
+    };
     let action = match compiled {
-        Err(error) => {
-            let message = match &error {
-                kro_runtime::executor::Error::Compile { source, .. } => source.to_string(),
-                other => other.to_string(),
-            };
+        Err(message) => {
             tracing::info!(rgd = %name, %message, "graph rejected");
             conditions.set(
                 GRAPH_ACCEPTED,
@@ -169,8 +179,73 @@ pub async fn reconcile_rgd(
         },
     );
     status.conditions = conditions.finish();
+    let warned = warnings_condition(&warnings, &previous.conditions, generation, &now);
+    if let Some(condition) = warned {
+        if !previous.conditions.contains(&condition) {
+            publish_schema_warnings(&ctx, &rgd, &warnings).await;
+        }
+        status.conditions.push(condition);
+    }
     write_status(&ctx, &rgd, &previous, &status).await?;
     Ok(action)
+}
+
+/// The texts of the graph's warnings about checks upstream kro does not make.
+fn schema_warnings(graph: &Graph) -> Vec<String> {
+    graph
+        .warnings()
+        .iter()
+        .filter(|warning| warning.is_strict_error())
+        .map(ToString::to_string)
+        .collect()
+}
+
+/// `SchemaWarnings` (True, `AcceptedAsUpstream`) while the graph passes only upstream's checks.
+/// Not one of `Ready`'s dependents: the RGD is served as upstream serves it. The transition time
+/// is kept while the message is unchanged.
+fn warnings_condition(
+    warnings: &[String],
+    previous: &[Condition],
+    generation: i64,
+    now: &str,
+) -> Option<Condition> {
+    if warnings.is_empty() {
+        return None;
+    }
+    let message = format!("{} warning(s): {}", warnings.len(), warnings.join("; "));
+    let kept = previous
+        .iter()
+        .find(|condition| condition.type_ == SCHEMA_WARNINGS)
+        .filter(|condition| condition.message.as_deref() == Some(message.as_str()))
+        .and_then(|condition| condition.last_transition_time.clone());
+    Some(Condition {
+        type_: SCHEMA_WARNINGS.to_owned(),
+        status: "True".to_owned(),
+        reason: Some("AcceptedAsUpstream".to_owned()),
+        message: Some(message),
+        last_transition_time: kept.or_else(|| Some(now.to_owned())),
+        observed_generation: Some(generation),
+    })
+}
+
+/// One Warning event per warning, when they first appear or change.
+async fn publish_schema_warnings(
+    ctx: &RgdContext,
+    rgd: &ResourceGraphDefinition,
+    warnings: &[String],
+) {
+    for warning in warnings {
+        let event = Event {
+            type_: EventType::Warning,
+            reason: "SchemaWarning".to_owned(),
+            note: Some(truncate(warning, 1000)),
+            action: "Validate".to_owned(),
+            secondary: None,
+        };
+        if let Err(error) = ctx.recorder.publish(&event, &rgd.object_ref(&())).await {
+            tracing::debug!(rgd = %rgd.name_any(), %error, "cannot publish event");
+        }
+    }
 }
 
 /// Issues the revision, ensures the CRD and starts or updates the instance controller.
