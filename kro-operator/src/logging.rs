@@ -191,6 +191,8 @@ pub fn init_logging(options: &LogOptions) -> Result<(), LoggingError> {
         .with_timer(ZapTimer(options.time_encoding))
         .with_file(options.development)
         .with_line_number(options.development)
+        // Colours only on a terminal: a pod's log or a file must not carry escape codes.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(true);
     let installed = match options.effective_format() {
         LogFormat::Text => builder.try_init(),
