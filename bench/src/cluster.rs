@@ -141,6 +141,12 @@ impl Cluster {
         })
     }
 
+    /// The underlying client, for callers that do not need their requests tallied.
+    #[must_use]
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
     fn count(&self, verb: &str, resource: &ApiResource, subresource: &str) {
         let key = RequestKey::new(verb, &resource.group, &resource.plural, subresource);
         if let Ok(mut tally) = self.tally.lock() {

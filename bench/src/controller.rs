@@ -20,6 +20,8 @@ pub struct ControllerSpec {
     pub crd_dir: Option<PathBuf>,
     /// Extra flags.
     pub args: Vec<String>,
+    /// Extra environment variables (the differential harness's self-test sets one).
+    pub env: Vec<(String, String)>,
 }
 
 /// Why a controller could not be run.
@@ -82,6 +84,7 @@ impl RunningController {
         let child = Command::new(&spec.binary)
             .args(QUIET_FLAGS)
             .args(&spec.args)
+            .envs(spec.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .env("KUBECONFIG", kubeconfig)
             // The control plane is on loopback; a proxy from the environment would only get in the way.
             .env_remove("HTTPS_PROXY")
@@ -177,6 +180,7 @@ mod tests {
             binary: path,
             crd_dir: None,
             args: vec!["--extra".into()],
+            env: Vec::new(),
         }
     }
 

@@ -9,6 +9,7 @@
 pub mod apimetrics;
 pub mod cluster;
 pub mod controller;
+pub mod differential;
 pub mod plot;
 pub mod procstat;
 pub mod report;

@@ -15,7 +15,11 @@ use kro_bench::{plot, report};
 
 /// Benchmarks kro-rs against upstream kro, one fresh control plane per measurement.
 #[derive(Debug, Parser)]
+#[command(subcommand_negates_reqs = true)]
 struct Args {
+    /// Instead of a benchmark, another tool.
+    #[command(subcommand)]
+    command: Option<Tool>,
     /// The repository root (holds scripts/testenv-up.sh).
     #[arg(long, default_value = ".")]
     root: PathBuf,
@@ -57,6 +61,12 @@ struct Args {
     require_convergence: bool,
 }
 
+#[derive(Debug, clap::Subcommand)]
+enum Tool {
+    /// Compares upstream kro and kro-rs on the same inputs (`bash bench/differential.sh`).
+    Differential(kro_bench::differential::cli::DifferentialArgs),
+}
+
 fn write_outputs(out_dir: &std::path::Path, report: &Report) -> anyhow::Result<()> {
     std::fs::create_dir_all(out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
     let json = serde_json::to_string_pretty(report)? + "\n";
@@ -71,8 +81,11 @@ fn write_outputs(out_dir: &std::path::Path, report: &Report) -> anyhow::Result<(
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> anyhow::Result<std::process::ExitCode> {
     let args = Args::parse();
+    if let Some(Tool::Differential(differential)) = args.command {
+        return kro_bench::differential::cli::main(differential).await;
+    }
     let root = args
         .root
         .canonicalize()
@@ -84,6 +97,7 @@ async fn main() -> anyhow::Result<()> {
             binary: binary.clone(),
             crd_dir: args.upstream_crds.clone(),
             args: Vec::new(),
+            env: Vec::new(),
         });
     }
     if let Some(binary) = &args.kro_rs {
@@ -92,6 +106,7 @@ async fn main() -> anyhow::Result<()> {
             binary: binary.clone(),
             crd_dir: None,
             args: Vec::new(),
+            env: Vec::new(),
         });
     }
     if controllers.is_empty() {
@@ -171,5 +186,5 @@ async fn main() -> anyhow::Result<()> {
     if args.require_convergence && !failures.is_empty() {
         bail!("not converged:\n{}", failures.join("\n"));
     }
-    Ok(())
+    Ok(std::process::ExitCode::SUCCESS)
 }
