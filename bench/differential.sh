@@ -5,12 +5,12 @@
 # and are captured, normalised and compared (generated CRDs, children, instances, RGDs,
 # GraphRevisions, Event reasons, accept/reject of each input). Exit status 0 only if every
 # difference is on bench/differential-allow.yaml, every entry there matched a difference, and
-# docs/compatibility-differences.md is the list's current rendering.
+# docs/compatibility.md is the list's current rendering.
 #
 #   bash bench/differential.sh                 the check
 #   bash bench/differential.sh --self-test     kro-rs (debug build) alters a condition message;
 #                                              passes only if the harness reports it
-#   bash bench/differential.sh --render-docs   rewrite docs/compatibility-differences.md
+#   bash bench/differential.sh --render-docs   rewrite docs/compatibility.md
 # Env: KRO_RS_BIN (default: the debug kro-operator, built), KRO_DIFFERENTIAL_LOGS (log directory;
 # report.txt and differences.json land there), KRO_DIFFERENTIAL_DEBUG_DIR (every fingerprint the
 # settle wait sees, to find what keeps a cluster from settling).

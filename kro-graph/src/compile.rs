@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
-    JSONSchemaProps, JSONSchemaPropsOrArray,
+    JSONSchemaProps, JSONSchemaPropsOrArray, JSONSchemaPropsOrBool,
 };
 use kro_cel::{
     CelType, Checked, Checker, Environment, Program, Segment, Template, TypeEnv, assignable,
@@ -1328,8 +1328,26 @@ fn infer_status_schema(
             }),
             ..JSONSchemaProps::default()
         },
-        _ => types
-            .get(path)
-            .map_or_else(JSONSchemaProps::default, |ty| ty.to_schema()),
+        _ => types.get(path).map_or_else(JSONSchemaProps::default, |ty| {
+            let mut schema = ty.to_schema();
+            without_required(&mut schema);
+            schema
+        }),
+    }
+}
+
+/// Drops `required` throughout a projected status schema, as upstream's inferred status
+/// schemas have none: kro writes the status, and a field that a projection leaves out (data
+/// not there yet) must not make the status write fail.
+fn without_required(schema: &mut JSONSchemaProps) {
+    schema.required = None;
+    for property in schema.properties.iter_mut().flat_map(|p| p.values_mut()) {
+        without_required(property);
+    }
+    if let Some(JSONSchemaPropsOrArray::Schema(items)) = schema.items.as_mut() {
+        without_required(items);
+    }
+    if let Some(JSONSchemaPropsOrBool::Schema(values)) = schema.additional_properties.as_mut() {
+        without_required(values);
     }
 }

@@ -70,7 +70,13 @@ async fn upstream_accepted_rgds_are_served_with_warnings_unless_strict() -> anyh
     // The Ready condition is still computed from upstream's four dependents alone.
     ensure!(condition(&served, "Ready").is_some_and(|c| c["status"] == "True"));
 
-    let events = dynamic_api(&client, "events.k8s.io/v1", "Event", "events", Some("default"));
+    let events = dynamic_api(
+        &client,
+        "events.k8s.io/v1",
+        "Event",
+        "events",
+        Some("default"),
+    );
     wait_for(TIMEOUT, "a SchemaWarning event on the RGD", || {
         let events = events.clone();
         async move {
@@ -105,7 +111,8 @@ async fn upstream_accepted_rgds_are_served_with_warnings_unless_strict() -> anyh
         async move {
             let rgd = rgds.get("repeated-markers").await?;
             let refused = condition(&rgd, "GraphAccepted").is_some_and(|c| {
-                c["status"] == "False" && c["message"].as_str().is_some_and(|m| m.contains("strict"))
+                c["status"] == "False"
+                    && c["message"].as_str().is_some_and(|m| m.contains("strict"))
             });
             Ok(refused && state_of(&rgd) == Some("Inactive"))
         }

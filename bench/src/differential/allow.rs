@@ -166,7 +166,12 @@ impl AllowList {
              instances' and RGDs' status, GraphRevisions and Events. It fails on every \
              difference that is not listed here, and on every entry here that no longer matches a \
              difference. See [migrating from upstream kro](migrating-from-upstream.md) for the \
-             reasons in full.\n\n",
+             reasons in full. The operator's outer surface is compared elsewhere: flags and Helm \
+             values in [migrating from upstream kro](migrating-from-upstream.md) (checked by \
+             `kro-operator/tests/upstream_flags.rs` and `helm_values.rs`), metric families in \
+             [metrics](reference/metrics.md) (checked by `kro-operator/tests/metrics_scrape.rs`), \
+             the GraphRevision spec hash against upstream's own Go code \
+             (`tests/tests/upstream_spec_hash.rs`).\n\n",
         );
         if self.entries.is_empty() {
             page.push_str("No difference is kept on purpose.\n");

@@ -29,7 +29,7 @@ pub struct DifferentialArgs {
     #[arg(long, default_value = "bench/differential-allow.yaml")]
     allow: PathBuf,
     /// The page rendered from the allow-list.
-    #[arg(long, default_value = "docs/compatibility-differences.md")]
+    #[arg(long, default_value = "docs/compatibility.md")]
     docs: PathBuf,
     /// Write the page from the allow-list and exit.
     #[arg(long)]

@@ -71,6 +71,9 @@ pub struct Difference {
     pub kro_rs: Option<Value>,
 }
 
+/// The RGD conditions' path, whose order is not compared (see `diff_lists`).
+const RGD_CONDITIONS: &str = "rgd.status.conditions";
+
 /// Every difference between `upstream` and `kro_rs`, in key order.
 #[must_use]
 pub fn diff(upstream: &Snapshot, kro_rs: &Snapshot) -> Vec<Difference> {
@@ -154,8 +157,15 @@ fn diff_lists(path: &str, x: &[Value], y: &[Value], out: &mut Found) {
             let common_x: Vec<&String> = ids_x.iter().filter(|id| ids_y.contains(id)).collect();
             let common_y: Vec<&String> = ids_y.iter().filter(|id| ids_x.contains(id)).collect();
             // Order matters for conditions (tools print them in order); only the relative order
-            // of items on both sides is reported here, missing items are reported below.
-            if common_x != common_y {
+            // of items on both sides is reported here, missing items are reported below. An
+            // RGD's conditions are the exception: both sides order them by transition time,
+            // and upstream's times depend on when its separate GraphRevision controller
+            // finishes a compile (one reconcile or two), so its order varies from run to run.
+            // Nor is the order of an RGD resource's dependencies: upstream lists them as it
+            // walks the template's fields, which come out of a Go map in no fixed order.
+            let unordered = path == RGD_CONDITIONS
+                || (path.starts_with("rgd.status.resources[") && path.ends_with("].dependencies"));
+            if common_x != common_y && !unordered {
                 out.push((
                     format!("{path}.order"),
                     Some(Value::from(ids_x.clone())),
@@ -233,6 +243,28 @@ mod tests {
         );
         assert_eq!(found[1].upstream, Some(json!("a")));
         assert_eq!(found[1].kro_rs, Some(json!("c")));
+    }
+
+    #[test]
+    fn rgd_condition_and_dependency_order_is_not_compared_but_content_is() {
+        let upstream = snapshot(
+            Class::Rgd,
+            json!({"status": {
+                "conditions": [{"type": "GraphAccepted", "status": "True"},
+                               {"type": "KindReady", "status": "True"}],
+                "resources": [{"id": "ingress", "dependencies": [{"id": "service"}, {"id": "deployment"}]}]}}),
+        );
+        let kro_rs = snapshot(
+            Class::Rgd,
+            json!({"status": {
+                "conditions": [{"type": "KindReady", "status": "False"},
+                               {"type": "GraphAccepted", "status": "True"}],
+                "resources": [{"id": "ingress", "dependencies": [{"id": "deployment"}, {"id": "service"}]}]}}),
+        );
+        assert_eq!(
+            keys(&diff(&upstream, &kro_rs)),
+            ["rgd.status.conditions[KindReady].status"]
+        );
     }
 
     #[test]

@@ -106,6 +106,9 @@ fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Where the instances of the examples applied in the `mutate` step go.
+const LATER_NAMESPACE: &str = "diff-later";
+
 /// The corpus split in what can be applied at once and what must come later. Two examples
 /// (`defaults` and `cel-functions`) define the same RGD name, so the second one is an update; two
 /// others (`additionalPrinterColumns` and `webapp`) both name their instance `test-app` and
@@ -190,6 +193,38 @@ pub fn steps(module: &Path, crafted_dir: &Path) -> anyhow::Result<Vec<Step>> {
     let mut create_instances = corpus.first_instances;
     create_instances.extend(crafted(crafted_dir, "instances.yaml")?);
     let mut mutate = corpus.later;
+    // The later examples' instances go to a namespace of their own: `additionalPrinterColumns`
+    // and `webapp` both create Deployment `test-app`, and in one namespace the second instance
+    // would only ever show how each side reports an ApplySet conflict upstream's examples cause.
+    mutate.apply.push(Doc {
+        source: "bench/src/differential/inputs.rs".to_owned(),
+        value: serde_json::json!({"apiVersion": "v1", "kind": "Namespace",
+                                  "metadata": {"name": LATER_NAMESPACE}}),
+    });
+    let later_instances: Vec<Doc> = corpus
+        .later_instances
+        .into_iter()
+        .map(|mut doc| {
+            let namespace = doc
+                .value
+                .pointer("/metadata/namespace")
+                .and_then(Value::as_str);
+            if matches!(namespace, None | Some("default")) {
+                doc.value["metadata"]["namespace"] = Value::from(LATER_NAMESPACE);
+            }
+            // webapp names its children after `spec.name` and places them by `spec.namespace`
+            // (default "default"): a name of its own keeps them apart too.
+            let name = doc.value.pointer("/metadata/name").and_then(Value::as_str);
+            if let Some(name) = name.filter(|name| {
+                doc.value.pointer("/spec/name").and_then(Value::as_str) == Some(*name)
+            }) {
+                let renamed = format!("{name}-later");
+                doc.value["metadata"]["name"] = Value::from(renamed.clone());
+                doc.value["spec"]["name"] = Value::from(renamed);
+            }
+            doc
+        })
+        .collect();
     mutate.apply.extend(crafted(crafted_dir, "mutate.yaml")?);
     mutate.apply.extend(crafted(crafted_dir, "invalid.yaml")?);
     let instances = crafted(crafted_dir, "instances.yaml")?;
@@ -221,7 +256,7 @@ pub fn steps(module: &Path, crafted_dir: &Path) -> anyhow::Result<Vec<Step>> {
             phases: vec![
                 mutate,
                 Phase {
-                    apply: corpus.later_instances,
+                    apply: later_instances,
                     delete: Vec::new(),
                 },
             ],

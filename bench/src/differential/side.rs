@@ -152,9 +152,14 @@ impl Side {
     pub async fn apply(&self, doc: &Value) {
         let (kind, name) = super::normalize::object_name(doc);
         let outcome = self.apply_inner(doc).await;
+        // The API server's words are compared no further: with two unknown fields it names
+        // either one, and the CRDs it validates against are compared on their own.
         let shown = match outcome {
             Ok(()) => "accepted".to_owned(),
-            Err(message) => format!("rejected: {message}"),
+            Err(message) => {
+                eprintln!("differential: {kind} {name} rejected: {message}");
+                "rejected".to_owned()
+            }
         };
         if let Ok(mut applied) = self.applied.lock() {
             applied.insert((kind, name), shown);

@@ -224,6 +224,11 @@ async fn create_revision(
             label_value(&rgd_name),
         ),
         (kro_schema::LABEL_OWNED.to_owned(), "true".to_owned()),
+        // Upstream labels its revisions with the issuing kro's version too.
+        (
+            kro_applyset::labels::KRO_VERSION_LABEL.to_owned(),
+            super::rgd::KRO_VERSION.to_owned(),
+        ),
     ]));
     if let Some(uid) = rgd.metadata.uid.clone() {
         revision.metadata.owner_references = Some(vec![OwnerReference {

@@ -155,6 +155,7 @@ pub async fn reconcile_rgd(
             )
         }
         Ok(graph) => {
+            // Accepted first, as upstream marks it before its GraphRevision compiles.
             conditions.set(
                 GRAPH_ACCEPTED,
                 Status::True,

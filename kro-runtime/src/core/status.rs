@@ -153,13 +153,19 @@ pub(crate) fn resources_ready(
             format!("resource reconciliation failed: {error}"),
         );
     }
+    // A resource that waits on another carries that one's explanation: say each once.
     let messages = |filter: &dyn Fn(&NodeOutcome) -> bool| {
-        nodes
+        let mut said: Vec<&str> = Vec::new();
+        for message in nodes
             .iter()
             .filter(|node| filter(node))
-            .filter_map(|node| node.message.clone())
-            .collect::<Vec<_>>()
-            .join("; ")
+            .filter_map(|node| node.message.as_deref())
+        {
+            if !said.contains(&message) {
+                said.push(message);
+            }
+        }
+        said.join("; ")
     };
     if nodes.iter().any(|node| node.state == NodeState::Deleting) {
         return ConditionUpdate::new(
@@ -359,5 +365,37 @@ mod tests {
             Some(0)
         );
         assert_eq!(seconds_between("yesterday", "2024-01-01T00:00:00Z"), None);
+    }
+
+    fn waiting(id: &str, message: &str) -> NodeOutcome {
+        NodeOutcome {
+            id: id.to_owned(),
+            state: NodeState::InProgress,
+            message: Some(message.to_owned()),
+            desired: Vec::new(),
+            ready: false,
+            waiting_for: Some(message.to_owned()),
+            error: None,
+        }
+    }
+
+    #[test]
+    fn a_wait_shared_by_dependents_is_said_once() {
+        let source = "waiting for source: external ConfigMap ns/late does not exist";
+        let nodes = [
+            waiting("source", source),
+            waiting("config", source),
+            waiting(
+                "other",
+                "waiting for other: not yet observed in the cluster",
+            ),
+        ];
+        let update = resources_ready(&nodes, None);
+        assert_eq!(
+            update.message,
+            format!(
+                "awaiting resource readiness: {source}; waiting for other: not yet observed in the cluster"
+            )
+        );
     }
 }

@@ -369,10 +369,13 @@ impl Executor {
             rounds += 1;
             let done =
                 changed.is_empty() || plan.suspended || rounds > self.config.max_apply_rounds;
+            // Before applying, and on the first round even when nothing is to be applied (an
+            // instance that waits still becomes an ApplySet parent, as upstream makes it).
+            let first_round = rounds == 1 && !plan.suspended;
             let parent = plan
                 .parent_metadata
                 .as_ref()
-                .filter(|_| !done)
+                .filter(|_| !done || first_round)
                 .and_then(|metadata| parent_body(instance, metadata));
             self.write_instance_metadata(instance, labels, parent, stats)
                 .await?;
