@@ -89,6 +89,12 @@ echo "differential: passed in $((SECONDS - differential_t0)) s"
 step "differential self-test: a deliberate change in kro-rs is reported"
 bash bench/differential.sh --self-test
 
+step "pprof build: CPU and heap profiles on --pprof-bind-address (cargo feature pprof)"
+cargo clippy -p kro-operator --features pprof --all-targets --locked -- -D warnings
+cargo test -p kro-operator --features pprof --locked --test pprof
+# Anything run after this uses the default build of the operator again.
+cargo build -p kro-operator --locked --bin kro-operator
+
 step "fuzz targets: bounded runs on the seed corpora"
 bash scripts/fuzz-smoke.sh "${KRO_FUZZ_SECONDS:-20}"
 

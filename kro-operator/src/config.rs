@@ -222,7 +222,8 @@ pub struct OperatorConfig {
     #[arg(long, env = "KRO_HEALTH_PROBE_BIND_ADDRESS", default_value = ":8079")]
     pub health_probe_bind_address: BindAddress,
 
-    /// Address of the pprof endpoint; accepted for upstream compatibility, this build serves no pprof.
+    /// Address of the pprof endpoint (`0` disables it): served only by builds with the `pprof`
+    /// feature, as upstream serves it only in builds tagged `pprof`; accepted by every build.
     #[arg(long, env = "KRO_PPROF_BIND_ADDRESS", default_value = ":6060")]
     pub pprof_bind_address: BindAddress,
 

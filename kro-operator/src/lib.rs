@@ -18,6 +18,8 @@ pub mod leader;
 pub mod logging;
 pub mod metrics;
 pub mod operator;
+#[cfg(feature = "pprof")]
+pub mod pprof;
 pub mod servers;
 pub mod service;
 pub mod shutdown;

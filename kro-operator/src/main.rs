@@ -51,9 +51,10 @@ fn main() -> ExitCode {
 
 /// Says which upstream flags this build accepts without acting on them.
 fn log_accepted_only_flags(config: &OperatorConfig) {
+    #[cfg(not(feature = "pprof"))]
     tracing::info!(
         pprof_bind_address = %config.pprof_bind_address,
-        "this build does not serve pprof; --pprof-bind-address is accepted and ignored"
+        "this build does not serve pprof (build with the `pprof` feature); --pprof-bind-address is accepted and ignored"
     );
     if let Some(level) = config.zap_stacktrace_level {
         tracing::info!(

@@ -89,6 +89,10 @@ impl Operator {
                 HttpService::health(addr, readiness.clone()).await?,
             ));
         }
+        #[cfg(feature = "pprof")]
+        if let Some(addr) = config.pprof_bind_address.socket_addr() {
+            services.push(Box::new(crate::pprof::PprofService::bind(addr).await?));
+        }
         let leader = if config.leader_elect {
             let settings = ElectionSettings::from_config(&config);
             let (election, gate) =
