@@ -366,13 +366,16 @@ fn check_simpleschema(
         };
         expect_error_text(next, &errors.to_string(), at)?;
     } else {
-        let (_, warnings) = result
-            .map_err(|e| anyhow::anyhow!("{at}: the SimpleSchema does not convert:\n{e}"))?;
+        let (_, warnings) =
+            result.map_err(|e| anyhow::anyhow!("{at}: the SimpleSchema does not convert:\n{e}"))?;
         let warned: Vec<String> = warnings.iter().map(ToString::to_string).collect();
         // `warning` blocks convert as upstream converts them, with warnings (the next `text
         // warning` block lists what they contain); other blocks convert without any.
         if block.has("warning") {
-            ensure!(!warned.is_empty(), "{at}: tagged `warning` but converts without one");
+            ensure!(
+                !warned.is_empty(),
+                "{at}: tagged `warning` but converts without one"
+            );
             if let Some(expected) = next.filter(|b| b.has("warning")) {
                 let all = warned.join("\n");
                 for line in expected.body.lines().filter(|l| !l.trim().is_empty()) {

@@ -158,9 +158,8 @@ fn put(map: &mut Map<String, Value>, key: &str, value: Value) {
     }
 }
 
-/// A generated CRD: its metadata that kro writes, and its spec.
-#[must_use]
-pub fn crd_view(object: &Value) -> Value {
+/// The metadata kro writes on objects it owns: labels, annotations and owner references.
+fn owned_metadata(object: &Value) -> Map<String, Value> {
     let mut view = Map::new();
     view.insert("labels".into(), labels(object));
     view.insert("annotations".into(), annotations(object));
@@ -169,6 +168,13 @@ pub fn crd_view(object: &Value) -> Value {
         "ownerReferences",
         metadata_field(object, "ownerReferences"),
     );
+    view
+}
+
+/// A generated CRD: its metadata that kro writes, and its spec.
+#[must_use]
+pub fn crd_view(object: &Value) -> Value {
+    let mut view = owned_metadata(object);
     put(
         &mut view,
         "spec",
@@ -181,14 +187,7 @@ pub fn crd_view(object: &Value) -> Value {
 /// status (its spec, or `data`, `rules`, ... for kinds without one), with allocated values masked.
 #[must_use]
 pub fn child_view(object: &Value) -> Value {
-    let mut view = Map::new();
-    view.insert("labels".into(), labels(object));
-    view.insert("annotations".into(), annotations(object));
-    put(
-        &mut view,
-        "ownerReferences",
-        metadata_field(object, "ownerReferences"),
-    );
+    let mut view = owned_metadata(object);
     put(
         &mut view,
         "finalizers",
