@@ -7,6 +7,7 @@
 
 // --- evaluation side (templates, environment, libraries, values, evaluation) ---
 mod error;
+mod eval;
 mod library;
 pub(crate) mod parse;
 mod program;

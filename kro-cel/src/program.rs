@@ -8,15 +8,13 @@ use crate::library::kro::NEW_CONDITION;
 use crate::library::omit::is_omit;
 use crate::parse::{Parsed, children, parse};
 use crate::references::{Reference, references, root_names};
-use crate::value::{cel_to_json, json_to_cel, json_to_cel_with_schema};
+use crate::value::{cel_to_json, json_to_cel_with_schema};
 use cel::common::ast::{EntryExpr, Expr, IdedExpr, LiteralValue};
-use cel::common::value::{CowVal, Val};
-use cel::context::VariableResolver;
 use cel::objects::Value;
-use cel::{Context, Env, ExecutionError};
+use cel::{Env, ExecutionError};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::JSONSchemaProps;
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 /// Limits on one evaluation. See the crate README for what is bounded.
@@ -146,11 +144,13 @@ impl Environment {
         let mut instrumented = parsed.expr.clone();
         instrument(&mut instrumented);
         let roots = root_names(&parsed.expr);
+        let lowered = crate::eval::lower(&instrumented);
         Ok(Program {
             inner: Arc::new(CompiledProgram {
                 source: source.to_owned(),
                 parsed,
                 instrumented,
+                lowered,
                 env,
                 budget: self.budget,
                 roots,
@@ -201,6 +201,7 @@ struct CompiledProgram {
     source: String,
     parsed: Parsed,
     instrumented: IdedExpr,
+    lowered: crate::eval::Lowered,
     env: Arc<Env>,
     budget: Budget,
     roots: BTreeSet<String>,
@@ -221,13 +222,34 @@ impl std::fmt::Debug for Program {
 }
 
 /// A CEL value produced by an evaluation, before conversion to JSON.
-#[derive(Debug, Clone, PartialEq)]
-pub struct CelValue(Value);
+///
+/// It may hold kro-cel's own representation of bound data (see the crate README,
+/// "Evaluation"); [`CelValue::as_cel`] gives the `cel` crate's form, converted on first use.
+#[derive(Debug, Clone)]
+pub struct CelValue {
+    value: Value,
+    plain: OnceLock<Value>,
+}
+
+impl PartialEq for CelValue {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_cel() == other.as_cel()
+    }
+}
+
+impl CelValue {
+    fn new(value: Value) -> Self {
+        CelValue {
+            value,
+            plain: OnceLock::new(),
+        }
+    }
+}
 
 impl CelValue {
     /// The CEL type name: `int`, `string`, `map`, `list`, `null_type`, ...
     pub fn type_name(&self) -> String {
-        match &self.0 {
+        match &self.value {
             Value::Opaque(o) => o.runtime_type_name().to_owned(),
             other => format!("{}", other.type_of()),
         }
@@ -235,7 +257,7 @@ impl CelValue {
 
     /// The boolean, when this is a `bool`.
     pub fn as_bool(&self) -> Option<bool> {
-        match self.0 {
+        match self.value {
             Value::Bool(b) => Some(b),
             _ => None,
         }
@@ -243,7 +265,7 @@ impl CelValue {
 
     /// The string, when this is a `string`.
     pub fn as_str(&self) -> Option<&str> {
-        match &self.0 {
+        match &self.value {
             Value::String(s) => Some(s.as_str()),
             _ => None,
         }
@@ -251,12 +273,12 @@ impl CelValue {
 
     /// True for `null`.
     pub fn is_null(&self) -> bool {
-        matches!(self.0, Value::Null)
+        matches!(self.value, Value::Null)
     }
 
     /// True for the `omit()` sentinel.
     pub fn is_omit(&self) -> bool {
-        is_omit(&self.0)
+        is_omit(&self.value)
     }
 
     /// Converts to JSON (see [`crate::cel_to_json`]); `None` for `omit()`.
@@ -264,18 +286,19 @@ impl CelValue {
     /// # Errors
     /// Values without a JSON form, such as bytes.
     pub fn to_json(&self) -> Result<Option<serde_json::Value>, ConversionError> {
-        cel_to_json(&self.0)
+        cel_to_json(&self.value)
     }
 
     /// The underlying `cel` crate value. The `cel` crate's API changes between releases: prefer
     /// the methods above.
     pub fn as_cel(&self) -> &Value {
-        &self.0
+        self.plain
+            .get_or_init(|| crate::eval::object::to_plain(self.value.clone()))
     }
 
     /// Wraps a `cel` crate value.
     pub fn from_cel(value: Value) -> Self {
-        CelValue(value)
+        CelValue::new(value)
     }
 }
 
@@ -348,12 +371,9 @@ impl Program {
         let budget = self.inner.budget;
         let _guard =
             BudgetGuard::install(budget.max_cost, budget.timeout.map(|t| Instant::now() + t));
-        let resolver = Resolver(activation);
-        let mut context = Context::with_env(Arc::clone(&self.inner.env));
-        context.set_variable_resolver(&resolver);
-        let result = Value::resolve_val(&self.inner.instrumented, &context)
-            .and_then(|value| Value::try_from(value.as_ref()));
-        result.map(CelValue).map_err(|e| self.classify(&e))
+        crate::eval::evaluate(&self.inner.lowered, &activation.variables, &self.inner.env)
+            .map(CelValue::new)
+            .map_err(|e| self.classify(&e))
     }
 
     /// Evaluates to JSON; `Ok(None)` when the expression evaluates to `omit()`.
@@ -444,7 +464,7 @@ impl Program {
 /// and evaluations.
 #[derive(Debug, Default)]
 pub struct Activation {
-    variables: BTreeMap<String, Box<dyn Val>>,
+    variables: BTreeMap<String, Value>,
 }
 
 impl Activation {
@@ -458,7 +478,9 @@ impl Activation {
     /// # Errors
     /// None in practice; kept for symmetry with the schema-aware binding.
     pub fn bind(&mut self, name: &str, json: &serde_json::Value) -> Result<(), ConversionError> {
-        self.bind_value(name, CelValue(json_to_cel(json)))
+        self.variables
+            .insert(name.to_owned(), crate::eval::object::from_json(json));
+        Ok(())
     }
 
     /// Binds `name` to a JSON value converted under its OpenAPI schema.
@@ -479,7 +501,8 @@ impl Activation {
             };
             e
         })?;
-        self.bind_value(name, CelValue(value))
+        self.variables.insert(name.to_owned(), value);
+        Ok(())
     }
 
     /// Binds `name` to a CEL value (such as another program's result).
@@ -487,11 +510,16 @@ impl Activation {
     /// # Errors
     /// Values the interpreter cannot hold (function values).
     pub fn bind_value(&mut self, name: &str, value: CelValue) -> Result<(), ConversionError> {
-        let boxed = Box::<dyn Val>::try_from(value.0).map_err(|e| ConversionError {
-            path: name.to_owned(),
-            message: e.to_string(),
-        })?;
-        self.variables.insert(name.to_owned(), boxed);
+        if let Value::Function(..) = value.value {
+            return Err(ConversionError {
+                path: name.to_owned(),
+                message: ExecutionError::UnsupportedTargetType {
+                    target: value.value,
+                }
+                .to_string(),
+            });
+        }
+        self.variables.insert(name.to_owned(), value.value);
         Ok(())
     }
 
@@ -503,16 +531,5 @@ impl Activation {
     /// Removes a binding.
     pub fn unbind(&mut self, name: &str) {
         self.variables.remove(name);
-    }
-}
-
-struct Resolver<'a>(&'a Activation);
-
-impl VariableResolver for Resolver<'_> {
-    fn resolve<'b>(&'b self, variable: &str) -> Option<CowVal<'b, 'b>> {
-        self.0
-            .variables
-            .get(variable)
-            .map(|v| CowVal::Borrowed(v.as_ref()))
     }
 }

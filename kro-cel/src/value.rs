@@ -8,6 +8,7 @@
 //! are written sorted, and bytes are rejected (the user must encode them explicitly).
 
 use crate::error::ConversionError;
+use crate::eval::object::{Object, from_json, object_value};
 use crate::library::omit::is_omit;
 use base64::Engine as _;
 use cel::objects::{Key, Map, OptionalValue, Value};
@@ -50,6 +51,11 @@ fn number_without_schema(n: &serde_json::Number) -> Value {
 
 /// Converts JSON to a CEL value following an OpenAPI schema (see the module documentation).
 ///
+/// JSON objects become kro-cel's own maps (their fields sorted by name; see the crate README,
+/// "Evaluation"), which kro-cel's evaluator reads without hashing. Hand the value to kro-cel
+/// ([`crate::CelValue::from_cel`], [`crate::Activation::bind_value`]);
+/// [`crate::CelValue::as_cel`] gives it with the `cel` crate's maps.
+///
 /// # Errors
 /// A value that contradicts its schema: a fractional number in an `integer` field, invalid
 /// base64 in a `format: byte` field, an invalid timestamp in a `format: date-time` field.
@@ -57,19 +63,43 @@ pub fn json_to_cel_with_schema(
     json: &serde_json::Value,
     schema: &JSONSchemaProps,
 ) -> Result<Value, ConversionError> {
-    convert_with_schema(json, Some(schema), &mut String::new())
+    convert_with_schema(json, Some(schema), &Location::Root)
+}
+
+/// Where a value is, rendered only for an error message.
+enum Location<'a> {
+    Root,
+    Field(&'a Location<'a>, &'a str),
+    Index(&'a Location<'a>, usize),
+}
+
+impl Location<'_> {
+    fn render(&self) -> String {
+        match self {
+            Location::Root => String::new(),
+            Location::Field(parent, name) => {
+                let mut path = parent.render();
+                if !path.is_empty() {
+                    path.push('.');
+                }
+                path.push_str(name);
+                path
+            }
+            Location::Index(parent, index) => format!("{}[{index}]", parent.render()),
+        }
+    }
 }
 
 fn convert_with_schema(
     json: &serde_json::Value,
     schema: Option<&JSONSchemaProps>,
-    path: &mut String,
+    at: &Location<'_>,
 ) -> Result<Value, ConversionError> {
     let Some(schema) = schema else {
-        return Ok(json_to_cel(json));
+        return Ok(from_json(json));
     };
-    let error = |path: &str, message: String| ConversionError {
-        path: path.to_owned(),
+    let error = |message: String| ConversionError {
+        path: at.render(),
         message,
     };
     match json {
@@ -83,47 +113,14 @@ fn convert_with_schema(
             if f.fract() == 0.0 && f >= i64::MIN as f64 && f < i64::MAX as f64 {
                 Ok(Value::Int(f as i64))
             } else {
-                Err(error(path, format!("expected an integer, found {n}")))
+                Err(error(format!("expected an integer, found {n}")))
             }
         }
         serde_json::Value::Number(n) if schema.type_.as_deref() == Some("number") => {
             Ok(Value::Float(n.as_f64().unwrap_or(f64::NAN)))
         }
         serde_json::Value::String(s) if schema.x_kubernetes_int_or_string != Some(true) => {
-            match schema.format.as_deref() {
-                Some("byte") => base64::engine::general_purpose::STANDARD
-                    .decode(s)
-                    .map(|b| Value::Bytes(Arc::new(b)))
-                    .map_err(|e| error(path, format!("expected base64 (format: byte): {e}"))),
-                Some("date-time") => DateTime::parse_from_rfc3339(s)
-                    .map(Value::Timestamp)
-                    .map_err(|e| {
-                        error(
-                            path,
-                            format!("expected an RFC 3339 timestamp (format: date-time): {e}"),
-                        )
-                    }),
-                Some("date") => chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
-                    .map(|date| {
-                        Value::Timestamp(date.and_time(chrono::NaiveTime::MIN).and_utc().into())
-                    })
-                    .map_err(|e| {
-                        error(
-                            path,
-                            format!("expected a full-date such as 2024-01-31 (format: date): {e}"),
-                        )
-                    }),
-                Some("duration") => parse_go_duration(s).map(Value::Duration).ok_or_else(|| {
-                    error(
-                        path,
-                        format!(
-                            "expected a duration such as 1h30m or 300ms (format: duration), \
-                             found {s:?}"
-                        ),
-                    )
-                }),
-                _ => Ok(Value::String(Arc::new(s.clone()))),
-            }
+            convert_string(s, schema.format.as_deref()).map_err(error)
         }
         serde_json::Value::Array(items) => {
             let item_schema = match &schema.items {
@@ -131,36 +128,54 @@ fn convert_with_schema(
                 Some(JSONSchemaPropsOrArray::Schemas(list)) => list.first(),
                 None => None,
             };
-            let base = path.len();
             let mut out = Vec::with_capacity(items.len());
             for (index, item) in items.iter().enumerate() {
-                path.push_str(&format!("[{index}]"));
-                out.push(convert_with_schema(item, item_schema, path)?);
-                path.truncate(base);
+                out.push(convert_with_schema(
+                    item,
+                    item_schema,
+                    &Location::Index(at, index),
+                )?);
             }
             Ok(Value::List(Arc::new(out)))
         }
         serde_json::Value::Object(fields) => {
-            let base = path.len();
-            let mut map = HashMap::with_capacity(fields.len());
+            let additional = match &schema.additional_properties {
+                Some(JSONSchemaPropsOrBool::Schema(s)) => Some(s.as_ref()),
+                _ => None,
+            };
+            let mut out = Vec::with_capacity(fields.len());
             for (name, field) in fields {
-                let field_schema = schema.properties.as_ref().and_then(|p| p.get(name)).or(
-                    match &schema.additional_properties {
-                        Some(JSONSchemaPropsOrBool::Schema(s)) => Some(s.as_ref()),
-                        _ => None,
-                    },
-                );
-                if !path.is_empty() {
-                    path.push('.');
-                }
-                path.push_str(name);
-                let value = convert_with_schema(field, field_schema, path)?;
-                path.truncate(base);
-                map.insert(Key::String(Arc::new(name.clone())), value);
+                let field_schema = schema
+                    .properties
+                    .as_ref()
+                    .and_then(|p| p.get(name))
+                    .or(additional);
+                let value = convert_with_schema(field, field_schema, &Location::Field(at, name))?;
+                out.push((Box::from(name.as_str()), value));
             }
-            Ok(Value::Map(Map { map: Arc::new(map) }))
+            Ok(object_value(Object::new(out)))
         }
         other => Ok(json_to_cel(other)),
+    }
+}
+
+/// A string under its schema `format`.
+fn convert_string(s: &str, format: Option<&str>) -> Result<Value, String> {
+    match format {
+        Some("byte") => base64::engine::general_purpose::STANDARD
+            .decode(s)
+            .map(|b| Value::Bytes(Arc::new(b)))
+            .map_err(|e| format!("expected base64 (format: byte): {e}")),
+        Some("date-time") => DateTime::parse_from_rfc3339(s)
+            .map(Value::Timestamp)
+            .map_err(|e| format!("expected an RFC 3339 timestamp (format: date-time): {e}")),
+        Some("date") => chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+            .map(|date| Value::Timestamp(date.and_time(chrono::NaiveTime::MIN).and_utc().into()))
+            .map_err(|e| format!("expected a full-date such as 2024-01-31 (format: date): {e}")),
+        Some("duration") => parse_go_duration(s).map(Value::Duration).ok_or_else(|| {
+            format!("expected a duration such as 1h30m or 300ms (format: duration), found {s:?}")
+        }),
+        _ => Ok(Value::String(Arc::new(s.to_owned()))),
     }
 }
 
@@ -263,6 +278,21 @@ pub(crate) fn to_json(
         Value::Opaque(opaque) => {
             if is_omit(value) {
                 return Ok(None);
+            }
+            if let Some(object) = crate::eval::object::as_object(value) {
+                let base = path.len();
+                let mut out = serde_json::Map::new();
+                for (name, item) in object.fields() {
+                    if !path.is_empty() {
+                        path.push('.');
+                    }
+                    path.push_str(name);
+                    if let Some(json) = to_json(item, bytes, path)? {
+                        out.insert(name.to_string(), json);
+                    }
+                    path.truncate(base);
+                }
+                return Ok(Some(serde_json::Value::Object(out)));
             }
             if let Some(optional) = opaque.downcast_ref::<OptionalValue>() {
                 return match optional.value() {

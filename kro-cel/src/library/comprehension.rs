@@ -83,7 +83,7 @@ fn iter<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, ExecutionEr
 
 /// What the first variable of a two-variable comprehension visits: a list's indices, or a map's
 /// keys in sorted order.
-fn keys(args: &[Value]) -> Result<Value, ExecutionError> {
+pub(crate) fn keys(args: &[Value]) -> Result<Value, ExecutionError> {
     let out: Vec<Value> = match args.first() {
         Some(Value::List(items)) => {
             charge(items.len() as u64, "comprehension")?;

@@ -176,7 +176,7 @@ fn bytes(data: Vec<u8>) -> Value {
     Value::Bytes(Arc::new(data))
 }
 
-fn fnv64a(args: &[Value]) -> Result<Value, ExecutionError> {
+pub(crate) fn fnv64a(args: &[Value]) -> Result<Value, ExecutionError> {
     let input = string_arg(args, 0, "hash.fnv64a")?;
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     for byte in input.as_bytes() {
@@ -186,19 +186,19 @@ fn fnv64a(args: &[Value]) -> Result<Value, ExecutionError> {
     Ok(bytes(hash.to_be_bytes().to_vec()))
 }
 
-fn sha256_hash(args: &[Value]) -> Result<Value, ExecutionError> {
+pub(crate) fn sha256_hash(args: &[Value]) -> Result<Value, ExecutionError> {
     Ok(bytes(
         Sha256::digest(string_arg(args, 0, "hash.sha256")?.as_bytes()).to_vec(),
     ))
 }
 
-fn md5_hash(args: &[Value]) -> Result<Value, ExecutionError> {
+pub(crate) fn md5_hash(args: &[Value]) -> Result<Value, ExecutionError> {
     Ok(bytes(
         Md5::digest(string_arg(args, 0, "hash.md5")?.as_bytes()).to_vec(),
     ))
 }
 
-fn json_marshal(args: &[Value]) -> Result<Value, ExecutionError> {
+pub(crate) fn json_marshal(args: &[Value]) -> Result<Value, ExecutionError> {
     let value = args
         .first()
         .ok_or_else(|| ExecutionError::invalid_argument_count(1, 0))?;
@@ -295,7 +295,7 @@ fn go_float(f: f64) -> String {
     }
 }
 
-fn json_unmarshal(args: &[Value]) -> Result<Value, ExecutionError> {
+pub(crate) fn json_unmarshal(args: &[Value]) -> Result<Value, ExecutionError> {
     let input = string_arg(args, 0, "json.unmarshal")?;
     if input.len() > MAX_JSON_INPUT {
         return Err(fail(
@@ -329,7 +329,7 @@ fn all_numbers_double(value: Value) -> Value {
     }
 }
 
-fn seeded_string(args: &[Value]) -> Result<Value, ExecutionError> {
+pub(crate) fn seeded_string(args: &[Value]) -> Result<Value, ExecutionError> {
     const ALPHABET: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
     let length = int_arg(args, 0, "random.seededString")?;
     let seed = string_arg(args, 1, "random.seededString")?;
@@ -362,7 +362,7 @@ fn seeded_string(args: &[Value]) -> Result<Value, ExecutionError> {
     Ok(Value::String(Arc::new(out)))
 }
 
-fn seeded_int(args: &[Value]) -> Result<Value, ExecutionError> {
+pub(crate) fn seeded_int(args: &[Value]) -> Result<Value, ExecutionError> {
     let min = int_arg(args, 0, "random.seededInt")?;
     let max = int_arg(args, 1, "random.seededInt")?;
     let seed = string_arg(args, 2, "random.seededInt")?;
@@ -391,7 +391,7 @@ fn map_arg<'a>(args: &'a [Value], index: usize, function: &str) -> Result<&'a Ma
     }
 }
 
-fn merge(args: &[Value]) -> Result<Value, ExecutionError> {
+pub(crate) fn merge(args: &[Value]) -> Result<Value, ExecutionError> {
     let left = map_arg(args, 0, "merge")?;
     let right = map_arg(args, 1, "merge")?;
     let mut out: HashMap<Key, Value> = (*left.map).clone();
@@ -403,7 +403,7 @@ fn merge(args: &[Value]) -> Result<Value, ExecutionError> {
 
 /// `a.deepMerge(b)`: declared over `dyn` as upstream does, but both sides must be maps at run
 /// time; anything else has no overload (upstream kro answers the same).
-fn deep_merge(args: &[Value]) -> Result<Value, ExecutionError> {
+pub(crate) fn deep_merge(args: &[Value]) -> Result<Value, ExecutionError> {
     match (args.first(), args.get(1)) {
         (Some(left @ Value::Map(_)), Some(right @ Value::Map(_))) => {
             Ok(deep_merge_values(left, right))
