@@ -41,6 +41,10 @@ pub struct Entry {
     pub reason: String,
     /// Where the difference is documented (a doc page and row, or a code comment).
     pub source: String,
+    /// Upstream's side of this difference depends on timing (it keeps rewriting what another
+    /// controller owns), so a run may find it equal: the entry may then match nothing.
+    #[serde(default)]
+    pub varies: bool,
 }
 
 #[derive(Debug, Deserialize)]

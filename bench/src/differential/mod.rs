@@ -271,7 +271,9 @@ pub async fn run(options: &Options, allow: &AllowList) -> anyhow::Result<Outcome
             used[index] = true;
         }
     }
-    let unused = (0..used.len()).filter(|i| !used[*i]).collect();
+    let unused = (0..used.len())
+        .filter(|i| !used[*i] && !allow.entries[*i].varies)
+        .collect();
     Ok(Outcome {
         found,
         unused,
