@@ -126,10 +126,11 @@ pub async fn reconcile_rgd(
         .rgd
         .observe_graph_build(&name, started.elapsed(), compiled.is_err());
     let compiled = match compiled {
-        Ok(graph) => match graph.strict_check() {
-            Err(refused) if config.strict_schema_checks => Err(refused.to_string()),
-            _ => Ok(graph),
+        Ok(graph) if config.strict_schema_checks => match graph.strict_check() {
+            Ok(()) => Ok(graph),
+            Err(refused) => Err(refused.to_string()),
         },
+        Ok(graph) => Ok(graph),
         Err(kro_runtime::executor::Error::Compile { source, .. }) => Err(source.to_string()),
         Err(other) => Err(other.to_string()),
     };
