@@ -5,8 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 forbidden='^(tokio|hyper|kube-client|kube|reqwest|tower) '
 status=0
-# kro-runtime's planning core is pure too: without its default `client` feature (the executor).
-for crate in kro-schema kro-cel kro-graph kro-applyset "kro-runtime --no-default-features"; do
+# kro-runtime, the reconcile engine, is pure too; kro-controller is the one async library crate.
+for crate in kro-schema kro-cel kro-graph kro-applyset kro-runtime; do
   # shellcheck disable=SC2086
   deps=$(cargo tree -p $crate -e normal --prefix none --no-dedupe --offline 2>/dev/null \
     || cargo tree -p $crate -e normal --prefix none --no-dedupe)

@@ -6,7 +6,7 @@
 //!
 //! It compiles the RGD against the cluster's schemas, installs the generated CRD, and runs a
 //! kube-rs `Controller` on the generated kind. Each reconcile is one
-//! [`kro_runtime::Executor::reconcile`]; children's watch events (mapped to their instance
+//! [`kro_controller::Executor::reconcile`]; children's watch events (mapped to their instance
 //! through kro's labels) trigger the next one, so readiness is picked up as soon as it changes.
 //! The kubeconfig comes from the environment (`KUBECONFIG` or in-cluster).
 
@@ -17,12 +17,12 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use futures::StreamExt as _;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kro_controller::executor::{
+    ClusterResolver, Error, Executor, ExecutorConfig, InstanceKey, ObjectCache, compile_rgd,
+};
 use kro_graph::api::ResourceGraphDefinition;
 use kro_graph::{CompileOptions, Graph, NodeKind};
 use kro_runtime::core::RgdIdentity;
-use kro_runtime::executor::{
-    ClusterResolver, Error, Executor, ExecutorConfig, InstanceKey, ObjectCache, compile_rgd,
-};
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::ObjectRef;

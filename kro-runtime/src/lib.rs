@@ -1,14 +1,15 @@
-//! The kro reconcile engine: a pure planning core plus an executor on kube::Client.
+//! The kro reconcile engine, pure: no I/O, no async runtime, no Kubernetes client.
 //!
 //! [`core`] turns a compiled graph, an instance and the observed cluster state into a
-//! [`core::Plan`]; it is synchronous and compiles without the `client` feature.
+//! [`core::Plan`]. The async edge that carries plans to an API server is the `kro-controller`
+//! crate.
 //!
 //! See the crate README for an overview and an example.
 #![forbid(unsafe_code)]
 
 pub mod core;
 
-#[cfg(feature = "client")]
-pub mod executor;
-#[cfg(feature = "client")]
-pub use executor::{Executor, ExecutorConfig, ObjectCache, Outcome};
+// The README's example is compiled and run as a doc test, so it cannot drift from the API.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -361,7 +361,7 @@ fn refused(message: &str) -> Option<String> {
     Some(rest[..=end].to_owned())
 }
 
-/// The `Ready` reason of a missing permission (`kro_runtime::executor::REASON_FORBIDDEN`).
+/// The `Ready` reason of a missing permission (`kro_controller::executor::REASON_FORBIDDEN`).
 const REASON_FORBIDDEN: &str = "ResourceAccessForbidden";
 
 /// What the instance's `Ready` condition says the server refused about Secrets.

@@ -8,9 +8,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use kro_controller::executor::ReconcileStats;
 use kro_graph::Graph;
 use kro_runtime::core::NodeState;
-use kro_runtime::executor::ReconcileStats;
 use kube::api::ApiResource;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;

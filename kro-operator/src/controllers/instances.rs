@@ -16,10 +16,12 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use futures::{StreamExt as _, stream};
+use kro_controller::Outcome;
+use kro_controller::executor::{
+    Executor, ExecutorConfig, InstanceKey, ObjectCache, VanishedInstance,
+};
 use kro_graph::Graph;
-use kro_runtime::Outcome;
 use kro_runtime::core::{InstanceState, Limits, RgdIdentity};
-use kro_runtime::executor::{Executor, ExecutorConfig, InstanceKey, ObjectCache, VanishedInstance};
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
 use kube::runtime::controller::{self, Action, Config as ControllerConfig};
 use kube::runtime::events::{Event, EventType, Recorder};
@@ -819,7 +821,7 @@ async fn run_executor(
     executor: Arc<Executor>,
     graph: Arc<Graph>,
     instance: Arc<DynamicObject>,
-) -> Result<kro_runtime::Outcome, EngineFailure> {
+) -> Result<kro_controller::Outcome, EngineFailure> {
     let handle = tokio::runtime::Handle::current();
     tokio::task::spawn_blocking(move || {
         handle.block_on(async move { executor.reconcile(&graph, &instance).await })
@@ -833,7 +835,7 @@ async fn run_executor(
 #[derive(Debug)]
 enum EngineFailure {
     /// The executor returned an error.
-    Engine(kro_runtime::executor::Error),
+    Engine(kro_controller::executor::Error),
     /// The reconcile task panicked or was cancelled.
     Panicked(String),
 }

@@ -6,9 +6,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use kro_applyset::labels::FINALIZER;
+use kro_controller::executor::{ClusterResolver, compile_rgd};
 use kro_graph::api::{Condition, ResourceGraphDefinition, ResourceGraphDefinitionStatus, RgdState};
 use kro_graph::{CompileOptions, Graph};
-use kro_runtime::executor::{ClusterResolver, compile_rgd};
 use kro_schema::CrdOptions;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::Action;
@@ -131,7 +131,7 @@ pub async fn reconcile_rgd(
             Err(refused) => Err(refused.to_string()),
         },
         Ok(graph) => Ok(graph),
-        Err(kro_runtime::executor::Error::Compile { source, .. }) => Err(source.to_string()),
+        Err(kro_controller::executor::Error::Compile { source, .. }) => Err(source.to_string()),
         Err(other) => Err(other.to_string()),
     };
     let warnings = match &compiled {

@@ -147,7 +147,7 @@ pub fn plan_deletion(
 }
 
 /// Whether the instance carries kro's finalizer.
-pub(crate) fn carries_finalizer(instance: &Value) -> bool {
+pub fn carries_finalizer(instance: &Value) -> bool {
     instance
         .pointer("/metadata/finalizers")
         .and_then(Value::as_array)

@@ -93,10 +93,10 @@ pub use conditions::{
     RESOURCES_READY, condition_set, condition_set_with,
 };
 pub use defaults::apply_instance_defaults;
-pub(crate) use deletion::carries_finalizer;
+
 pub use deletion::{
-    DeletionOutcome, DeletionStep, deletion_status, instance_deletion_scope, instance_parent,
-    plan_deletion, vanished_instance_deletions, vanished_unfinalized,
+    DeletionOutcome, DeletionStep, carries_finalizer, deletion_status, instance_deletion_scope,
+    instance_parent, plan_deletion, vanished_instance_deletions, vanished_unfinalized,
 };
 pub use error::{InstanceError, NodeError, SelectorError, ViewError};
 pub use input::{Limits, PlanInput, RgdIdentity};

@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use super::cache::{CacheAnswer, KindMapping, Lookup, ObjectCache, labels_of};
 use super::externals::{ExternalRef, RefSelection};
-use crate::core::{ClusterView, LabelSelector, ResourceTarget};
+use kro_runtime::core::{ClusterView, LabelSelector, ResourceTarget};
 
 /// Group, kind, namespace (empty when cluster-scoped) and name.
 type ObjectId = (String, String, String, String);

@@ -6,14 +6,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kro_controller::executor::{
+    ClusterResolver, Executor, ExecutorConfig, InstanceKey, KindMapping, ObjectCache, Outcome,
+    compile_rgd,
+};
 use kro_graph::api::ResourceGraphDefinition;
 use kro_graph::{CompileOptions, Graph};
 use kro_integration_tests::wait_for;
 use kro_runtime::core::{InstanceState, RgdIdentity};
-use kro_runtime::executor::{
-    ClusterResolver, Executor, ExecutorConfig, InstanceKey, KindMapping, ObjectCache, Outcome,
-    compile_rgd,
-};
 use kube::Client;
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use serde_json::{Value, json};
@@ -322,7 +322,7 @@ impl Engine {
         name: &str,
         check: impl Fn(Option<&Value>) -> bool,
     ) -> anyhow::Result<()> {
-        use kro_runtime::executor::CacheAnswer;
+        use kro_controller::executor::CacheAnswer;
         self.cache.ensure_watch(kind);
         let started = Instant::now();
         loop {

@@ -14,15 +14,15 @@ use kro_runtime::core::InstanceState;
 use kube::api::{DeleteParams, Patch, PatchParams};
 use serde_json::{Value, json};
 
-fn deployments() -> kro_runtime::executor::KindMapping {
+fn deployments() -> kro_controller::executor::KindMapping {
     builtin("apps", "v1", "Deployment", "deployments")
 }
 
-fn services() -> kro_runtime::executor::KindMapping {
+fn services() -> kro_controller::executor::KindMapping {
     builtin("", "v1", "Service", "services")
 }
 
-fn ingresses() -> kro_runtime::executor::KindMapping {
+fn ingresses() -> kro_controller::executor::KindMapping {
     builtin("networking.k8s.io", "v1", "Ingress", "ingresses")
 }
 
@@ -548,7 +548,7 @@ async fn deletion_goes_in_reverse_waves() -> anyhow::Result<()> {
 /// instance of the same name.
 #[tokio::test]
 async fn a_vanished_instance_loses_its_children_unless_it_is_back() -> anyhow::Result<()> {
-    use kro_runtime::executor::VanishedInstance;
+    use kro_controller::executor::VanishedInstance;
 
     let harness = Harness::new().await?;
     let engine = harness.install(yaml(CHAIN_RGD)).await?;
@@ -709,7 +709,7 @@ async fn corpus_fixtures_converge_with_their_children() -> anyhow::Result<()> {
     }) {
         let kind = &prerequisite.value["kind"];
         let mapping = if kind == "Namespace" {
-            kro_runtime::executor::KindMapping {
+            kro_controller::executor::KindMapping {
                 namespaced: false,
                 ..builtin("", "v1", "Namespace", "namespaces")
             }
@@ -807,7 +807,7 @@ async fn corpus_fixtures_converge_with_their_children() -> anyhow::Result<()> {
                     if !synced {
                         continue;
                     }
-                    let kind = kro_runtime::executor::KindMapping {
+                    let kind = kro_controller::executor::KindMapping {
                         group: node.gvk().group.clone(),
                         version: node.gvk().version.clone(),
                         kind: node.gvk().kind.clone(),
@@ -873,11 +873,11 @@ async fn admission_rejection_is_an_error_that_recovers() -> anyhow::Result<()> {
         "ValidatingAdmissionPolicy",
         "validatingadmissionpolicies",
     );
-    let policies = kro_runtime::executor::KindMapping {
+    let policies = kro_controller::executor::KindMapping {
         namespaced: false,
         ..policies
     };
-    let bindings = kro_runtime::executor::KindMapping {
+    let bindings = kro_controller::executor::KindMapping {
         kind: "ValidatingAdmissionPolicyBinding".into(),
         plural: "validatingadmissionpolicybindings".into(),
         ..policies.clone()

@@ -7,9 +7,9 @@
 mod executor_support;
 
 use executor_support::{Harness, builtin, corpus_file, get_json};
+use kro_controller::executor::{ExecutorConfig, contains};
 use kro_integration_tests::create_namespace;
 use kro_runtime::core::{InMemoryView, Limits, PlanInput, RgdIdentity, settle};
-use kro_runtime::executor::{ExecutorConfig, contains};
 use serde_json::{Value, json};
 
 /// Every leaf of `rendered` that differs on `live`, as `path: rendered != live`.

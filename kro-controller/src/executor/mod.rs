@@ -1,4 +1,4 @@
-//! The executor: runs [`crate::core::plan`] against a real API server through `kube::Client`.
+//! The executor: runs [`kro_runtime::core::plan`] against a real API server through `kube::Client`.
 //!
 //! One [`Executor::reconcile`] of a live instance:
 //! 1. plan against the shared watch cache ([`ObjectCache`]); reads the cache cannot answer are
@@ -60,13 +60,13 @@ pub use rest::RestMapper;
 pub use schemas::{ClusterResolver, compile_rgd};
 pub use status::{REASON_APPLY_FAILED, REASON_FORBIDDEN, mark_apply_errors};
 
-use crate::core::{
+use cache::{annotations_of, labels_of, part_of, uid_of};
+use error::status_code;
+use kro_runtime::core::{
     ApplyItem, DeletionOutcome, InstanceState, Limits, Plan, PlanInput, Requeue, ResourceTarget,
     RgdIdentity, carries_finalizer, instance_deletion_scope, plan, plan_deletion,
     vanished_instance_deletions, vanished_unfinalized,
 };
-use cache::{annotations_of, labels_of, part_of, uid_of};
-use error::status_code;
 use members::{DeleteResult, ListFrom, delete_all, list_members};
 use status::mark_node_errors;
 use view::{ExecutorView, Miss, Overlay, mapping_of};
@@ -143,7 +143,7 @@ pub struct NodeSummary {
     /// The resource id.
     pub id: String,
     /// Its state.
-    pub state: crate::core::NodeState,
+    pub state: kro_runtime::core::NodeState,
     /// How many objects it rendered (a collection's size; 0 or 1 otherwise).
     pub rendered: usize,
 }
@@ -244,7 +244,7 @@ enum Fetched {
     },
     List {
         namespace: Option<String>,
-        selector: crate::core::LabelSelector,
+        selector: kro_runtime::core::LabelSelector,
         objects: Vec<Arc<Value>>,
     },
     /// 403 Forbidden, with the server's message (which names the verb and the resource).
@@ -768,7 +768,7 @@ impl Executor {
                     key: item.key.clone(),
                 })?;
             let hash = body_hash(&item.body);
-            let observed = crate::core::ClusterView::get(
+            let observed = kro_runtime::core::ClusterView::get(
                 &view,
                 target,
                 item.key.namespace.as_deref(),

@@ -1,0 +1,14 @@
+//! The async edge of kro-rs: runs the pure reconcile core of `kro-runtime` against a real API
+//! server through `kube::Client`.
+//!
+//! [`executor`] holds the shared watch cache of kro-managed objects, the watches on external
+//! references, the REST mapping, RGD compilation against the cluster's schemas and the
+//! [`Executor`] that carries one reconcile of an instance out. Every decision about what to apply,
+//! prune or report is made by `kro_runtime::core`; this crate only carries requests and responses.
+//!
+//! See the crate README for an overview and an example.
+#![forbid(unsafe_code)]
+
+pub mod executor;
+
+pub use executor::{Executor, ExecutorConfig, ObjectCache, Outcome};
