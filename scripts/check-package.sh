@@ -14,7 +14,7 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 
-library_crates=(kro-schema kro-cel kro-graph kro-applyset kro-runtime kro-controller)
+library_crates=(kro-api kro-schema kro-cel kro-graph kro-applyset kro-runtime kro-controller)
 # A library never picks k8s-openapi's Kubernetes version; building a package alone needs one, so
 # the check gives it as an embedder's binary would (the test control plane's version).
 export K8S_OPENAPI_ENABLED_VERSION=${K8S_OPENAPI_ENABLED_VERSION:-1.36}

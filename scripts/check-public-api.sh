@@ -15,7 +15,7 @@ cd "$(dirname "$0")/.."
 
 nightly="${KRO_NIGHTLY:-nightly}"
 target_dir="${KRO_PUBLIC_API_TARGET_DIR:-target/public-api}"
-library_crates=(kro-schema kro-cel kro-graph kro-applyset kro-runtime kro-controller)
+library_crates=(kro-api kro-schema kro-cel kro-graph kro-applyset kro-runtime kro-controller)
 # Libraries leave k8s-openapi's Kubernetes version to the binary; documenting them alone needs one.
 export K8S_OPENAPI_ENABLED_VERSION=${K8S_OPENAPI_ENABLED_VERSION:-1.36}
 

@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 forbidden='^(tokio|hyper|kube-client|kube|reqwest|tower) '
 status=0
 # kro-runtime, the reconcile engine, is pure too; kro-controller is the one async library crate.
-for crate in kro-schema kro-cel kro-graph kro-applyset kro-runtime; do
+for crate in kro-api kro-schema kro-cel kro-graph kro-applyset kro-runtime; do
   # shellcheck disable=SC2086
   deps=$(cargo tree -p $crate -e normal --prefix none --no-dedupe --offline 2>/dev/null \
     || cargo tree -p $crate -e normal --prefix none --no-dedupe)

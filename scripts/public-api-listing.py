@@ -12,7 +12,12 @@ Auto-trait and blanket implementations are left out: they follow from the fields
 """
 
 import json
+import re
 import sys
+
+# k8s-openapi puts its types under a module named after the Kubernetes version the final binary
+# chose (`k8s_openapi::v1_36::...`); the listing names them version-free, as users import them.
+K8S_OPENAPI_VERSION_MODULE = re.compile(r"k8s_openapi::v1_[0-9]+::")
 
 
 def main() -> None:
@@ -20,7 +25,8 @@ def main() -> None:
         doc = json.load(handle)
     listing = Listing(doc)
     listing.walk()
-    for line in sorted(set(listing.lines)):
+    lines = {K8S_OPENAPI_VERSION_MODULE.sub("k8s_openapi::", line) for line in listing.lines}
+    for line in sorted(lines):
         print(line)
 
 

@@ -17,10 +17,10 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use futures::StreamExt as _;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kro_api::ResourceGraphDefinition;
 use kro_controller::executor::{
     ClusterResolver, Error, Executor, ExecutorConfig, InstanceKey, ObjectCache, compile_rgd,
 };
-use kro_graph::api::ResourceGraphDefinition;
 use kro_graph::{CompileOptions, Graph, NodeKind};
 use kro_runtime::core::RgdIdentity;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};

@@ -15,8 +15,8 @@ use std::path::PathBuf;
 
 use anyhow::{Context as _, bail};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::JSONSchemaProps;
+use kro_api::ResourceGraphDefinition;
 use kro_examples::read_yaml_documents;
-use kro_graph::api::ResourceGraphDefinition;
 use kro_graph::{OfflineResolver, compile};
 use kro_runtime::core::{InMemoryView, Limits, PlanInput, RgdIdentity, settle};
 use serde_json::{Value, json};

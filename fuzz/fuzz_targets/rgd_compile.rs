@@ -1,7 +1,7 @@
 //! Compiling arbitrary RGD YAML never panics: it either compiles or returns located problems.
 #![no_main]
 
-use kro_graph::api::ResourceGraphDefinition;
+use kro_api::ResourceGraphDefinition;
 use kro_graph::{OfflineResolver, compile};
 use libfuzzer_sys::fuzz_target;
 use std::sync::LazyLock;

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use anyhow::Context as _;
-use kro_graph::api::ResourceGraphDefinition;
+use kro_api::ResourceGraphDefinition;
 use kro_graph::{CompileError, CompileOptions, Graph, OfflineResolver, Problem, Warning};
 
 use crate::source::{Document, read_documents};

@@ -14,7 +14,6 @@ use kro_cel::{
 use kro_schema::{CrdOptions, CrdSpec, generate_crd};
 use serde_json::{Map, Value};
 
-use crate::api::{InstanceScope, Resource, ResourceGraphDefinition};
 use crate::dag;
 use crate::error::{CompileError, Problem, ProblemKind};
 use crate::graph::{
@@ -29,6 +28,7 @@ use crate::naming::{
 use crate::resolver::{GroupVersionKind, ResolvedKind, SchemaResolver};
 use crate::template::{FieldPath, PathSegment, RawSlot, WalkProblem, type_at, walk};
 use crate::warning::Warning;
+use kro_api::{InstanceScope, Resource, ResourceGraphDefinition};
 
 /// Compiler settings that mirror upstream's controller flags and feature gates.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -30,7 +30,7 @@ use std::fmt::Write as _;
 
 use serde_json::{Map, Value};
 
-use crate::api::{
+use kro_api::{
     ExternalRef, LabelSelector, PrinterColumn, Resource, ResourceGraphDefinitionSpec, Schema,
 };
 
@@ -171,7 +171,7 @@ fn spec_value(spec: &ResourceGraphDefinitionSpec) -> GoValue {
 
 fn schema_value(schema: &Schema) -> GoValue {
     let group = match schema.group.as_deref() {
-        None | Some("") => crate::api::RGD_GROUP,
+        None | Some("") => kro_api::RGD_GROUP,
         Some(group) => group,
     };
     let metadata = schema.metadata.as_ref().map_or(GoValue::Null, |metadata| {

@@ -1,7 +1,6 @@
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 
-pub mod api;
 pub mod dag;
 mod error;
 pub mod hash;

@@ -84,8 +84,8 @@ mod tests {
     use serde_json::{Value, json};
 
     use super::*;
-    use crate::api::ResourceGraphDefinition;
     use crate::{CompileError, CompileOptions, OfflineResolver, compile, compile_with_limits};
+    use kro_api::ResourceGraphDefinition;
 
     fn config_map(id: &str, data: &str) -> Value {
         json!({

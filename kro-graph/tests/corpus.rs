@@ -1,6 +1,6 @@
 //! Every RGD of the shared corpus compiles offline with the expected topological order.
 
-use kro_graph::api::ResourceGraphDefinition;
+use kro_api::ResourceGraphDefinition;
 use kro_graph::{Graph, OfflineResolver, compile};
 
 const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/corpus");

@@ -1,7 +1,7 @@
 //! The committed CRD manifests match the API types; `KRO_UPDATE_CRDS=1` rewrites them.
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kro_graph::api::{graph_revision_crd, resource_graph_definition_crd};
+use kro_api::{graph_revision_crd, resource_graph_definition_crd};
 
 fn check_manifest(file: &str, crd: &CustomResourceDefinition) {
     let path = format!("{}/crds/{file}", env!("CARGO_MANIFEST_DIR"));

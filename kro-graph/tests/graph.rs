@@ -1,7 +1,7 @@
 //! What a compiled graph exposes: slots, collections, external selectors, status schema, hash.
 
+use kro_api::ResourceGraphDefinition;
 use kro_cel::CelType;
-use kro_graph::api::ResourceGraphDefinition;
 use kro_graph::{ExternalSelection, NodeKind, OfflineResolver, compile};
 
 const RGD: &str = r#"
@@ -107,9 +107,9 @@ fn hash_ignores_resource_order_and_condition_order() {
     rgd.spec.resources[1].ready_when.reverse();
     assert_eq!(kro_graph::hash::spec_hash(&rgd.spec), with_condition);
     rgd.spec.schema.group = Some("kro.run".to_owned());
-    rgd.spec.schema.scope = Some(kro_graph::api::InstanceScope::Namespaced);
+    rgd.spec.schema.scope = Some(kro_api::InstanceScope::Namespaced);
     assert_eq!(kro_graph::hash::spec_hash(&rgd.spec), with_condition);
-    rgd.spec.schema.scope = Some(kro_graph::api::InstanceScope::Cluster);
+    rgd.spec.schema.scope = Some(kro_api::InstanceScope::Cluster);
     assert_ne!(kro_graph::hash::spec_hash(&rgd.spec), with_condition);
 }
 

@@ -1,10 +1,10 @@
 //! The spec hash: Go's JSON encoding of the normalized spec, stable under reorderings and
 //! nil/empty variants.
 
-use kro_graph::api::ResourceGraphDefinition;
+use kro_api::ResourceGraphDefinition;
 use kro_graph::hash::{canonical_json, fnv64a, spec_hash};
 
-fn spec(text: &str) -> kro_graph::api::ResourceGraphDefinitionSpec {
+fn spec(text: &str) -> kro_api::ResourceGraphDefinitionSpec {
     let rgd = format!(
         "apiVersion: kro.run/v1alpha1\nkind: ResourceGraphDefinition\nmetadata:\n  name: h\nspec:\n{text}"
     );

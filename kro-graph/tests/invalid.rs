@@ -1,6 +1,6 @@
 //! Crafted bad RGDs fail with the exact message, and every problem is reported together.
 
-use kro_graph::api::ResourceGraphDefinition;
+use kro_api::ResourceGraphDefinition;
 use kro_graph::{OfflineResolver, compile};
 
 fn rgd(resources: &str, status: &str) -> ResourceGraphDefinition {

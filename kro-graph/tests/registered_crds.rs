@@ -1,7 +1,7 @@
 //! CRDs registered with the offline resolver behave like served kinds: templates may set
 //! `apiVersion`, `kind` and `metadata` even when the CRD's schema does not declare them.
 
-use kro_graph::api::ResourceGraphDefinition;
+use kro_api::ResourceGraphDefinition;
 use kro_graph::{OfflineResolver, compile};
 
 const CRD: &str = r#"

@@ -1,7 +1,7 @@
 //! Rules added after the first compiler: duplicate condition types, CustomResourceDefinition
 //! templates, where `omit()` may not appear, and which optional reads deserve a warning.
 
-use kro_graph::api::ResourceGraphDefinition;
+use kro_api::ResourceGraphDefinition;
 use kro_graph::{CompileOptions, Graph, OfflineResolver, compile_with};
 
 /// An RGD with `scope`, `status` (indented under `schema`) and `resources`.

@@ -21,8 +21,7 @@ use crate::config::OperatorConfig;
 use crate::health::ReadinessCheck;
 use crate::service::{Service, ServiceError, ServiceFuture};
 
-/// Name of the Lease the replicas compete for.
-pub const LEASE_NAME: &str = "controller.kro.run";
+pub use kro_api::labels::LEASE_NAME;
 
 /// Namespace used when neither the flag nor the service-account file names one.
 pub const FALLBACK_NAMESPACE: &str = "kro-system";

@@ -4,7 +4,7 @@
 #![allow(missing_docs)]
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use kro_graph::api::ResourceGraphDefinition;
+use kro_api::ResourceGraphDefinition;
 use kro_graph::{Graph, OfflineResolver, compile};
 use kro_runtime::core::{InMemoryView, InstanceState, Limits, PlanInput, RgdIdentity, plan};
 use serde_json::{Value, json};

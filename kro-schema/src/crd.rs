@@ -12,19 +12,13 @@ use serde_json::Value;
 
 use crate::error::{ErrorKind, SchemaError, SchemaErrors, json_kind};
 use crate::openapi::convert_spec;
+use kro_api::labels::{KRO_VERSION_LABEL, OWNED_LABEL, RGD_ID_LABEL, RGD_NAME_LABEL};
+
 use crate::pluralize::pluralize;
 use crate::warning::SchemaWarning;
 
 /// The API group used when `schema.group` is absent.
 pub const DEFAULT_GROUP: &str = "kro.run";
-/// Label marking a CRD as managed by kro.
-pub const LABEL_OWNED: &str = "kro.run/owned";
-/// Label carrying the kro version that wrote the CRD.
-pub const LABEL_KRO_VERSION: &str = "kro.run/kro-version";
-/// Label carrying the UID of the RGD that owns the CRD.
-pub const LABEL_RGD_ID: &str = "kro.run/resource-graph-definition-id";
-/// Label carrying the name of the RGD that owns the CRD.
-pub const LABEL_RGD_NAME: &str = "kro.run/resource-graph-definition-name";
 
 /// At most this many short names or categories.
 const MAX_NAME_LIST: usize = 32;
@@ -239,10 +233,10 @@ impl CrdOptions {
     /// The labels kro puts on every CRD it owns.
     pub fn kro_owned(rgd_name: &str, rgd_uid: &str, kro_version: &str) -> Self {
         let labels = [
-            (LABEL_OWNED, "true"),
-            (LABEL_KRO_VERSION, kro_version),
-            (LABEL_RGD_ID, rgd_uid),
-            (LABEL_RGD_NAME, rgd_name),
+            (OWNED_LABEL, "true"),
+            (KRO_VERSION_LABEL, kro_version),
+            (RGD_ID_LABEL, rgd_uid),
+            (RGD_NAME_LABEL, rgd_name),
         ]
         .into_iter()
         .map(|(key, value)| (key.to_owned(), value.to_owned()))

@@ -13,9 +13,8 @@ mod values;
 mod warning;
 
 pub use crate::crd::{
-    CrdOptions, CrdSpec, DEFAULT_GROUP, LABEL_KRO_VERSION, LABEL_OWNED, LABEL_RGD_ID,
-    LABEL_RGD_NAME, RESOURCES_STATUS_FIELD, Scope, crd_from_rgd_schema, default_printer_columns,
-    generate_crd, status_schema,
+    CrdOptions, CrdSpec, DEFAULT_GROUP, RESOURCES_STATUS_FIELD, Scope, crd_from_rgd_schema,
+    default_printer_columns, generate_crd, status_schema,
 };
 pub use crate::diff::{ChangeKind, SchemaChange, SchemaDiff, diff_crds, diff_schemas};
 pub use crate::error::{ErrorKind, SchemaError, SchemaErrors};

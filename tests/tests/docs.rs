@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, bail, ensure};
+use kro_api::ResourceGraphDefinition;
 use kro_cel::{Activation, Environment, FUNCTIONS, Library};
-use kro_graph::api::ResourceGraphDefinition;
 use kro_graph::{CompileOptions, OfflineResolver, compile_with};
 use serde_json::Value;
 

@@ -11,7 +11,7 @@
 //! `kro_integration_tests::reliability`). No cluster is needed: the planner is pure and reads
 //! the cluster through an in-memory view.
 
-use kro_graph::api::ResourceGraphDefinition;
+use kro_api::ResourceGraphDefinition;
 use kro_graph::{Graph, OfflineResolver, compile};
 use kro_integration_tests::reliability::record;
 use kro_runtime::core::{

@@ -11,7 +11,7 @@ use std::io::Write as _;
 use std::process::{Command, Stdio};
 
 use anyhow::{Context as _, bail, ensure};
-use kro_graph::api::ResourceGraphDefinition;
+use kro_api::ResourceGraphDefinition;
 use kro_integration_tests::testenv::PrivateControlPlane;
 use kro_integration_tests::{upstream_module_dir, workspace_root, yaml_documents_under};
 use kube::api::{
@@ -176,7 +176,7 @@ async fn spec_hashes_equal_upstreams_own() -> anyhow::Result<()> {
 
     let crds: Api<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> =
         Api::all(client.clone());
-    let crd = kro_graph::api::resource_graph_definition_crd();
+    let crd = kro_api::resource_graph_definition_crd();
     crds.patch(
         "resourcegraphdefinitions.kro.run",
         &PatchParams::apply("spec-hash-test").force(),

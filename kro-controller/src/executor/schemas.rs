@@ -8,7 +8,7 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use kro_graph::api::ResourceGraphDefinition;
+use kro_api::ResourceGraphDefinition;
 use kro_graph::resolver::{ApiResourceMapping, GroupVersionDocument};
 use kro_graph::{
     ChainResolver, ClusterSchemaCache, CompileOptions, Graph, GroupVersionKind, OfflineResolver,

@@ -6,11 +6,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kro_api::ResourceGraphDefinition;
 use kro_controller::executor::{
     ClusterResolver, Executor, ExecutorConfig, InstanceKey, KindMapping, ObjectCache, Outcome,
     compile_rgd,
 };
-use kro_graph::api::ResourceGraphDefinition;
 use kro_graph::{CompileOptions, Graph};
 use kro_integration_tests::wait_for;
 use kro_runtime::core::{InstanceState, RgdIdentity};

@@ -2,7 +2,7 @@
 //! condition list as instance conditions ([`kro_runtime::core::ConditionList`]), which follows
 //! upstream kro's rules (order, transition times, the root's reason and message).
 
-use kro_graph::api::Condition;
+use kro_api::Condition;
 use kro_runtime::core::{ConditionList, ConditionStatus, ConditionUpdate};
 use serde_json::Value;
 

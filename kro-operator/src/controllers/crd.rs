@@ -4,17 +4,18 @@
 use std::time::{Duration, Instant};
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kro_api::labels::{
+    CRD_FIELD_MANAGER, CRD_INSTALLER_FIELD_MANAGER, OWNED_LABEL, RGD_NAME_LABEL,
+};
 use kro_applyset::labels::{MANAGED_BY_KRO, MANAGED_BY_LABEL};
-use kro_schema::{LABEL_OWNED, LABEL_RGD_NAME, diff_crds};
+use kro_schema::diff_crds;
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use kube::{Client, ResourceExt as _};
 
 use super::error::ControllerError;
 
 /// Field manager of the start-up installation of kro's own CRDs.
-pub const CRD_INSTALLER_FIELD_MANAGER: &str = "kro.run/crd-installer";
 /// Field manager of generated CRDs.
-pub const CRD_FIELD_MANAGER: &str = "kro.run/crd";
 /// How often Established is polled.
 const ESTABLISHED_POLL: Duration = Duration::from_millis(150);
 /// How many breaking changes a condition message lists.
@@ -30,8 +31,8 @@ const BREAKING_CHANGES_LISTED: usize = 3;
 pub async fn install_kro_crds(client: &Client, timeout: Duration) -> Result<(), ControllerError> {
     let api: Api<CustomResourceDefinition> = Api::all(client.clone());
     for crd in [
-        kro_graph::api::resource_graph_definition_crd(),
-        kro_graph::api::graph_revision_crd(),
+        kro_api::resource_graph_definition_crd(),
+        kro_api::graph_revision_crd(),
     ] {
         let name = crd.name_any();
         let existing = api
@@ -131,7 +132,7 @@ pub enum CrdOutcome {
 /// Whether `crd` carries kro's ownership label (or, without it, kro's managed-by label).
 fn is_kro_owned(crd: &CustomResourceDefinition) -> bool {
     let labels = crd.labels();
-    match labels.get(LABEL_OWNED) {
+    match labels.get(OWNED_LABEL) {
         Some(owned) => owned == "true",
         None => labels.get(MANAGED_BY_LABEL).map(String::as_str) == Some(MANAGED_BY_KRO),
     }
@@ -148,10 +149,10 @@ fn check_update(
     let name = desired.name_any();
     if !is_kro_owned(live) {
         return Err(format!(
-            "CRD {name} already exists and is not owned by kro (label {LABEL_OWNED}=true is missing)"
+            "CRD {name} already exists and is not owned by kro (label {OWNED_LABEL}=true is missing)"
         ));
     }
-    if let Some(owner) = live.labels().get(LABEL_RGD_NAME)
+    if let Some(owner) = live.labels().get(RGD_NAME_LABEL)
         && owner != rgd_name
     {
         return Err(format!(
@@ -244,7 +245,7 @@ pub async fn delete_generated_crd(
     else {
         return Ok(CrdDeletion::Gone);
     };
-    if live.labels().get(LABEL_RGD_NAME).map(String::as_str) != Some(rgd_name) {
+    if live.labels().get(RGD_NAME_LABEL).map(String::as_str) != Some(rgd_name) {
         tracing::info!(crd = %name, rgd = %rgd_name, "CRD belongs to another owner; not deleting it");
         return Ok(CrdDeletion::NotOurs);
     }
@@ -315,7 +316,7 @@ async fn wait_established(
 mod tests {
     use super::*;
     use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::JSONSchemaProps;
-    use kro_graph::api::ResourceGraphDefinition;
+    use kro_api::ResourceGraphDefinition;
 
     fn root_schema(crd: &mut CustomResourceDefinition) -> &mut JSONSchemaProps {
         crd.spec.versions[0]
@@ -327,7 +328,7 @@ mod tests {
 
     #[test]
     fn own_crds_are_upgraded_from_older_shapes_and_never_downgraded() {
-        let desired = kro_graph::api::resource_graph_definition_crd();
+        let desired = kro_api::resource_graph_definition_crd();
         assert_eq!(own_crd_update(&desired, &desired), OwnCrdUpdate::Current);
 
         // Only other descriptions (upstream's texts): nothing to do.

@@ -29,8 +29,8 @@ use std::time::Duration;
 use futures::StreamExt as _;
 use futures::stream::BoxStream;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kro_api::ResourceGraphDefinition;
 use kro_controller::executor::{ClusterResolver, ObjectCache};
-use kro_graph::api::ResourceGraphDefinition;
 use kube::ResourceExt as _;
 use kube::api::{Api, ListParams};
 use kube::runtime::controller::{Action, Config as ControllerConfig};
@@ -46,7 +46,8 @@ use crate::service::{Service, ServiceError, ServiceFuture};
 
 pub use error::ControllerError;
 pub use instances::InstanceControllers;
-pub use rgd::{ALLOW_BREAKING_CHANGES_ANNOTATION, RgdContext, reconcile_rgd};
+pub use kro_api::labels::ALLOW_BREAKING_CHANGES_ANNOTATION;
+pub use rgd::{RgdContext, reconcile_rgd};
 
 /// The name events are reported under.
 pub const EVENT_REPORTER: &str = "kro";
@@ -301,7 +302,7 @@ async fn run_controllers(
 
     let crds: Api<CustomResourceDefinition> = Api::all(client);
     let owned_crds =
-        watcher::Config::default().labels(&format!("{}=true", kro_schema::LABEL_OWNED));
+        watcher::Config::default().labels(&format!("{}=true", kro_api::labels::OWNED_LABEL));
     let concurrency = u16::try_from(
         context
             .config
@@ -332,7 +333,7 @@ async fn run_controllers(
         .watches(crds, owned_crds, move |crd: CustomResourceDefinition| {
             let object_ref = crd
                 .labels()
-                .get(kro_schema::LABEL_RGD_NAME)
+                .get(kro_api::labels::RGD_NAME_LABEL)
                 .map(|name| ObjectRef::<ResourceGraphDefinition>::new(name))?;
             crd_queue.add(object_ref.clone());
             Some(object_ref)

@@ -8,11 +8,12 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
-use kro_graph::Graph;
-use kro_graph::api::{
+use kro_api::labels::{GRAPH_REVISION_HASH_LABEL, OWNED_LABEL, RGD_NAME_LABEL};
+use kro_api::{
     Condition, GraphRevision, GraphRevisionSnapshot, GraphRevisionSpec, GraphRevisionStatus,
     ResourceGraphDefinition,
 };
+use kro_graph::Graph;
 use kro_graph::hash::fnv64a;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Client, ResourceExt as _};
@@ -20,9 +21,6 @@ use kube::{Client, ResourceExt as _};
 use super::error::ControllerError;
 use super::status::resources_info;
 use crate::metrics::{ReasonLabels, ResultLabels, RgdMetrics};
-
-/// Label holding the normalized spec hash of the revision's snapshot.
-pub const GRAPH_REVISION_HASH_LABEL: &str = "kro.run/graph-revision-hash";
 
 /// Longest object name the API server accepts.
 const MAX_NAME_LENGTH: usize = 253;
@@ -70,7 +68,7 @@ async fn list_revisions(
     api: &Api<GraphRevision>,
     rgd_name: &str,
 ) -> Result<Vec<GraphRevision>, ControllerError> {
-    let selector = format!("{}={}", kro_schema::LABEL_RGD_NAME, label_value(rgd_name));
+    let selector = format!("{}={}", RGD_NAME_LABEL, label_value(rgd_name));
     let mut revisions: Vec<GraphRevision> = api
         .list(&ListParams::default().labels(&selector))
         .await
@@ -219,11 +217,8 @@ async fn create_revision(
             GRAPH_REVISION_HASH_LABEL.to_owned(),
             graph.spec_hash().to_owned(),
         ),
-        (
-            kro_schema::LABEL_RGD_NAME.to_owned(),
-            label_value(&rgd_name),
-        ),
-        (kro_schema::LABEL_OWNED.to_owned(), "true".to_owned()),
+        (RGD_NAME_LABEL.to_owned(), label_value(&rgd_name)),
+        (OWNED_LABEL.to_owned(), "true".to_owned()),
         // Upstream labels its revisions with the issuing kro's version too.
         (
             kro_applyset::labels::KRO_VERSION_LABEL.to_owned(),

@@ -5,9 +5,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use kro_applyset::labels::FINALIZER;
+use kro_api::labels::{ALLOW_BREAKING_CHANGES_ANNOTATION, FINALIZER};
+use kro_api::{Condition, ResourceGraphDefinition, ResourceGraphDefinitionStatus, RgdState};
 use kro_controller::executor::{ClusterResolver, compile_rgd};
-use kro_graph::api::{Condition, ResourceGraphDefinition, ResourceGraphDefinitionStatus, RgdState};
 use kro_graph::{CompileOptions, Graph};
 use kro_schema::CrdOptions;
 use kube::api::{Api, Patch, PatchParams};
@@ -30,7 +30,6 @@ use crate::metrics::RgdTransitionLabels;
 use crate::operator::OperatorContext;
 
 /// Annotation that lets breaking CRD changes through.
-pub const ALLOW_BREAKING_CHANGES_ANNOTATION: &str = "kro.run/allow-breaking-changes";
 /// Condition type of an RGD served although it passes only upstream kro's schema checks.
 pub const SCHEMA_WARNINGS: &str = "SchemaWarnings";
 /// The kro version written into CRD labels.

@@ -1,7 +1,7 @@
 //! The parts of the RGD status derived from a compiled graph.
 
+use kro_api::{Dependency, ResourceInformation};
 use kro_graph::Graph;
-use kro_graph::api::{Dependency, ResourceInformation};
 
 /// `{id, dependencies:[{id}]}` for each resource with at least one dependency, in topological
 /// order.
@@ -24,7 +24,7 @@ pub fn resources_info(graph: &Graph) -> Vec<ResourceInformation> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kro_graph::api::ResourceGraphDefinition;
+    use kro_api::ResourceGraphDefinition;
     use kro_graph::{OfflineResolver, compile};
 
     #[test]

@@ -852,8 +852,8 @@ fn observed_error(id: &str, message: &str) -> NodeError {
 
 #[cfg(test)]
 mod tests {
+    use kro_api::ResourceGraphDefinition;
     use kro_applyset::labels::KRO_VERSION_LABEL;
-    use kro_graph::api::ResourceGraphDefinition;
     use kro_graph::{Graph, OfflineResolver, compile};
     use serde_json::{Value, json};
 

@@ -7,7 +7,7 @@ use std::fs;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
     JSONSchemaProps, JSONSchemaPropsOrArray,
 };
-use kro_graph::api::ResourceGraphDefinition;
+use kro_api::ResourceGraphDefinition;
 use kro_graph::{Graph, OfflineResolver, compile};
 use kro_runtime::core::{InMemoryView, Limits, Plan, PlanInput, RgdIdentity, plan};
 use serde_json::{Value, json};

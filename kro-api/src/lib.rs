@@ -1,9 +1,17 @@
-//! The `kro.run/v1alpha1` ResourceGraphDefinition and `internal.kro.run/v1alpha1` GraphRevision
-//! API types, compatible with upstream kro's YAML, and the CRD manifests generated from them.
+//! kro's API, pure: the `kro.run/v1alpha1` ResourceGraphDefinition and `internal.kro.run/v1alpha1`
+//! GraphRevision types (compatible with upstream kro's YAML) and the CRD manifests generated from
+//! them, and every `kro.run/*` label, annotation, finalizer and field-manager name ([`labels`]).
+//!
+//! Every other kro crate takes these names and types from here, so each is defined once.
+#![forbid(unsafe_code)]
 
 mod crd;
+mod error;
+pub mod labels;
 mod revision;
 mod rgd;
+
+pub use error::ParseError;
 
 pub use crd::{graph_revision_crd, resource_graph_definition_crd};
 pub use revision::{
@@ -40,3 +48,8 @@ pub(crate) fn free_form_object(_: &mut SchemaGenerator) -> JsonSchema {
         "x-kubernetes-preserve-unknown-fields": true,
     })
 }
+
+// The README's example runs as a doc test, so it cannot drift from the API.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -7,7 +7,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{free_form_object, plain_string, preserved_unknown_fields};
+use crate::ParseError;
+use crate::{free_form_object, plain_string, preserved_unknown_fields};
 
 fn for_each_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
     schemars::json_schema!({
@@ -76,10 +77,11 @@ impl ResourceGraphDefinition {
     ///
     /// # Errors
     /// Text that is not YAML or does not have the RGD's shape.
-    pub fn from_yaml(text: &str) -> Result<Self, serde_saphyr::Error> {
+    pub fn from_yaml(text: &str) -> Result<Self, ParseError> {
         let mut options = serde_saphyr::Options::default();
         options.duplicate_keys = serde_saphyr::DuplicateKeyPolicy::LastWins;
         serde_saphyr::from_str_with_options(text, options)
+            .map_err(|error| ParseError::new(error.to_string()))
     }
 }
 

@@ -4,7 +4,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::rgd::{Condition, ResourceGraphDefinitionSpec, ResourceInformation};
+use crate::rgd::{Condition, ResourceGraphDefinitionSpec, ResourceInformation};
 
 /// The API group of GraphRevisions.
 pub const GRAPH_REVISION_GROUP: &str = "internal.kro.run";

@@ -11,8 +11,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use schemars::generate::SchemaSettings;
 use serde_json::{Map, Value};
 
-use super::revision::{GRAPH_REVISION_GROUP, GraphRevisionSpec, GraphRevisionStatus};
-use super::rgd::{
+use crate::revision::{GRAPH_REVISION_GROUP, GraphRevisionSpec, GraphRevisionStatus};
+use crate::rgd::{
     RGD_GROUP, RGD_VERSION, ResourceGraphDefinitionSpec, ResourceGraphDefinitionStatus,
 };
 
