@@ -24,6 +24,7 @@ pub use value::{cel_to_json, json_to_cel, json_to_cel_with_schema};
 
 // --- type checker side (CEL types, OpenAPI -> type, checker) ---
 pub mod check;
+pub mod gojson;
 pub mod types;
 pub use check::{
     CheckError, CheckErrors, Checked, Checker, FieldCheckError, LocatedCheckError, TypeEnv,

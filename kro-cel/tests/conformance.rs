@@ -269,7 +269,7 @@ const TABLE: &[(&str, Expect)] = &[
     ("json.marshal(1.5)", Json(r#""1.5""#)),
     ("json.marshal(2.0)", Json(r#""2""#)),
     ("json.marshal(1e21)", Json(r#""1e+21""#)),
-    ("json.marshal(0.0000001)", Json(r#""1e-07""#)),
+    ("json.marshal(0.0000001)", Json(r#""1e-7""#)),
     ("json.marshal(b'hi')", Json(r#""\"aGk=\"""#)),
     ("json.marshal(schema.spec.nested)", Json(r#""{\"inner\":{\"x\":1}}""#)),
     ("json.marshal([])", Json(r#""[]""#)),

@@ -28,6 +28,7 @@
 
 use std::fmt::Write as _;
 
+use kro_cel::gojson::{write_float, write_string};
 use serde_json::{Map, Value};
 
 use kro_api::{
@@ -281,8 +282,8 @@ fn write_go(value: &GoValue, out: &mut String) {
         GoValue::Int(i) => {
             let _ = write!(out, "{i}");
         }
-        GoValue::Float(f) => write_go_float(*f, out),
-        GoValue::String(s) => write_go_string(s, out),
+        GoValue::Float(f) => write_float(*f, out),
+        GoValue::String(s) => write_string(s, out),
         GoValue::List(items) => {
             out.push('[');
             for (i, item) in items.iter().enumerate() {
@@ -299,7 +300,7 @@ fn write_go(value: &GoValue, out: &mut String) {
                 if i > 0 {
                     out.push(',');
                 }
-                write_go_string(key, out);
+                write_string(key, out);
                 out.push(':');
                 write_go(item, out);
             }
@@ -311,59 +312,13 @@ fn write_go(value: &GoValue, out: &mut String) {
                 if i > 0 {
                     out.push(',');
                 }
-                write_go_string(key, out);
+                write_string(key, out);
                 out.push(':');
                 write_go(item, out);
             }
             out.push('}');
         }
     }
-}
-
-/// A float64 as Go's `encoding/json` writes it: shortest round-trip digits, plain notation in
-/// `[1e-6, 1e21)`, otherwise an exponent with an explicit sign and no leading zeros.
-fn write_go_float(f: f64, out: &mut String) {
-    if !f.is_finite() {
-        // Go refuses to encode these; JSON input cannot produce them.
-        out.push_str("null");
-        return;
-    }
-    let abs = f.abs();
-    if abs != 0.0 && !(1e-6..1e21).contains(&abs) {
-        let text = format!("{f:e}");
-        match text.split_once('e') {
-            Some((mantissa, exponent)) if !exponent.starts_with('-') => {
-                let _ = write!(out, "{mantissa}e+{exponent}");
-            }
-            _ => out.push_str(&text),
-        }
-    } else {
-        let _ = write!(out, "{f}");
-    }
-}
-
-/// A string as Go's `encoding/json` writes it (HTML-safe escaping on, Go 1.22 or later).
-fn write_go_string(s: &str, out: &mut String) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            '<' | '>' | '&' | '\u{2028}' | '\u{2029}' => {
-                let _ = write!(out, "\\u{:04x}", u32::from(c));
-            }
-            c if u32::from(c) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", u32::from(c));
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
 }
 
 fn to_json(value: &GoValue) -> Value {
@@ -393,42 +348,9 @@ fn to_json(value: &GoValue) -> Value {
 mod tests {
     use super::*;
 
-    fn go_string(s: &str) -> String {
-        let mut out = String::new();
-        write_go_string(s, &mut out);
-        out
-    }
-
-    fn go_float(f: f64) -> String {
-        let mut out = String::new();
-        write_go_float(f, &mut out);
-        out
-    }
-
     #[test]
     fn fnv64a_matches_the_reference_value() {
         assert_eq!(format!("{:016x}", fnv64a(b"abc")), "e71fa2190541574b");
         assert_eq!(format!("{:016x}", fnv64a(b"")), "cbf29ce484222325");
-    }
-
-    #[test]
-    fn strings_are_escaped_like_go() {
-        assert_eq!(go_string("a<b>&c"), r#""a\u003cb\u003e\u0026c""#);
-        assert_eq!(go_string("q\"\\/"), r#""q\"\\/""#);
-        assert_eq!(go_string("\n\r\t\u{8}\u{c}"), r#""\n\r\t\b\f""#);
-        assert_eq!(go_string("\u{1}\u{1f}\u{7f}"), "\"\\u0001\\u001f\u{7f}\"");
-        assert_eq!(go_string("\u{2028}\u{2029}é"), "\"\\u2028\\u2029é\"");
-    }
-
-    #[test]
-    fn floats_are_written_like_go() {
-        assert_eq!(go_float(3.0), "3");
-        assert_eq!(go_float(-0.5), "-0.5");
-        assert_eq!(go_float(0.0), "0");
-        assert_eq!(go_float(1e20), "100000000000000000000");
-        assert_eq!(go_float(1e21), "1e+21");
-        assert_eq!(go_float(1.5e-7), "1.5e-7");
-        assert_eq!(go_float(0.000_001), "0.000001");
-        assert_eq!(go_float(123_456_789.125), "123456789.125");
     }
 }

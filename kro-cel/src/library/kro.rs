@@ -205,94 +205,9 @@ pub(crate) fn json_marshal(args: &[Value]) -> Result<Value, ExecutionError> {
     let json = to_json(value, BytesPolicy::Base64, &mut String::new())
         .map_err(|e| fail("json.marshal", e))?
         .unwrap_or(serde_json::Value::Null);
-    let mut out = String::new();
-    write_go_json(&json, &mut out);
+    let out = crate::gojson::to_string(&json);
     charge(out.len() as u64 / 64, "json.marshal")?;
     Ok(Value::String(Arc::new(out)))
-}
-
-/// Writes JSON the way Go's `encoding/json` does: sorted keys, no spaces, `<`, `>`, `&`,
-/// U+2028 and U+2029 escaped, and numbers in Go's float64 formatting.
-fn write_go_json(json: &serde_json::Value, out: &mut String) {
-    match json {
-        serde_json::Value::Null => out.push_str("null"),
-        serde_json::Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        serde_json::Value::Number(n) => {
-            if let Some(i) = n.as_i64() {
-                out.push_str(&i.to_string());
-            } else if let Some(f) = n.as_f64() {
-                out.push_str(&go_float(f));
-            }
-        }
-        serde_json::Value::String(s) => write_go_string(s, out),
-        serde_json::Value::Array(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_go_json(item, out);
-            }
-            out.push(']');
-        }
-        serde_json::Value::Object(fields) => {
-            let mut keys: Vec<&String> = fields.keys().collect();
-            keys.sort();
-            out.push('{');
-            for (i, key) in keys.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_go_string(key, out);
-                out.push(':');
-                if let Some(v) = fields.get(key) {
-                    write_go_json(v, out);
-                }
-            }
-            out.push('}');
-        }
-    }
-}
-
-fn write_go_string(s: &str, out: &mut String) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '<' | '>' | '&' | '\u{2028}' | '\u{2029}' => {
-                out.push_str(&format!("\\u{:04x}", c as u32));
-            }
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-}
-
-/// Go's `strconv.FormatFloat(f, 'f' or 'e', -1, 64)` as `encoding/json` chooses between them.
-fn go_float(f: f64) -> String {
-    let abs = f.abs();
-    if abs != 0.0 && !(1e-6..1e21).contains(&abs) {
-        let formatted = format!("{f:e}");
-        // Rust writes `1e21` / `1e-7`; Go writes `1e+21` / `1e-07`.
-        let (mantissa, exponent) = formatted.split_once('e').unwrap_or((&formatted, "0"));
-        let (sign, digits) = match exponent.strip_prefix('-') {
-            Some(d) => ('-', d),
-            None => ('+', exponent),
-        };
-        let digits = if digits.len() < 2 {
-            format!("0{digits}")
-        } else {
-            digits.to_owned()
-        };
-        format!("{mantissa}e{sign}{digits}")
-    } else {
-        format!("{f}")
-    }
 }
 
 pub(crate) fn json_unmarshal(args: &[Value]) -> Result<Value, ExecutionError> {
