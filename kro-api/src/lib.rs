@@ -5,6 +5,7 @@
 //! Every other kro crate takes these names and types from here, so each is defined once.
 #![forbid(unsafe_code)]
 
+pub mod conditions;
 mod crd;
 mod error;
 pub mod labels;

@@ -1,13 +1,11 @@
 //! The RGD's conditions: a root `Ready` over a fixed list of dependents, kept by the same
-//! condition list as instance conditions ([`kro_runtime::core::ConditionList`]), which follows
+//! condition list as instance conditions ([`kro_api::conditions::ConditionList`]), which follows
 //! upstream kro's rules (order, transition times, the root's reason and message).
 
 use kro_api::Condition;
-use kro_runtime::core::{ConditionList, ConditionStatus, ConditionUpdate};
+pub use kro_api::conditions::READY;
+use kro_api::conditions::{ConditionList, ConditionStatus, ConditionUpdate};
 use serde_json::Value;
-
-/// Type of the root condition.
-pub const READY: &str = "Ready";
 /// The RGD compiled.
 pub const GRAPH_ACCEPTED: &str = "GraphAccepted";
 /// The generated CRD is applied and established.
