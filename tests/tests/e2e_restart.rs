@@ -8,6 +8,9 @@
 //!    killed while some are still in progress and started again: every instance converges, with
 //!    exactly its three children (by `kro.run/instance-id`) and no kro child left without a live
 //!    instance; the restarted operator also deletes an instance with its children.
+//! 3. An ACTIVE instance loses kro's finalizer and is deleted while no operator runs: its
+//!    children stay behind until an operator starts again, which deletes them (and nothing of the
+//!    other instances).
 //!
 //! One test, so the file never runs two operators against the API server at the same time except
 //! the two replicas that the election is meant to arbitrate.
@@ -23,7 +26,7 @@ use e2e_support::{
     remove_test_objects, rgd_api, scrape_metrics, start_operator, state_of, wait_rgd_active,
 };
 use kro_integration_tests::{OperatorProcess, client, unique_name, wait_for};
-use kube::api::{Api, DynamicObject, ListParams};
+use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
 use kube::{Client, ResourceExt as _};
 use serde_json::{Value, json};
 
@@ -407,6 +410,74 @@ async fn leader_election(scenario: &Scenario, operators: &mut Operators) -> anyh
     Ok(())
 }
 
+/// Scenario 3: an instance deleted without kro while no operator runs; the next operator deletes
+/// the children it left.
+async fn deleted_while_stopped(
+    scenario: &Scenario,
+    operators: &mut Operators,
+) -> anyhow::Result<()> {
+    let first = operators.add("before-stop", start_operator(&scenario.client, &[]).await?);
+    scenario.wait_rgd_active(operators.get(first)).await?;
+    scenario.create_active("gone-while-stopped").await?;
+    let uid = scenario
+        .instances
+        .get("gone-while-stopped")
+        .await?
+        .uid()
+        .ok_or_else(|| anyhow::anyhow!("the instance has no uid"))?;
+    operators.kill(first)?;
+
+    let unfinalized = json!({"metadata": {"finalizers": null}});
+    scenario
+        .instances
+        .patch(
+            "gone-while-stopped",
+            &PatchParams::default(),
+            &Patch::Merge(&unfinalized),
+        )
+        .await?;
+    scenario
+        .instances
+        .delete("gone-while-stopped", &DeleteParams::default())
+        .await?;
+    wait_for(TIMEOUT, "the unfinalized instance to be gone", || async {
+        Ok(scenario
+            .instances
+            .get_opt("gone-while-stopped")
+            .await?
+            .is_none())
+    })
+    .await?;
+    let left = |owners: &[(String, String, Option<String>)]| {
+        owners
+            .iter()
+            .filter(|(_, _, owner)| owner.as_deref() == Some(uid.as_str()))
+            .count()
+    };
+    let left_behind = left(&scenario.children().await?);
+    anyhow::ensure!(
+        left_behind == CHILD_KINDS.len(),
+        "with no operator running, the deleted instance should still have its {} children; found {left_behind}",
+        CHILD_KINDS.len()
+    );
+
+    let second = operators.add("after-stop", start_operator(&scenario.client, &[]).await?);
+    wait_for(
+        TIMEOUT,
+        "the restarted operator to delete the orphaned children",
+        || async { Ok(left(&scenario.children().await?) == 0) },
+    )
+    .await?;
+    anyhow::ensure!(
+        operators
+            .get(second)
+            .log_tail(200)
+            .contains("no longer exist"),
+        "the operator did not report the orphan sweep"
+    );
+    scenario.assert_children_exact().await
+}
+
 #[tokio::test]
 async fn operator_recovers_from_sigkill_and_elects_one_leader() -> anyhow::Result<()> {
     let client = client().await?;
@@ -439,19 +510,28 @@ async fn operator_recovers_from_sigkill_and_elects_one_leader() -> anyhow::Resul
     let restart = kill_and_restart(&scenario, &mut restarted).await;
     let restart_logs = restarted.logs();
     restarted.kill_all();
+    let mut stopped = Operators::default();
+    let orphans = deleted_while_stopped(&scenario, &mut stopped).await;
+    let orphan_logs = stopped.logs();
+    stopped.kill_all();
     // A fresh operator without election cleans up: the scenarios' replicas may be gone.
     let janitor = start_operator(&client, &["--allow-crd-deletion"]).await?;
     let cleaned =
         remove_test_objects(&client, TEST, no_unlabelled, &CHILD_KINDS, CLEANUP_TIMEOUT).await;
-    match (election, restart) {
-        (Ok(()), Ok(())) => {}
-        (election, restart) => {
+    match (election, restart, orphans) {
+        (Ok(()), Ok(()), Ok(())) => {}
+        (election, restart, orphans) => {
             let mut report = String::new();
             if let Err(error) = election {
                 report.push_str(&format!("leader election: {error:#}\n{election_logs}\n"));
             }
             if let Err(error) = restart {
                 report.push_str(&format!("kill and restart: {error:#}\n{restart_logs}\n"));
+            }
+            if let Err(error) = orphans {
+                report.push_str(&format!(
+                    "deleted while stopped: {error:#}\n{orphan_logs}\n"
+                ));
             }
             panic!("{report}");
         }

@@ -29,6 +29,7 @@ mod compare;
 mod error;
 mod externals;
 mod members;
+mod orphans;
 mod rest;
 mod schemas;
 mod status;

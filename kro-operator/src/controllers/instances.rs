@@ -39,6 +39,7 @@ use crate::operator::OperatorContext;
 
 use super::error::ControllerError;
 use super::instance_metrics::{Ended, InstanceTelemetry};
+use super::orphans::sweep_orphans_after_listing;
 use super::retry::{RetryDecision, RetryPolicy};
 use super::rgd::truncate;
 use super::stored_instance::StoredInstance;
@@ -323,6 +324,7 @@ async fn run_controller(
     telemetry.attached();
     let vanished = VanishedInstances::default();
     let (vanished_tx, vanished_rx) = mpsc::unbounded_channel();
+    let (listed_tx, listed_rx) = mpsc::unbounded_channel();
     let instances = {
         let pending = Arc::clone(&telemetry);
         let events = Arc::clone(&telemetry);
@@ -336,6 +338,11 @@ async fn run_controller(
             .default_backoff()
             .inspect(move |event| {
                 events.count_watch_event((&known, &watched), event, &mut synced);
+                if let Ok(watcher::Event::InitDone) = event {
+                    // Every instance is listed: children left by instances deleted while no
+                    // watch saw them can be found now.
+                    let _ = listed_tx.send(());
+                }
             })
             .reflect(writer)
             .inspect(move |event| {
@@ -409,6 +416,13 @@ async fn run_controller(
         failures: Mutex::new(HashMap::new()),
         telemetry: Arc::clone(&telemetry),
     });
+    tokio::spawn(sweep_orphans_after_listing(
+        Arc::clone(&context.executor),
+        Arc::clone(&context.graph),
+        rgd.clone(),
+        listed_rx,
+        cancel.clone(),
+    ));
     Controller::for_stream_with(instances, store, resource.clone())
         .with_config(ControllerConfig::default().concurrency(concurrency))
         .reconcile_on(triggers)

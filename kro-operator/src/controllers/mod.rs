@@ -15,6 +15,7 @@ pub mod error;
 pub mod instance_metrics;
 pub mod instances;
 pub mod measured;
+mod orphans;
 pub mod retry;
 pub mod revisions;
 pub mod rgd;

@@ -68,6 +68,7 @@ mod defaults;
 mod deletion;
 mod error;
 mod input;
+mod orphans;
 mod plan;
 mod render;
 mod selector;
@@ -100,6 +101,7 @@ pub use deletion::{
 };
 pub use error::{InstanceError, NodeError, SelectorError, ViewError};
 pub use input::{Limits, PlanInput, RgdIdentity};
+pub use orphans::{LiveInstance, OrphanedInstance, orphaned_instances};
 pub use plan::{ApplyItem, InstanceState, NodeOutcome, NodeState, Plan, PrunePlanInputs, Requeue};
 pub use selector::{LabelSelector, SelectorOperator, SelectorRequirement};
 pub use settle::{Settled, merge_applied, settle};
