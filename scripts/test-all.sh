@@ -16,6 +16,11 @@ step "toolchain"
 cargo --version
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 
+step "upstream kro's Go module (the tests' corpus of examples and fixtures): fetch or take from the module cache"
+# The tests would run the script themselves; exported once, no test process runs Go.
+KRO_UPSTREAM_KRO_DIR=$(bash scripts/upstream-corpus.sh)
+export KRO_UPSTREAM_KRO_DIR
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 

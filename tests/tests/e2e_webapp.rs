@@ -25,7 +25,7 @@ async fn webapp_walkthrough() -> anyhow::Result<()> {
 
     // The RGD becomes Active with its topological order.
     let rgd = isolate_rgd(
-        corpus_file("upstream-examples/webapp/rg.yaml")?.remove(0),
+        corpus_file("examples/kubernetes/webapp/rg.yaml")?.remove(0),
         &group,
     );
     let rgd_name = rgd["metadata"]["name"]
