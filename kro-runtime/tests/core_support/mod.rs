@@ -292,3 +292,46 @@ pub fn merge(target: &mut Value, patch: &Value) {
     }
 }
 
+/// A plan as plain data, every field the executor acts on or writes: what a change in planning
+/// shows as a snapshot diff. Maps are sorted; lists keep the plan's order, which is part of it.
+pub fn render_plan(plan: &Plan) -> Value {
+    let nodes: Vec<Value> = plan
+        .nodes
+        .iter()
+        .map(|node| {
+            json!({
+                "id": node.id,
+                "state": node.state.as_str(),
+                "ready": node.ready,
+                "desired": node.desired.len(),
+                "waitingFor": node.waiting_for,
+                "message": node.message,
+                "error": node.error.as_ref().map(ToString::to_string),
+            })
+        })
+        .collect();
+    let apply: Vec<Value> = plan
+        .apply
+        .iter()
+        .map(|item| json!({"node": item.node_id, "key": item.key.to_string(), "body": item.body}))
+        .collect();
+    json!({
+        "state": plan.instance_state.as_str(),
+        "requeue": format!("{:?}", plan.requeue),
+        "nodes": nodes,
+        "apply": apply,
+        "parentMetadata": plan.parent_metadata.as_ref().map(|metadata| json!({
+            "labels": metadata.labels,
+            "annotations": metadata.annotations,
+        })),
+        "prune": plan.prune.as_ref().map(|prune| json!({
+            "applied": prune.applied.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            "graphApplyOrders": prune.graph_apply_orders,
+            "tooling": prune.tooling,
+        })),
+        "status": plan.status,
+        "labelsForInstance": plan.labels_for_instance,
+        "suspended": plan.suspended,
+        "instanceError": plan.instance_error,
+    })
+}
