@@ -78,7 +78,13 @@ step "cargo test (workspace, unit + doc + integration, real control plane)"
 # The fault and hostile-input tests record what they tried; the table is rendered from that.
 rows=$(mktemp -d)
 KRO_RELIABILITY_DIR="$rows" cargo test --workspace --locked --no-fail-fast
-python3 scripts/reliability-report.py "$rows" docs/reliability-table.md
+# The committed table must be what this run's tests recorded (measured numbers aside, see the
+# script). When it is not, the diff is shown and this run's table is written for committing.
+if ! python3 scripts/reliability-report.py --check "$rows" docs/reliability-table.md; then
+  python3 scripts/reliability-report.py "$rows" docs/reliability-table.md
+  echo "test-all: docs/reliability-table.md is out of date; this run's table was written there: commit it" >&2
+  exit 1
+fi
 rm -rf "$rows"
 
 step "benchmark harness smoke: N = 20 with upstream kro and kro-rs, both must converge (no timings)"
