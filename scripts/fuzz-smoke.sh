@@ -22,7 +22,10 @@ fi
 "${fuzz[@]}" build -O
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
-for target in $("${fuzz[@]}" list); do
+targets=$("${fuzz[@]}" list)
+# An empty list would pass without fuzzing anything.
+[ -n "$targets" ] || { echo "fuzz-smoke: cargo fuzz list found no targets in fuzz/" >&2; exit 1; }
+for target in $targets; do
   mkdir -p "$scratch/$target"
   [ -d "corpus/$target" ] && cp -r "corpus/$target/." "$scratch/$target/"
   echo "fuzz-smoke: $target for ${seconds}s"
@@ -33,6 +36,14 @@ for target in $("${fuzz[@]}" list); do
     echo "fuzz-smoke: $target FAILED (the crashing input is under fuzz/artifacts/$target)" >&2
     exit 1
   fi
-  grep -E '^Done [0-9]+ runs' "$log" || tail -n 2 "$log"
+  # libFuzzer ends a completed run with `Done N runs in S second(s)`. Without it, or with N = 0,
+  # the target exited without fuzzing (a seed directory it could not read, an early return).
+  runs=$(sed -n 's/^Done \([0-9][0-9]*\) runs.*/\1/p' "$log" | tail -n 1)
+  if [ -z "$runs" ] || [ "$runs" -eq 0 ]; then
+    tail -n 20 "$log" >&2
+    echo "fuzz-smoke: $target ran ${runs:-no} inputs (no \"Done N runs\" line with N > 0)" >&2
+    exit 1
+  fi
+  echo "fuzz-smoke: $target ran $runs inputs"
 done
-echo "fuzz-smoke: all targets ran ${seconds}s without a crash"
+echo "fuzz-smoke: all $(wc -w <<<"$targets") targets ran ${seconds}s without a crash"

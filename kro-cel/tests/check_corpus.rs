@@ -1,29 +1,10 @@
-//! Every `${}` expression of every RGD in the shared corpus type-checks, with `schema` typed from
+//! Every `${}` expression of every RGD in the corpus type-checks, with `schema` typed from
 //! the RGD's SimpleSchema (converted by `kro-schema`, as the controller does) and other resources
 //! declared `dyn` until the graph crate supplies their schemas.
-
-use std::path::{Path, PathBuf};
 
 use kro_cel::{CelType, Checker, TypeEnv, assignable, instance_schema_type};
 use kro_schema::SimpleSchema;
 use serde_json::Value;
-
-const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/corpus");
-
-fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let mut entries: Vec<_> = std::fs::read_dir(dir)
-        .expect("corpus dir")
-        .map(|e| e.expect("entry").path())
-        .collect();
-    entries.sort();
-    for path in entries {
-        if path.is_dir() {
-            yaml_files(&path, out);
-        } else if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
-            out.push(path);
-        }
-    }
-}
 
 /// The `${...}` expressions of a string value, by brace counting that skips double-quoted
 /// literals, and whether the value is exactly one expression.
@@ -82,61 +63,47 @@ fn collect_strings<'a>(value: &'a Value, out: &mut Vec<&'a str>) {
 
 #[test]
 fn every_corpus_rgd_expression_type_checks() {
-    let mut files = Vec::new();
-    yaml_files(Path::new(CORPUS), &mut files);
     let mut rgds = 0;
     let mut checked = 0;
     let mut failures = Vec::new();
-    for file in &files {
-        let text = std::fs::read_to_string(file).expect("readable");
-        // One upstream example repeats a key; the API server keeps the last one.
-        let mut options = serde_saphyr::Options::default();
-        options.duplicate_keys = serde_saphyr::DuplicateKeyPolicy::LastWins;
-        let documents: Vec<Value> =
-            serde_saphyr::from_multiple_with_options(&text, options).expect("valid YAML");
-        for rgd in documents
-            .iter()
-            .filter(|d| d["kind"] == "ResourceGraphDefinition")
-        {
-            rgds += 1;
-            let schema = &rgd["spec"]["schema"];
-            let spec = SimpleSchema::new(schema.get("types"))
-                .and_then(|simple| simple.convert(&schema["spec"]))
-                .unwrap_or_else(|e| panic!("{}: invalid SimpleSchema: {e}", file.display()));
-            let mut env = TypeEnv::new();
-            env.declare("schema", instance_schema_type(&spec, false));
-            env.declare("each", CelType::Dyn);
-            for resource in rgd["spec"]["resources"].as_array().into_iter().flatten() {
-                if let Some(id) = resource["id"].as_str() {
-                    env.declare(id, CelType::Dyn);
-                }
-                for iterator in resource["forEach"].as_array().into_iter().flatten() {
-                    for name in iterator.as_object().into_iter().flat_map(|o| o.keys()) {
-                        env.declare(name.clone(), CelType::Dyn);
-                    }
+    for document in kro_test_support::rgd_documents() {
+        let (file, rgd) = (&document.path, &document.value);
+        rgds += 1;
+        let schema = &rgd["spec"]["schema"];
+        let spec = SimpleSchema::new(schema.get("types"))
+            .and_then(|simple| simple.convert(&schema["spec"]))
+            .unwrap_or_else(|e| panic!("{}: invalid SimpleSchema: {e}", file.display()));
+        let mut env = TypeEnv::new();
+        env.declare("schema", instance_schema_type(&spec, false));
+        env.declare("each", CelType::Dyn);
+        for resource in rgd["spec"]["resources"].as_array().into_iter().flatten() {
+            if let Some(id) = resource["id"].as_str() {
+                env.declare(id, CelType::Dyn);
+            }
+            for iterator in resource["forEach"].as_array().into_iter().flatten() {
+                for name in iterator.as_object().into_iter().flat_map(|o| o.keys()) {
+                    env.declare(name.clone(), CelType::Dyn);
                 }
             }
-            let checker = Checker::new(&env);
-            let mut strings = Vec::new();
-            collect_strings(&rgd["spec"]["resources"], &mut strings);
-            collect_strings(&schema["status"], &mut strings);
-            for value in strings {
-                let (found, standalone) = expressions(value);
-                for expression in found {
-                    checked += 1;
-                    match checker.check(&expression) {
-                        Ok(result)
-                            if !standalone && !assignable(&result.output, &CelType::String) =>
-                        {
-                            failures.push(format!(
-                                "{}: string template part \"{expression}\" returns {}",
-                                file.display(),
-                                result.output
-                            ));
-                        }
-                        Ok(_) => {}
-                        Err(errors) => failures.push(format!("{}: {errors}", file.display())),
+        }
+        let checker = Checker::new(&env);
+        let mut strings = Vec::new();
+        collect_strings(&rgd["spec"]["resources"], &mut strings);
+        collect_strings(&schema["status"], &mut strings);
+        for value in strings {
+            let (found, standalone) = expressions(value);
+            for expression in found {
+                checked += 1;
+                match checker.check(&expression) {
+                    Ok(result) if !standalone && !assignable(&result.output, &CelType::String) => {
+                        failures.push(format!(
+                            "{}: string template part \"{expression}\" returns {}",
+                            file.display(),
+                            result.output
+                        ));
                     }
+                    Ok(_) => {}
+                    Err(errors) => failures.push(format!("{}: {errors}", file.display())),
                 }
             }
         }

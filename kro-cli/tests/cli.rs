@@ -1,4 +1,4 @@
-//! The `kro` binary over the whole shared corpus, and over crafted bad input: output, messages
+//! The `kro` binary over the whole corpus, and over crafted bad input: output, messages
 //! and exit codes.
 
 use std::path::{Path, PathBuf};
@@ -16,43 +16,24 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-fn corpus() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus")
-}
-
-/// Every corpus file that holds an RGD, with the files of the RGDs it chains.
+/// Every RGD file of the corpus, with the files of the RGDs it chains.
 fn corpus_rgds() -> Vec<(PathBuf, Vec<PathBuf>)> {
     let mut found = Vec::new();
-    let mut stack = vec![corpus()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).expect("corpus readable") {
-            let path = entry.expect("entry").path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if std::fs::read_to_string(&path)
-                .is_ok_and(|t| t.contains("kind: ResourceGraphDefinition"))
-            {
-                found.push(path);
-            }
-        }
-    }
-    found.sort();
-    found
-        .iter()
-        .map(|file| {
+    for case in kro_test_support::cases() {
+        for file in &case.rgds {
             // saas-multi-tenant's tenant RGD composes the kinds of its two siblings.
             let chained = if file.ends_with("saas-multi-tenant/tenant-rgd.yaml") {
-                let dir = file.parent().expect("parent");
                 vec![
-                    dir.join("tenant-environment-rgd.yaml"),
-                    dir.join("tenant-application-rgd.yaml"),
+                    case.file("tenant-environment-rgd.yaml"),
+                    case.file("tenant-application-rgd.yaml"),
                 ]
             } else {
                 Vec::new()
             };
-            (file.clone(), chained)
-        })
-        .collect()
+            found.push((file.clone(), chained));
+        }
+    }
+    found
 }
 
 fn with_chained(args: &[&str], file: &Path, chained: &[PathBuf]) -> Output {
@@ -117,7 +98,7 @@ fn every_corpus_rgd_validates_renders_a_crd_and_draws() {
 
 #[test]
 fn validate_json_lists_order_and_validity() {
-    let file = corpus().join("upstream-examples/webapp/rg.yaml");
+    let file = kro_test_support::example_file("webapp/rg.yaml");
     let out = kro(&["validate", "-o", "json", &file.display().to_string()]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON output");
@@ -204,7 +185,7 @@ fn unreadable_input_exits_2_and_no_rgd_is_an_error() {
 
 #[test]
 fn diff_classifies_changes_and_gates_on_breaking_ones() {
-    let base = corpus().join("upstream-examples/webapp/rg.yaml");
+    let base = kro_test_support::example_file("webapp/rg.yaml");
     let original = std::fs::read_to_string(&base).expect("webapp RGD");
     // Safe: only a new optional field.
     let safe = write_temp(
@@ -285,19 +266,15 @@ fn completions_and_help_work() {
     }
 }
 
-/// The instance file next to a corpus RGD, and the observed prerequisites it needs; `None` for
-/// the saas-multi-tenant sub-RGDs, which only exist to be composed by the tenant RGD.
+/// The instance file of a corpus RGD, and the observed prerequisites it needs; `None` for the
+/// saas-multi-tenant sub-RGDs, which only exist to be composed by the tenant RGD.
 fn instance_of(rgd: &Path) -> Option<(PathBuf, Vec<PathBuf>)> {
-    let dir = rgd.parent().expect("parent");
-    let name = rgd.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-    let instance = match name {
-        "tenant-rgd.yaml" => dir.join("tenant-instance.yaml"),
-        "tenant-environment-rgd.yaml" | "tenant-application-rgd.yaml" => return None,
-        "core-dns.yaml" => dir.join("coredns-instance.yaml"),
-        _ => dir.join("instance.yaml"),
-    };
-    let observed = if dir.ends_with("external-ref") {
-        vec![corpus().join("upstream-fixtures/01-external-configmap.yaml")]
+    let case = kro_test_support::cases()
+        .iter()
+        .find(|case| case.rgds.iter().any(|file| file == rgd))?;
+    let instance = case.instance_for(rgd)?.to_owned();
+    let observed = if case.dir.ends_with("external-ref") {
+        vec![kro_test_support::prerequisites().external_configmap]
     } else {
         Vec::new()
     };
@@ -399,8 +376,8 @@ fn every_corpus_rgd_renders_its_instance_deterministically_with_labels() {
 /// Renders the corpus webapp instance with its Deployment observed available: the three
 /// objects the operator applies, in topological order, with exact labels.
 fn render_corpus_webapp() -> Vec<serde_json::Value> {
-    let rgd = corpus().join("upstream-examples/webapp/rg.yaml");
-    let instance = corpus().join("upstream-examples/webapp/instance.yaml");
+    let rgd = kro_test_support::example_file("webapp/rg.yaml");
+    let instance = kro_test_support::example_file("webapp/instance.yaml");
     let observed = write_temp(
         "webapp-observed.yaml",
         "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: test-app\n  namespace: default\n\
@@ -463,8 +440,8 @@ fn webapp_renders_deployment_service_and_ingress_with_every_label() {
 
 #[test]
 fn render_without_observed_status_stops_at_readiness_and_says_why() {
-    let rgd = corpus().join("upstream-examples/webapp/rg.yaml");
-    let instance = corpus().join("upstream-examples/webapp/instance.yaml");
+    let rgd = kro_test_support::example_file("webapp/rg.yaml");
+    let instance = kro_test_support::example_file("webapp/instance.yaml");
     let out = render(&rgd, &[], &instance, &["-o", "json"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let objects: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
@@ -502,10 +479,9 @@ spec:
 
 #[test]
 fn render_reports_bad_input_with_documented_messages_and_exit_codes() {
-    let rgd = corpus().join("upstream-examples/webapp/rg.yaml");
+    let rgd = kro_test_support::example_file("webapp/rg.yaml");
     let rgd_arg = rgd.display().to_string();
-    let instance = corpus()
-        .join("upstream-examples/webapp/instance.yaml")
+    let instance = kro_test_support::example_file("webapp/instance.yaml")
         .display()
         .to_string();
 
@@ -586,12 +562,10 @@ fn render_reports_bad_input_with_documented_messages_and_exit_codes() {
 
 #[test]
 fn eval_prints_types_and_values_in_the_resource_environment() {
-    let rgd = corpus()
-        .join("upstream-examples/webapp/rg.yaml")
+    let rgd = kro_test_support::example_file("webapp/rg.yaml")
         .display()
         .to_string();
-    let instance = corpus()
-        .join("upstream-examples/webapp/instance.yaml")
+    let instance = kro_test_support::example_file("webapp/instance.yaml")
         .display()
         .to_string();
 
@@ -738,7 +712,7 @@ fn eval_binds_for_each_iterators_per_item() {
 
 #[test]
 fn diff_with_instances_shows_created_deleted_and_changed_objects() {
-    let base = corpus().join("upstream-examples/webapp/rg.yaml");
+    let base = kro_test_support::example_file("webapp/rg.yaml");
     let original = std::fs::read_to_string(&base).expect("webapp RGD");
     let instances = std::env::temp_dir().join(format!("kro-cli-instances-{}", std::process::id()));
     std::fs::create_dir_all(&instances).expect("temp dir");

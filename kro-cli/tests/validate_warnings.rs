@@ -1,7 +1,7 @@
 //! `kro validate` on an RGD upstream kro v0.9.4 serves though kro-rs's checks were once
 //! stricter: warnings at their line, exit 0, and `--strict` refusing them.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
 
 fn kro(args: &[&str]) -> Output {
@@ -14,10 +14,6 @@ fn kro(args: &[&str]) -> Output {
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn corpus() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus")
 }
 
 fn write_temp(name: &str, content: &str) -> PathBuf {
@@ -127,7 +123,7 @@ fn validate_strict_refuses_warnings_and_exits_1() {
     assert_eq!(report["resourceGraphDefinitions"][0]["valid"], false);
 
     // Without relaxed checks (advice only), --strict changes nothing.
-    let clean = corpus().join("upstream-examples/webapp/rg.yaml");
+    let clean = kro_test_support::example_file("webapp/rg.yaml");
     let out = kro(&["validate", "--strict", &clean.display().to_string()]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
 }

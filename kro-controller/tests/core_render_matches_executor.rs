@@ -39,12 +39,12 @@ fn differences(path: &str, live: &Value, rendered: &Value, found: &mut Vec<Strin
 async fn rendered_webapp_objects_equal_what_the_executor_applied() -> anyhow::Result<()> {
     let harness = Harness::new().await?;
     let engine = harness
-        .install(corpus_file("upstream-examples/webapp/rg.yaml"))
+        .install(corpus_file("examples/kubernetes/webapp/rg.yaml"))
         .await?;
     let ns = create_namespace(&harness.client, "render-match").await?;
     // The webapp places its children in `spec.namespace` (default "default"): keep them in
     // this test's namespace, away from other tests' objects of the same name.
-    let mut instance = corpus_file("upstream-examples/webapp/instance.yaml");
+    let mut instance = corpus_file("examples/kubernetes/webapp/instance.yaml");
     instance["spec"]["namespace"] = serde_json::json!(ns);
     engine.apply_instance(&ns, instance).await?;
     engine.converge_active(&ns, "test-app").await?;

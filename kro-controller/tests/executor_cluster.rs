@@ -36,10 +36,10 @@ fn label<'a>(object: &'a Value, key: &str) -> Option<&'a str> {
 async fn webapp_converges_with_labels_and_a_steady_state_makes_no_writes() -> anyhow::Result<()> {
     let harness = Harness::new().await?;
     let engine = harness
-        .install(corpus_file("upstream-examples/webapp/rg.yaml"))
+        .install(corpus_file("examples/kubernetes/webapp/rg.yaml"))
         .await?;
     let ns = create_namespace(&harness.client, "exec-webapp").await?;
-    let mut instance = corpus_file("upstream-examples/webapp/instance.yaml");
+    let mut instance = corpus_file("examples/kubernetes/webapp/instance.yaml");
     instance["spec"]["namespace"] = json!(ns);
     engine.apply_instance(&ns, instance).await?;
 
@@ -739,7 +739,7 @@ async fn corpus_fixtures_converge_with_their_children() -> anyhow::Result<()> {
         // saas-multi-tenant chains RGDs: its instances create instances of other RGDs, which
         // need those RGDs' controllers (the operator). job-example waits for a Job to complete,
         // and the test control plane runs no job controller.
-        if dir.ends_with("upstream-fixtures")
+        if dir.ends_with("test/upgrade/fixtures")
             || dir.ends_with("saas-multi-tenant")
             || dir.ends_with("job-example")
         {

@@ -1,12 +1,12 @@
-//! Every RGD of the shared corpus compiles offline with the expected topological order.
+//! Every RGD of the corpus (upstream kro's examples and fixtures) compiles offline with the
+//! expected topological order.
 
 use kro_api::ResourceGraphDefinition;
 use kro_graph::{Graph, OfflineResolver, compile};
 
-const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/corpus");
-
+/// An RGD of the corpus by its path in upstream kro's module.
 fn load(path: &str) -> ResourceGraphDefinition {
-    let text = std::fs::read_to_string(format!("{CORPUS}/{path}"))
+    let text = std::fs::read_to_string(kro_test_support::module_dir().join(path))
         .unwrap_or_else(|e| panic!("{path}: {e}"));
     ResourceGraphDefinition::from_yaml(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
@@ -24,7 +24,7 @@ fn assert_order(path: &str, expected: &[&str]) -> Graph {
 #[test]
 fn upstream_examples_compile_with_expected_order() {
     let webapp = assert_order(
-        "upstream-examples/webapp/rg.yaml",
+        "examples/kubernetes/webapp/rg.yaml",
         &["deployment", "service", "ingress"],
     );
     assert_eq!(
@@ -32,16 +32,16 @@ fn upstream_examples_compile_with_expected_order() {
         vec![vec!["deployment"], vec!["service"], vec!["ingress"]]
     );
     assert_order(
-        "upstream-examples/additionalPrinterColumns/rg.yaml",
+        "examples/kubernetes/additionalPrinterColumns/rg.yaml",
         &["deployment", "service"],
     );
     assert_order(
-        "upstream-examples/cel-functions/rg.yaml",
+        "examples/kubernetes/cel-functions/rg.yaml",
         &["deployment", "service"],
     );
-    assert_order("upstream-examples/defaults/rg.yaml", &[]);
+    assert_order("examples/kubernetes/defaults/rg.yaml", &[]);
     let core_dns = assert_order(
-        "upstream-examples/core-dns/core-dns.yaml",
+        "examples/kubernetes/core-dns/core-dns.yaml",
         &[
             "clusterRole",
             "configMap",
@@ -58,17 +58,17 @@ fn upstream_examples_compile_with_expected_order() {
         Some(vec!["clusterRole".to_owned(), "serviceAccount".to_owned()])
     );
     assert_order(
-        "upstream-examples/job-example/rgd.yaml",
+        "examples/kubernetes/job-example/rgd.yaml",
         &["job", "deployment"],
     );
     for app in ["vote-app", "result-app"] {
         assert_order(
-            &format!("upstream-examples/dogsvscats/{app}/rg.yaml"),
+            &format!("examples/kubernetes/dogsvscats/{app}/rg.yaml"),
             &["deployment", "service", "ingress"],
         );
     }
     assert_order(
-        "upstream-examples/dogsvscats/worker-app/rg.yaml",
+        "examples/kubernetes/dogsvscats/worker-app/rg.yaml",
         &["deployment"],
     );
 }
@@ -78,15 +78,15 @@ fn saas_multi_tenant_chains_the_generated_kinds() {
     let resolver = OfflineResolver::new();
     let environment = compile_with(
         &resolver,
-        "upstream-examples/saas-multi-tenant/tenant-environment-rgd.yaml",
+        "examples/kubernetes/saas-multi-tenant/tenant-environment-rgd.yaml",
         &["tenantNamespace", "tenantQuota", "tenantNetworkpolicy"],
     );
     let application = compile_with(
         &resolver,
-        "upstream-examples/saas-multi-tenant/tenant-application-rgd.yaml",
+        "examples/kubernetes/saas-multi-tenant/tenant-application-rgd.yaml",
         &["deployment", "service"],
     );
-    let tenant_path = "upstream-examples/saas-multi-tenant/tenant-rgd.yaml";
+    let tenant_path = "examples/kubernetes/saas-multi-tenant/tenant-rgd.yaml";
     let error = compile(&load(tenant_path), &resolver).expect_err("kinds not registered yet");
     assert_eq!(error.problems().len(), 2, "{error}");
     for graph in [&environment, &application] {
@@ -121,16 +121,16 @@ fn upstream_fixtures_compile_with_expected_order() {
     ];
     for fixture in single {
         assert_order(
-            &format!("upstream-fixtures/{fixture}/rgd.yaml"),
+            &format!("test/upgrade/fixtures/{fixture}/rgd.yaml"),
             &["configmap"],
         );
     }
     assert_order(
-        "upstream-fixtures/conditional/rgd.yaml",
+        "test/upgrade/fixtures/conditional/rgd.yaml",
         &["configmap", "monitoring"],
     );
     let external = assert_order(
-        "upstream-fixtures/external-ref/rgd.yaml",
+        "test/upgrade/fixtures/external-ref/rgd.yaml",
         &["extconfig", "configmap"],
     );
     assert!(matches!(
@@ -140,19 +140,19 @@ fn upstream_fixtures_compile_with_expected_order() {
         ))
     ));
     assert_order(
-        "upstream-fixtures/mixed-nil-empty/rgd.yaml",
+        "test/upgrade/fixtures/mixed-nil-empty/rgd.yaml",
         &["full", "minimal"],
     );
     assert_order(
-        "upstream-fixtures/multi-dependency/rgd.yaml",
+        "test/upgrade/fixtures/multi-dependency/rgd.yaml",
         &["config", "deployment", "service"],
     );
     assert_order(
-        "upstream-fixtures/resources-reverse-order/rgd.yaml",
+        "test/upgrade/fixtures/resources-reverse-order/rgd.yaml",
         &["zzsecond", "aafirst"],
     );
     assert_order(
-        "upstream-fixtures/simple-deployment/rgd.yaml",
+        "test/upgrade/fixtures/simple-deployment/rgd.yaml",
         &["deployment", "service"],
     );
 }
@@ -160,7 +160,7 @@ fn upstream_fixtures_compile_with_expected_order() {
 #[test]
 fn nil_and_empty_fixtures_hash_as_upstream_does() {
     let hash = |fixture: &str| {
-        let mut rgd = load(&format!("upstream-fixtures/{fixture}/rgd.yaml"));
+        let mut rgd = load(&format!("test/upgrade/fixtures/{fixture}/rgd.yaml"));
         // The fixtures differ in their names and kinds; only the nil/empty field matters here.
         rgd.spec.schema.kind = "Same".to_owned();
         if let Some(template) = rgd.spec.resources[0].template.as_mut() {

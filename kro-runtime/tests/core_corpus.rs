@@ -8,214 +8,189 @@ use core_support::{
 };
 use kro_applyset::labels::{NODE_ID_LABEL, PART_OF_LABEL};
 use kro_runtime::core::{InstanceState, NodeState};
-use serde_json::{Value, json};
+use kro_test_support::Origin::{self, Example, Fixture};
+use serde_json::json;
 
 struct Case {
-    rgd: &'static str,
-    instances: &'static str,
+    /// The corpus case (see `kro_test_support`): its only RGD and its only instance file.
+    origin: Origin,
+    name: &'static str,
     /// Per instance document: the node ids expected in the final apply set.
     applied: &'static [&'static [&'static str]],
     /// Per instance document: the node ids expected SKIPPED.
     skipped: &'static [&'static [&'static str]],
-    prerequisites: &'static [&'static str],
+    /// Whether the fixtures' external ConfigMap must exist first.
+    external_configmap: bool,
 }
 
-const CASES: &[Case] = &[
-    Case {
-        rgd: "upstream-fixtures/conditional/rgd.yaml",
-        instances: "upstream-fixtures/conditional/instance.yaml",
-        applied: &[&["configmap"], &["configmap", "monitoring"]],
-        skipped: &[&["monitoring"], &[]],
-        prerequisites: &[],
-    },
-    Case {
-        rgd: "upstream-fixtures/deletion-target/rgd.yaml",
-        instances: "upstream-fixtures/deletion-target/instance.yaml",
-        applied: &[&["configmap"]],
-        skipped: &[&[]],
-        prerequisites: &[],
-    },
-    Case {
-        rgd: "upstream-fixtures/external-ref/rgd.yaml",
-        instances: "upstream-fixtures/external-ref/instance.yaml",
-        applied: &[&["configmap"]],
-        skipped: &[&[]],
-        prerequisites: &["upstream-fixtures/01-external-configmap.yaml"],
-    },
-    Case {
-        rgd: "upstream-fixtures/foreach-empty/rgd.yaml",
-        instances: "upstream-fixtures/foreach-empty/instance.yaml",
-        applied: &[&["configmap"]],
-        skipped: &[&[]],
-        prerequisites: &[],
-    },
-    Case {
-        rgd: "upstream-fixtures/foreach-nil/rgd.yaml",
-        instances: "upstream-fixtures/foreach-nil/instance.yaml",
-        applied: &[&["configmap"]],
-        skipped: &[&[]],
-        prerequisites: &[],
-    },
-    Case {
-        rgd: "upstream-fixtures/group-default/rgd.yaml",
-        instances: "upstream-fixtures/group-default/instance.yaml",
-        applied: &[&["configmap"]],
-        skipped: &[&[]],
-        prerequisites: &[],
-    },
-    Case {
-        rgd: "upstream-fixtures/group-explicit/rgd.yaml",
-        instances: "upstream-fixtures/group-explicit/instance.yaml",
-        applied: &[&["configmap"]],
-        skipped: &[&[]],
-        prerequisites: &[],
-    },
-    Case {
-        rgd: "upstream-fixtures/includewhen-empty/rgd.yaml",
-        instances: "upstream-fixtures/includewhen-empty/instance.yaml",
-        applied: &[&["configmap"]],
-        skipped: &[&[]],
-        prerequisites: &[],
-    },
-    Case {
-        rgd: "upstream-fixtures/includewhen-nil/rgd.yaml",
-        instances: "upstream-fixtures/includewhen-nil/instance.yaml",
-        applied: &[&["configmap"]],
-        skipped: &[&[]],
-        prerequisites: &[],
-    },
-    Case {
-        rgd: "upstream-fixtures/metadata-empty/rgd.yaml",
-        instances: "upstream-fixtures/metadata-empty/instance.yaml",
-        applied: &[&["configmap"]],
-        skipped: &[&[]],
-        prerequisites: &[],
-    },
-    Case {
-        rgd: "upstream-fixtures/metadata-nil/rgd.yaml",
-        instances: "upstream-fixtures/metadata-nil/instance.yaml",
-        applied: &[&["configmap"]],
-        skipped: &[&[]],
-        prerequisites: &[],
-    },
-    Case {
-        rgd: "upstream-fixtures/mixed-nil-empty/rgd.yaml",
-        instances: "upstream-fixtures/mixed-nil-empty/instance.yaml",
-        applied: &[&["full", "minimal"]],
-        skipped: &[&[]],
-        prerequisites: &[],
-    },
-    Case {
-        rgd: "upstream-fixtures/multi-dependency/rgd.yaml",
-        instances: "upstream-fixtures/multi-dependency/instance.yaml",
-        applied: &[&["config", "deployment", "service"]],
-        skipped: &[&[]],
-        prerequisites: &[],
-    },
-    Case {
-        rgd: "upstream-fixtures/readywhen-empty/rgd.yaml",
-        instances: "upstream-fixtures/readywhen-empty/instance.yaml",
-        applied: &[&["configmap"]],
-        skipped: &[&[]],
-        prerequisites: &[],
-    },
-    Case {
-        rgd: "upstream-fixtures/readywhen-nil/rgd.yaml",
-        instances: "upstream-fixtures/readywhen-nil/instance.yaml",
-        applied: &[&["configmap"]],
-        skipped: &[&[]],
-        prerequisites: &[],
-    },
-    Case {
-        rgd: "upstream-fixtures/resources-reverse-order/rgd.yaml",
-        instances: "upstream-fixtures/resources-reverse-order/instance.yaml",
-        applied: &[&["zzsecond", "aafirst"]],
-        skipped: &[&[]],
-        prerequisites: &[],
-    },
-    Case {
-        rgd: "upstream-fixtures/simple-deployment/rgd.yaml",
-        instances: "upstream-fixtures/simple-deployment/instance.yaml",
-        applied: &[&["deployment", "service"]],
-        skipped: &[&[]],
-        prerequisites: &[],
-    },
-    Case {
-        rgd: "upstream-fixtures/validation-markers/rgd.yaml",
-        instances: "upstream-fixtures/validation-markers/instance.yaml",
-        applied: &[&["configmap"]],
-        skipped: &[&[]],
-        prerequisites: &[],
-    },
-    Case {
-        rgd: "upstream-examples/webapp/rg.yaml",
-        instances: "upstream-examples/webapp/instance.yaml",
-        applied: &[&["deployment", "service", "ingress"]],
-        skipped: &[&[]],
-        prerequisites: &[],
-    },
-];
-
-/// What the cluster's own controllers would do: Deployments become available, Jobs complete.
-fn simulate_controllers(cluster: &mut Cluster) {
-    let objects: Vec<Value> = cluster.view.objects().map(|o| (**o).clone()).collect();
-    for object in objects {
-        if object.get("status").is_some() {
-            continue;
-        }
-        let name = object["metadata"]["name"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned();
-        match object["kind"].as_str() {
-            Some("Deployment") => {
-                let replicas = object["spec"]["replicas"].as_i64().unwrap_or(1);
-                cluster.set_status(
-                    "Deployment",
-                    &name,
-                    json!({"replicas": replicas, "availableReplicas": replicas, "readyReplicas": replicas}),
-                );
-            }
-            Some("Job") => {
-                cluster.set_status(
-                    "Job",
-                    &name,
-                    json!({"completionTime": "2025-01-01T00:00:10Z", "succeeded": 1}),
-                );
-            }
-            _ => {}
+impl Case {
+    fn corpus_case(&self) -> &'static kro_test_support::Case {
+        match self.origin {
+            Origin::Example => kro_test_support::example(self.name),
+            Origin::Fixture => kro_test_support::fixture(self.name),
         }
     }
 }
 
+const CASES: &[Case] = &[
+    Case {
+        origin: Fixture,
+        name: "conditional",
+        applied: &[&["configmap"], &["configmap", "monitoring"]],
+        skipped: &[&["monitoring"], &[]],
+        external_configmap: false,
+    },
+    Case {
+        origin: Fixture,
+        name: "deletion-target",
+        applied: &[&["configmap"]],
+        skipped: &[&[]],
+        external_configmap: false,
+    },
+    Case {
+        origin: Fixture,
+        name: "external-ref",
+        applied: &[&["configmap"]],
+        skipped: &[&[]],
+        external_configmap: true,
+    },
+    Case {
+        origin: Fixture,
+        name: "foreach-empty",
+        applied: &[&["configmap"]],
+        skipped: &[&[]],
+        external_configmap: false,
+    },
+    Case {
+        origin: Fixture,
+        name: "foreach-nil",
+        applied: &[&["configmap"]],
+        skipped: &[&[]],
+        external_configmap: false,
+    },
+    Case {
+        origin: Fixture,
+        name: "group-default",
+        applied: &[&["configmap"]],
+        skipped: &[&[]],
+        external_configmap: false,
+    },
+    Case {
+        origin: Fixture,
+        name: "group-explicit",
+        applied: &[&["configmap"]],
+        skipped: &[&[]],
+        external_configmap: false,
+    },
+    Case {
+        origin: Fixture,
+        name: "includewhen-empty",
+        applied: &[&["configmap"]],
+        skipped: &[&[]],
+        external_configmap: false,
+    },
+    Case {
+        origin: Fixture,
+        name: "includewhen-nil",
+        applied: &[&["configmap"]],
+        skipped: &[&[]],
+        external_configmap: false,
+    },
+    Case {
+        origin: Fixture,
+        name: "metadata-empty",
+        applied: &[&["configmap"]],
+        skipped: &[&[]],
+        external_configmap: false,
+    },
+    Case {
+        origin: Fixture,
+        name: "metadata-nil",
+        applied: &[&["configmap"]],
+        skipped: &[&[]],
+        external_configmap: false,
+    },
+    Case {
+        origin: Fixture,
+        name: "mixed-nil-empty",
+        applied: &[&["full", "minimal"]],
+        skipped: &[&[]],
+        external_configmap: false,
+    },
+    Case {
+        origin: Fixture,
+        name: "multi-dependency",
+        applied: &[&["config", "deployment", "service"]],
+        skipped: &[&[]],
+        external_configmap: false,
+    },
+    Case {
+        origin: Fixture,
+        name: "readywhen-empty",
+        applied: &[&["configmap"]],
+        skipped: &[&[]],
+        external_configmap: false,
+    },
+    Case {
+        origin: Fixture,
+        name: "readywhen-nil",
+        applied: &[&["configmap"]],
+        skipped: &[&[]],
+        external_configmap: false,
+    },
+    Case {
+        origin: Fixture,
+        name: "resources-reverse-order",
+        applied: &[&["zzsecond", "aafirst"]],
+        skipped: &[&[]],
+        external_configmap: false,
+    },
+    Case {
+        origin: Fixture,
+        name: "simple-deployment",
+        applied: &[&["deployment", "service"]],
+        skipped: &[&[]],
+        external_configmap: false,
+    },
+    Case {
+        origin: Fixture,
+        name: "validation-markers",
+        applied: &[&["configmap"]],
+        skipped: &[&[]],
+        external_configmap: false,
+    },
+    Case {
+        origin: Example,
+        name: "webapp",
+        applied: &[&["deployment", "service", "ingress"]],
+        skipped: &[&[]],
+        external_configmap: false,
+    },
+];
+
 #[test]
 fn corpus_instances_converge_to_active() {
     for case in CASES {
-        let graph = corpus_graph(case.rgd);
-        let instances = documents(&corpus(case.instances));
+        let corpus_case = case.corpus_case();
+        let graph = corpus_graph(corpus_case.rgd());
+        let instances = documents(&corpus(corpus_case.instance()));
         assert_eq!(
             instances.len(),
             case.applied.len(),
             "{}: instance count",
-            case.rgd
+            case.name
         );
         for (index, raw) in instances.into_iter().enumerate() {
-            let context = format!("{} instance #{index}", case.rgd);
+            let context = format!("{} instance #{index}", case.name);
             let instance = stored_instance(&graph, raw);
             let mut cluster = Cluster::new();
-            for prerequisite in case.prerequisites {
-                for object in documents(&corpus(prerequisite)) {
+            if case.external_configmap {
+                let file = kro_test_support::prerequisites().external_configmap;
+                for object in documents(&corpus(&file)) {
                     cluster.create(object);
                 }
             }
-            let mut plan = cluster.converge(&graph, &instance);
-            for _ in 0..5 {
-                if plan.instance_state == InstanceState::Active {
-                    break;
-                }
-                simulate_controllers(&mut cluster);
-                plan = cluster.converge(&graph, &instance);
-            }
+            let plan = cluster.settle(&graph, &instance);
             assert_eq!(
                 plan.instance_state,
                 InstanceState::Active,
@@ -280,11 +255,9 @@ fn corpus_instances_converge_to_active() {
 
 #[test]
 fn external_ref_values_flow_into_the_child() {
-    let graph = corpus_graph("upstream-fixtures/external-ref/rgd.yaml");
-    let instance = stored_instance(
-        &graph,
-        documents(&corpus("upstream-fixtures/external-ref/instance.yaml")).remove(0),
-    );
+    let case = kro_test_support::fixture("external-ref");
+    let graph = corpus_graph(case.rgd());
+    let instance = stored_instance(&graph, documents(&corpus(case.instance())).remove(0));
     let mut cluster = Cluster::new();
     let before = cluster.plan(&graph, &instance, None);
     let extconfig = before.node("extconfig").expect("extconfig node");
@@ -306,7 +279,9 @@ fn external_ref_values_flow_into_the_child() {
     );
     assert_eq!(before.instance_state, InstanceState::InProgress);
 
-    for object in documents(&corpus("upstream-fixtures/01-external-configmap.yaml")) {
+    for object in documents(&corpus(
+        &kro_test_support::prerequisites().external_configmap,
+    )) {
         cluster.create(object);
     }
     let plan = cluster.converge(&graph, &instance);
@@ -319,11 +294,9 @@ fn external_ref_values_flow_into_the_child() {
 
 #[test]
 fn webapp_status_projects_observed_fields_and_omits_pending_ones() {
-    let graph = corpus_graph("upstream-examples/webapp/rg.yaml");
-    let instance = stored_instance(
-        &graph,
-        documents(&corpus("upstream-examples/webapp/instance.yaml")).remove(0),
-    );
+    let case = kro_test_support::example("webapp");
+    let graph = corpus_graph(case.rgd());
+    let instance = stored_instance(&graph, documents(&corpus(case.instance())).remove(0));
     let mut cluster = Cluster::new();
     let first = cluster.plan(&graph, &instance, None);
     assert_eq!(first.apply.len(), 1, "only the deployment resolves first");

@@ -6,11 +6,8 @@
 use criterion::{Criterion, criterion_group, criterion_main};
 use kro_schema::{CrdOptions, CrdSpec, generate_crd, parse_field};
 
-#[path = "../tests/common/mod.rs"]
-mod common;
-
 fn convert_corpus(c: &mut Criterion) {
-    let rgds = common::corpus_rgds();
+    let rgds = kro_test_support::rgd_documents();
     assert!(!rgds.is_empty(), "the corpus has RGDs");
     let options = CrdOptions::kro_owned("bench", "uid", "v0.0.0");
 
@@ -19,8 +16,10 @@ fn convert_corpus(c: &mut Criterion) {
         |b| {
             b.iter(|| {
                 for rgd in &rgds {
-                    let spec = CrdSpec::from_rgd_schema(std::hint::black_box(&rgd.schema))
-                        .expect("corpus schema converts");
+                    let spec = CrdSpec::from_rgd_schema(std::hint::black_box(
+                        &rgd.value["spec"]["schema"],
+                    ))
+                    .expect("corpus schema converts");
                     std::hint::black_box(generate_crd(&spec, None, &options));
                 }
             });
@@ -29,10 +28,10 @@ fn convert_corpus(c: &mut Criterion) {
 
     let largest = rgds
         .iter()
-        .max_by_key(|rgd| rgd.schema.to_string().len())
+        .max_by_key(|rgd| rgd.value["spec"]["schema"].to_string().len())
         .expect("non-empty corpus");
-    c.bench_function(&format!("largest schema ({})", largest.name), |b| {
-        b.iter(|| CrdSpec::from_rgd_schema(std::hint::black_box(&largest.schema)));
+    c.bench_function(&format!("largest schema ({})", largest.name()), |b| {
+        b.iter(|| CrdSpec::from_rgd_schema(std::hint::black_box(&largest.value["spec"]["schema"])));
     });
 
     c.bench_function("parse_field with markers", |b| {

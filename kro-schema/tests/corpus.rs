@@ -1,22 +1,20 @@
-//! Every RGD of the shared corpus converts, deterministically.
-
-mod common;
+//! Every RGD of the corpus (upstream kro's examples and fixtures) converts, deterministically.
 
 use kro_schema::{CrdOptions, CrdSpec, crd_from_rgd_schema, diff_crds, generate_crd};
 use serde_json::json;
 
 #[test]
 fn corpus_has_the_expected_rgds() {
-    let rgds = common::corpus_rgds();
+    let rgds = kro_test_support::rgd_documents();
     assert!(rgds.len() >= 30, "found {} RGDs", rgds.len());
 }
 
 #[test]
 fn every_corpus_rgd_converts() {
     let mut failures = Vec::new();
-    for rgd in common::corpus_rgds() {
-        if let Err(errors) = crd_from_rgd_schema(&rgd.schema) {
-            failures.push(format!("{} ({}): {errors}", rgd.name, rgd.file.display()));
+    for rgd in kro_test_support::rgd_documents() {
+        if let Err(errors) = crd_from_rgd_schema(&rgd.value["spec"]["schema"]) {
+            failures.push(format!("{} ({}): {errors}", rgd.name(), rgd.path.display()));
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
@@ -25,39 +23,42 @@ fn every_corpus_rgd_converts() {
 #[test]
 fn output_is_byte_identical_across_runs() {
     let options = CrdOptions::kro_owned("rgd", "uid", "v1.0.0");
-    for rgd in common::corpus_rgds() {
+    for rgd in kro_test_support::rgd_documents() {
         let render = || {
-            let spec = CrdSpec::from_rgd_schema(&rgd.schema).expect("converts");
+            let spec = CrdSpec::from_rgd_schema(&rgd.value["spec"]["schema"]).expect("converts");
             serde_saphyr::to_string(&generate_crd(&spec, None, &options)).expect("serializes")
         };
         let first = render();
-        assert_eq!(first, render(), "{}", rgd.name);
-        assert!(first.contains("openAPIV3Schema"), "{}", rgd.name);
+        assert_eq!(first, render(), "{}", rgd.name());
+        assert!(first.contains("openAPIV3Schema"), "{}", rgd.name());
     }
 }
 
 #[test]
 fn regenerating_a_corpus_crd_reports_no_changes() {
-    for rgd in common::corpus_rgds() {
-        let a = crd_from_rgd_schema(&rgd.schema).expect("converts");
-        let b = crd_from_rgd_schema(&rgd.schema).expect("converts");
+    for rgd in kro_test_support::rgd_documents() {
+        let a = crd_from_rgd_schema(&rgd.value["spec"]["schema"]).expect("converts");
+        let b = crd_from_rgd_schema(&rgd.value["spec"]["schema"]).expect("converts");
         let diff = diff_crds(&a, &b);
-        assert!(!diff.has_changes(), "{}: {diff}", rgd.name);
+        assert!(!diff.has_changes(), "{}: {diff}", rgd.name());
     }
 }
 
-fn rgd_named(name: &str) -> common::CorpusRgd {
-    common::corpus_rgds()
+fn rgd_named(name: &str) -> kro_test_support::Document {
+    kro_test_support::rgd_documents()
         .into_iter()
-        .find(|rgd| rgd.name == name)
+        .find(|rgd| rgd.name() == name)
         .unwrap_or_else(|| panic!("corpus RGD {name}"))
 }
 
 #[test]
 fn group_defaults_to_kro_run_and_explicit_group_is_kept() {
-    for rgd in common::corpus_rgds() {
-        let spec = CrdSpec::from_rgd_schema(&rgd.schema).expect("converts");
-        match rgd.schema.get("group").and_then(|g| g.as_str()) {
+    for rgd in kro_test_support::rgd_documents() {
+        let spec = CrdSpec::from_rgd_schema(&rgd.value["spec"]["schema"]).expect("converts");
+        match rgd.value["spec"]["schema"]
+            .get("group")
+            .and_then(|g| g.as_str())
+        {
             Some(group) => assert_eq!(spec.group, group),
             None => assert_eq!(spec.group, "kro.run"),
         }
@@ -68,7 +69,7 @@ fn group_defaults_to_kro_run_and_explicit_group_is_kept() {
 #[test]
 fn coredns_map_defaults_are_json_objects() {
     let rgd = rgd_named("coredns.kro.run");
-    let spec = CrdSpec::from_rgd_schema(&rgd.schema).expect("converts");
+    let spec = CrdSpec::from_rgd_schema(&rgd.value["spec"]["schema"]).expect("converts");
     let spec_json = serde_json::to_value(&spec.spec_schema).expect("serializes");
     let deployment = &spec_json["properties"]["values"]["properties"]["deployment"];
     assert_eq!(
@@ -95,11 +96,15 @@ fn coredns_map_defaults_are_json_objects() {
 
 #[test]
 fn additional_printer_columns_replace_the_defaults() {
-    let rgd = common::corpus_rgds()
+    let rgd = kro_test_support::rgd_documents()
         .into_iter()
-        .find(|rgd| rgd.schema.get("additionalPrinterColumns").is_some())
+        .find(|rgd| {
+            rgd.value["spec"]["schema"]
+                .get("additionalPrinterColumns")
+                .is_some()
+        })
         .expect("an RGD with printer columns");
-    let crd = crd_from_rgd_schema(&rgd.schema).expect("converts");
+    let crd = crd_from_rgd_schema(&rgd.value["spec"]["schema"]).expect("converts");
     let columns = crd.spec.versions[0]
         .additional_printer_columns
         .clone()

@@ -2,18 +2,16 @@
 //! order, defaults, names) shows up as a diff here. Regenerate deliberately with
 //! `UPDATE_SNAPSHOTS=1 cargo test -p kro-schema --test snapshots`.
 
-mod common;
-
 use std::path::PathBuf;
 
 use kro_schema::{CrdOptions, CrdSpec, generate_crd};
 
 fn check(rgd_name: &str, snapshot: &str) {
-    let rgd = common::corpus_rgds()
+    let rgd = kro_test_support::rgd_documents()
         .into_iter()
-        .find(|rgd| rgd.name == rgd_name)
+        .find(|rgd| rgd.name() == rgd_name)
         .unwrap_or_else(|| panic!("corpus RGD {rgd_name}"));
-    let spec = CrdSpec::from_rgd_schema(&rgd.schema).expect("converts");
+    let spec = CrdSpec::from_rgd_schema(&rgd.value["spec"]["schema"]).expect("converts");
     let crd = generate_crd(
         &spec,
         None,

@@ -108,7 +108,7 @@ where
     }
 }
 
-/// The workspace root, for tests that read files such as the shared corpus.
+/// The workspace root, for tests that read the workspace's own files.
 pub fn workspace_root() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
@@ -116,9 +116,14 @@ pub fn workspace_root() -> std::path::PathBuf {
         .unwrap_or_else(|| std::path::PathBuf::from("."))
 }
 
-/// The shared corpus of upstream RGDs and instances (`../shared/corpus` beside the workspace).
+/// Where the corpus of upstream RGDs and instances is: the source directory of upstream kro's
+/// Go module (see `kro_test_support`); corpus paths are `examples/kubernetes/...` and
+/// `test/upgrade/fixtures/...` under it.
+///
+/// # Panics
+/// When the module cannot be located (the message says what to install or run).
 pub fn corpus_root() -> std::path::PathBuf {
-    workspace_root().join("../shared/corpus")
+    kro_test_support::module_dir().to_path_buf()
 }
 
 /// One YAML document of the corpus.
@@ -130,17 +135,17 @@ pub struct CorpusDocument {
     pub value: serde_json::Value,
 }
 
-/// Every YAML document of every file in the corpus, in a stable order (sorted by path).
+/// Every YAML document of every file in the corpus (`kro_test_support::files`), in a stable
+/// order (sorted by path).
 pub fn corpus_documents() -> anyhow::Result<Vec<CorpusDocument>> {
-    let mut files = Vec::new();
-    collect_yaml_files(&corpus_root(), &mut files)
-        .with_context(|| format!("reading the corpus at {}", corpus_root().display()))?;
-    files.sort();
-    let mut documents = Vec::new();
-    for path in files {
-        documents.extend(yaml_file_documents(&path)?);
-    }
-    Ok(documents)
+    kro_test_support::try_module_dir()?;
+    Ok(kro_test_support::documents()
+        .into_iter()
+        .map(|document| CorpusDocument {
+            path: document.path,
+            value: document.value,
+        })
+        .collect())
 }
 
 fn collect_yaml_files(
@@ -159,41 +164,15 @@ fn collect_yaml_files(
 }
 
 /// The source directory of upstream kro's Go module (the version `testenv/upstream-kro` pins),
-/// downloaded into the Go module cache when missing. Tests read upstream's examples and fixtures
-/// from there, so a clone anywhere has them without committing any of upstream's files.
+/// fetched into the Go module cache when missing (`kro_test_support::try_module_dir`). Tests
+/// read upstream's examples and fixtures from there, so a clone anywhere has them without
+/// committing any of upstream's files.
 pub fn upstream_module_dir() -> anyhow::Result<std::path::PathBuf> {
-    let module = workspace_root().join("testenv/upstream-kro");
-    let go = |args: &[&str]| -> anyhow::Result<String> {
-        let output = std::process::Command::new("go")
-            .args(args)
-            .current_dir(&module)
-            .env("GOFLAGS", "-modcacherw")
-            .output()
-            .with_context(|| format!("running go {}", args.join(" ")))?;
-        anyhow::ensure!(
-            output.status.success(),
-            "go {} failed: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&output.stderr)
-        );
-        Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
-    };
-    go(&["mod", "download", "github.com/kubernetes-sigs/kro"])?;
-    let dir = go(&[
-        "list",
-        "-m",
-        "-f",
-        "{{.Dir}}",
-        "github.com/kubernetes-sigs/kro",
-    ])?;
-    anyhow::ensure!(
-        !dir.is_empty(),
-        "upstream kro's module source is not in the module cache"
-    );
-    Ok(dir.into())
+    Ok(kro_test_support::try_module_dir()?.to_path_buf())
 }
 
-/// Every YAML document under `dirs` (relative to `root`), sorted by path.
+/// Every YAML document under `dirs` (relative to `root`), sorted by path: the whole directory,
+/// where [`corpus_documents`] is the corpus's chosen cases.
 pub fn yaml_documents_under(
     root: &std::path::Path,
     dirs: &[&str],
@@ -207,27 +186,15 @@ pub fn yaml_documents_under(
     files.sort();
     let mut documents = Vec::new();
     for path in files {
-        documents.extend(yaml_file_documents(&path)?);
+        // As sigs.k8s.io/yaml reads them: a repeated key keeps its last value.
+        for value in kro_test_support::try_read_documents(&path)? {
+            documents.push(CorpusDocument {
+                path: path.clone(),
+                value,
+            });
+        }
     }
     Ok(documents)
-}
-
-/// The documents of one YAML file, as sigs.k8s.io/yaml reads them (a repeated key keeps its last
-/// value; empty documents are skipped).
-fn yaml_file_documents(path: &std::path::Path) -> anyhow::Result<Vec<CorpusDocument>> {
-    let text = std::fs::read_to_string(path)?;
-    let mut options = serde_saphyr::Options::default();
-    options.duplicate_keys = serde_saphyr::DuplicateKeyPolicy::LastWins;
-    let values: Vec<serde_json::Value> = serde_saphyr::from_multiple_with_options(&text, options)
-        .with_context(|| format!("parsing {}", path.display()))?;
-    Ok(values
-        .into_iter()
-        .filter(|v| !v.is_null())
-        .map(|value| CorpusDocument {
-            path: path.to_path_buf(),
-            value,
-        })
-        .collect())
 }
 
 /// The operator binary, built next to the test binaries (`target/<profile>/kro-operator`), or the

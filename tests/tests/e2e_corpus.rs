@@ -188,7 +188,7 @@ async fn run_corpus(client: &Client, created: &mut Created) -> anyhow::Result<()
             .filter(char::is_ascii_alphanumeric)
             .take(16)
             .collect();
-        let namespace = if path.starts_with("upstream-fixtures") {
+        let namespace = if path.starts_with("test/upgrade/fixtures") {
             fixtures_namespace.clone()
         } else {
             create_test_namespace(client, TEST, &format!("kro-e2e-{token}")).await?

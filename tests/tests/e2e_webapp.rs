@@ -10,11 +10,46 @@ use e2e_support::{
     check, corpus_file, create, delete_and_wait, dynamic_api, isolate_rgd, rgd_api, start_operator,
     unique_group, wait_instance_state, wait_rgd_active,
 };
+use futures::TryStreamExt as _;
 use kro_integration_tests::{client, create_namespace, wait_for};
-use kube::api::{Patch, PatchParams};
+use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams, WatchEvent, WatchParams};
 use serde_json::{Value, json};
 
 const TIMEOUT: Duration = Duration::from_secs(90);
+
+/// The etcd revision at which the object `name` was created: the resourceVersion of its ADDED
+/// event, replayed by a watch from `since` (a revision before the object existed).
+///
+/// Why not creationTimestamp: it has one-second resolution, so two objects created in the same
+/// second (the usual case here) compare equal and any order passes. Nor the objects' current
+/// resourceVersion: a Deployment's moves on with every status update. An etcd-backed API server's
+/// resourceVersion is the etcd revision of the write, one counter for every key of every kind, so
+/// the creation revisions of two objects order their creations exactly.
+async fn creation_revision(
+    api: &Api<DynamicObject>,
+    name: &str,
+    since: &str,
+) -> anyhow::Result<u64> {
+    let params = WatchParams::default()
+        .fields(&format!("metadata.name={name}"))
+        .timeout(20);
+    let mut events = Box::pin(api.watch(&params, since).await?);
+    while let Some(event) = events.try_next().await? {
+        match event {
+            WatchEvent::Added(object) => {
+                let revision = object.metadata.resource_version.unwrap_or_default();
+                return revision.parse().map_err(|error| {
+                    anyhow::anyhow!(
+                        "{name}: resourceVersion {revision:?} is not a revision: {error}"
+                    )
+                });
+            }
+            WatchEvent::Error(error) => anyhow::bail!("watching {name} from {since}: {error:?}"),
+            _ => {}
+        }
+    }
+    anyhow::bail!("no ADDED event for {name} since revision {since}")
+}
 
 #[tokio::test]
 async fn webapp_walkthrough() -> anyhow::Result<()> {
@@ -25,7 +60,7 @@ async fn webapp_walkthrough() -> anyhow::Result<()> {
 
     // The RGD becomes Active with its topological order.
     let rgd = isolate_rgd(
-        corpus_file("upstream-examples/webapp/rg.yaml")?.remove(0),
+        corpus_file("examples/kubernetes/webapp/rg.yaml")?.remove(0),
         &group,
     );
     let rgd_name = rgd["metadata"]["name"]
@@ -81,6 +116,13 @@ async fn webapp_walkthrough() -> anyhow::Result<()> {
         "spec": {"name": "test-app", "namespace": namespace, "port": 80,
                  "ingress": {"enabled": false}, "service": {}}
     });
+    // The revision before the instance exists: the watches below replay every write after it.
+    let before_instance = services
+        .list_metadata(&ListParams::default().limit(1))
+        .await?
+        .metadata
+        .resource_version
+        .unwrap_or_default();
     check(create(&instances, &instance).await, &operator);
     let ready = wait_instance_state(&instances, "test-app", "ACTIVE", TIMEOUT, &operator).await?;
     assert_eq!(
@@ -89,12 +131,14 @@ async fn webapp_walkthrough() -> anyhow::Result<()> {
         "{}",
         ready.data["status"]
     );
-    let deployment = deployments.get("test-app").await?;
-    let service = services.get("test-app").await?;
+    let deployment_created = creation_revision(&deployments, "test-app", &before_instance).await?;
+    let service_created = creation_revision(&services, "test-app", &before_instance).await?;
     assert!(
-        deployment.metadata.creation_timestamp <= service.metadata.creation_timestamp,
-        "the Service (which reads the Deployment) must not be created first"
+        deployment_created < service_created,
+        "the Service (which reads the Deployment) must be created after it: Deployment at \
+         revision {deployment_created}, Service at {service_created}"
     );
+    let service = services.get("test-app").await?;
     let labels = service.metadata.labels.clone().unwrap_or_default();
     assert_eq!(
         labels.get("kro.run/node-id").map(String::as_str),

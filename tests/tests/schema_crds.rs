@@ -1,4 +1,4 @@
-//! Every RGD of the shared corpus converts to a CRD that the real kube-apiserver accepts and
+//! Every RGD of the corpus converts to a CRD that the real kube-apiserver accepts and
 //! establishes, and every corpus instance is admitted with the defaults the schema promises.
 //!
 //! Each CRD gets a group unique to this run (`<random>.corpus.test.kro.run`), so the test never

@@ -3,22 +3,23 @@
 #![allow(dead_code)]
 
 use std::fs;
+use std::path::Path;
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
     JSONSchemaProps, JSONSchemaPropsOrArray,
 };
 use kro_api::ResourceGraphDefinition;
 use kro_graph::{Graph, OfflineResolver, compile};
-use kro_runtime::core::{InMemoryView, Limits, Plan, PlanInput, RgdIdentity, plan};
+use kro_runtime::core::{InMemoryView, InstanceState, Limits, Plan, PlanInput, RgdIdentity, plan};
 use serde_json::{Value, json};
 
 pub const NOW: &str = "2025-01-01T00:00:30Z";
 pub const CREATED: &str = "2025-01-01T00:00:00Z";
 pub const VERSION: &str = "v0.9.0";
 
-pub fn corpus(path: &str) -> String {
-    let full = format!("{}/../../shared/corpus/{path}", env!("CARGO_MANIFEST_DIR"));
-    fs::read_to_string(&full).unwrap_or_else(|error| panic!("reading {full}: {error}"))
+/// The text of a corpus file (see `kro_test_support`).
+pub fn corpus(path: &Path) -> String {
+    fs::read_to_string(path).unwrap_or_else(|error| panic!("reading {}: {error}", path.display()))
 }
 
 pub fn compile_yaml(text: &str) -> Graph {
@@ -26,7 +27,7 @@ pub fn compile_yaml(text: &str) -> Graph {
     compile(&rgd, &OfflineResolver::new()).expect("RGD compiles")
 }
 
-pub fn corpus_graph(path: &str) -> Graph {
+pub fn corpus_graph(path: &Path) -> Graph {
     compile_yaml(&corpus(path))
 }
 
@@ -190,6 +191,53 @@ impl Cluster {
         panic!("no fixed point after 20 passes");
     }
 
+    /// Converges, then lets the cluster's own controllers act ([`Cluster::simulate_controllers`])
+    /// and converges again, until the instance is ACTIVE or five rounds passed: the plan of a
+    /// settled cluster.
+    pub fn settle(&mut self, graph: &Graph, instance: &Value) -> Plan {
+        let mut plan = self.converge(graph, instance);
+        for _ in 0..5 {
+            if plan.instance_state == InstanceState::Active {
+                break;
+            }
+            self.simulate_controllers();
+            plan = self.converge(graph, instance);
+        }
+        plan
+    }
+
+    /// What the cluster's own controllers would do: Deployments become available, Jobs complete.
+    pub fn simulate_controllers(&mut self) {
+        let objects: Vec<Value> = self.view.objects().map(|o| (**o).clone()).collect();
+        for object in objects {
+            if object.get("status").is_some() {
+                continue;
+            }
+            let name = object["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            match object["kind"].as_str() {
+                Some("Deployment") => {
+                    let replicas = object["spec"]["replicas"].as_i64().unwrap_or(1);
+                    self.set_status(
+                        "Deployment",
+                        &name,
+                        json!({"replicas": replicas, "availableReplicas": replicas, "readyReplicas": replicas}),
+                    );
+                }
+                Some("Job") => {
+                    self.set_status(
+                        "Job",
+                        &name,
+                        json!({"completionTime": "2025-01-01T00:00:10Z", "succeeded": 1}),
+                    );
+                }
+                _ => {}
+            }
+        }
+    }
+
     /// Sets `status` on the stored object of that kind and name.
     pub fn set_status(&mut self, kind: &str, name: &str, status: Value) {
         let object = self
@@ -242,4 +290,48 @@ pub fn merge(target: &mut Value, patch: &Value) {
         }
         (target, patch) => *target = patch.clone(),
     }
+}
+
+/// A plan as plain data, every field the executor acts on or writes: what a change in planning
+/// shows as a snapshot diff. Maps are sorted; lists keep the plan's order, which is part of it.
+pub fn render_plan(plan: &Plan) -> Value {
+    let nodes: Vec<Value> = plan
+        .nodes
+        .iter()
+        .map(|node| {
+            json!({
+                "id": node.id,
+                "state": node.state.as_str(),
+                "ready": node.ready,
+                "desired": node.desired.len(),
+                "waitingFor": node.waiting_for,
+                "message": node.message,
+                "error": node.error.as_ref().map(ToString::to_string),
+            })
+        })
+        .collect();
+    let apply: Vec<Value> = plan
+        .apply
+        .iter()
+        .map(|item| json!({"node": item.node_id, "key": item.key.to_string(), "body": item.body}))
+        .collect();
+    json!({
+        "state": plan.instance_state.as_str(),
+        "requeue": format!("{:?}", plan.requeue),
+        "nodes": nodes,
+        "apply": apply,
+        "parentMetadata": plan.parent_metadata.as_ref().map(|metadata| json!({
+            "labels": metadata.labels,
+            "annotations": metadata.annotations,
+        })),
+        "prune": plan.prune.as_ref().map(|prune| json!({
+            "applied": prune.applied.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            "graphApplyOrders": prune.graph_apply_orders,
+            "tooling": prune.tooling,
+        })),
+        "status": plan.status,
+        "labelsForInstance": plan.labels_for_instance,
+        "suspended": plan.suspended,
+        "instanceError": plan.instance_error,
+    })
 }

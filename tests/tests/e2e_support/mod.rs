@@ -76,19 +76,11 @@ async fn wait_operator_serving(
     Ok(operator)
 }
 
-/// A corpus document (path relative to the corpus root) as JSON; the first document of the file.
+/// The documents of a corpus file (path relative to the corpus root, `corpus_root`), as JSON.
 pub fn corpus_file(relative: &str) -> anyhow::Result<Vec<Value>> {
-    let path = corpus_root().join(relative);
-    let text =
-        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-    let mut options = serde_saphyr::Options::default();
-    options.duplicate_keys = serde_saphyr::DuplicateKeyPolicy::LastWins;
-    let values: Vec<Value> = serde_saphyr::from_multiple_with_options(&text, options)
-        .with_context(|| format!("parsing {}", path.display()))?;
-    Ok(values
-        .into_iter()
-        .filter(|value| !value.is_null())
-        .collect())
+    Ok(kro_test_support::try_read_documents(
+        &corpus_root().join(relative),
+    )?)
 }
 
 /// A unique API group for one test.
