@@ -24,40 +24,11 @@ impl Compilation<'_> {
         schema_type: CelType,
     ) -> Option<InstanceNode> {
         let before = self.problems.len();
-        let mut status = match &self.rgd.spec.schema.status {
-            None | Some(Value::Null) => Map::new(),
-            Some(Value::Object(map)) => map.clone(),
-            Some(_) => {
-                self.problems.push(Problem::spec(
-                    "schema.status",
-                    ProblemKind::Invalid {
-                        message: "status must be a map".to_owned(),
-                    },
-                ));
-                Map::new()
-            }
-        };
+        let mut status = self.status_fields();
         let condition_sources = status.remove("conditions");
         let status = Value::Object(status);
 
-        let mut raw_slots = Vec::new();
-        let mut walk_problems = Vec::new();
-        walk(
-            &status,
-            None,
-            &FieldPath::root(),
-            &mut raw_slots,
-            &mut walk_problems,
-        );
-        for WalkProblem { path, message } in walk_problems {
-            self.problems.push(Problem::spec(
-                join_path("schema.status", &path),
-                ProblemKind::Expression { message },
-            ));
-        }
-        let slot_paths: BTreeSet<&FieldPath> = raw_slots.iter().map(|s| &s.path).collect();
-        self.literal_status_leaves(&status, &FieldPath::root(), &slot_paths);
-
+        let raw_slots = self.status_raw_slots(&status);
         let mut slots = Vec::new();
         let mut dependencies = BTreeSet::new();
         for raw in &raw_slots {
@@ -68,43 +39,10 @@ impl Compilation<'_> {
             slots.push(slot);
         }
 
-        let mut conditions = Vec::new();
-        if let Some(sources) = condition_sources {
-            let env = base.clone().with("runtime", CelType::Dyn);
-            let Value::Array(sources) = sources else {
-                self.problems.push(Problem::spec(
-                    "schema.status.conditions",
-                    ProblemKind::Invalid {
-                        message: "conditions must be a list of expressions".to_owned(),
-                    },
-                ));
-                return None;
-            };
-            let mut declared_types = BTreeMap::new();
-            for (index, source) in sources.iter().enumerate() {
-                let path = format!("schema.status.conditions[{index}]");
-                let Some(text) = source.as_str() else {
-                    self.problems.push(Problem::spec(
-                        path,
-                        ProblemKind::Invalid {
-                            message: "conditions entries must be expressions".to_owned(),
-                        },
-                    ));
-                    continue;
-                };
-                let before_condition = self.problems.len();
-                let compiled = self.condition("", &path, text, &env, None);
-                // Conditions belong to the instance, not a resource: relocate the problems.
-                for problem in &mut self.problems[before_condition..] {
-                    *problem = Problem::spec(path.clone(), problem.kind().clone());
-                }
-                if let Some(expression) = compiled {
-                    self.check_condition_types(&mut declared_types, &expression, &path);
-                    dependencies.extend(expression.dependencies.iter().cloned());
-                    conditions.push(expression);
-                }
-            }
-        }
+        let conditions = match condition_sources {
+            Some(sources) => self.compile_status_conditions(sources, base, &mut dependencies)?,
+            None => Vec::new(),
+        };
 
         if self.problems.len() != before {
             return None;
@@ -130,6 +68,91 @@ impl Compilation<'_> {
             status_schema,
             spec_type: schema_type,
         })
+    }
+
+    /// The RGD's `schema.status`, which must be a map when given.
+    fn status_fields(&mut self) -> Map<String, Value> {
+        match &self.rgd.spec.schema.status {
+            None | Some(Value::Null) => Map::new(),
+            Some(Value::Object(map)) => map.clone(),
+            Some(_) => {
+                self.problems.push(Problem::spec(
+                    "schema.status",
+                    ProblemKind::Invalid {
+                        message: "status must be a map".to_owned(),
+                    },
+                ));
+                Map::new()
+            }
+        }
+    }
+
+    /// The `${}` slots of `status`, every leaf of which must be one.
+    fn status_raw_slots(&mut self, status: &Value) -> Vec<RawSlot> {
+        let mut raw_slots = Vec::new();
+        let mut walk_problems = Vec::new();
+        walk(
+            status,
+            None,
+            &FieldPath::root(),
+            &mut raw_slots,
+            &mut walk_problems,
+        );
+        for WalkProblem { path, message } in walk_problems {
+            self.problems.push(Problem::spec(
+                join_path("schema.status", &path),
+                ProblemKind::Expression { message },
+            ));
+        }
+        let slot_paths: BTreeSet<&FieldPath> = raw_slots.iter().map(|s| &s.path).collect();
+        self.literal_status_leaves(status, &FieldPath::root(), &slot_paths);
+        raw_slots
+    }
+
+    /// `schema.status.conditions`: a list of expressions that see every resource and `runtime`.
+    /// None when it is not a list, which leaves the instance uncompiled.
+    fn compile_status_conditions(
+        &mut self,
+        sources: Value,
+        base: &TypeEnv,
+        dependencies: &mut BTreeSet<String>,
+    ) -> Option<Vec<CompiledExpression>> {
+        let env = base.clone().with("runtime", CelType::Dyn);
+        let Value::Array(sources) = sources else {
+            self.problems.push(Problem::spec(
+                "schema.status.conditions",
+                ProblemKind::Invalid {
+                    message: "conditions must be a list of expressions".to_owned(),
+                },
+            ));
+            return None;
+        };
+        let mut conditions = Vec::new();
+        let mut declared_types = BTreeMap::new();
+        for (index, source) in sources.iter().enumerate() {
+            let path = format!("schema.status.conditions[{index}]");
+            let Some(text) = source.as_str() else {
+                self.problems.push(Problem::spec(
+                    path,
+                    ProblemKind::Invalid {
+                        message: "conditions entries must be expressions".to_owned(),
+                    },
+                ));
+                continue;
+            };
+            let before_condition = self.problems.len();
+            let compiled = self.condition("", &path, text, &env, None);
+            // Conditions belong to the instance, not a resource: relocate the problems.
+            for problem in &mut self.problems[before_condition..] {
+                *problem = Problem::spec(path.clone(), problem.kind().clone());
+            }
+            if let Some(expression) = compiled {
+                self.check_condition_types(&mut declared_types, &expression, &path);
+                dependencies.extend(expression.dependencies.iter().cloned());
+                conditions.push(expression);
+            }
+        }
+        Some(conditions)
     }
 
     /// Two `status.conditions` entries should not declare the same literal condition type.

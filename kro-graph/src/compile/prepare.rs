@@ -28,43 +28,8 @@ impl<'a> Compilation<'a> {
             external: None,
             schemaless: false,
         };
-        match (&resource.template, &resource.external_ref) {
-            (None, None) => {
-                self.invalid(
-                    id,
-                    "",
-                    "exactly one of template or externalRef must be provided",
-                );
-                return prepared;
-            }
-            (Some(_), Some(_)) => {
-                self.invalid(
-                    id,
-                    "",
-                    "exactly one of template or externalRef must be provided, not both",
-                );
-                return prepared;
-            }
-            (None, Some(external)) => {
-                if !resource.for_each.is_empty() {
-                    self.invalid(id, "forEach", "forEach cannot be combined with externalRef");
-                }
-                let metadata = &external.metadata;
-                prepared.external = match (&metadata.name, &metadata.selector) {
-                    (Some(_), None) => Some(ExternalSelection::ByName),
-                    (None, Some(_)) => Some(ExternalSelection::BySelector),
-                    _ => {
-                        self.invalid(
-                            id,
-                            "externalRef.metadata",
-                            "exactly one of name or selector must be provided",
-                        );
-                        None
-                    }
-                };
-                prepared.object = serde_json::to_value(external).unwrap_or(Value::Null);
-            }
-            (Some(template), None) => prepared.object = template.clone(),
+        if !self.take_object(&mut prepared) {
+            return prepared;
         }
         let section = if prepared.external.is_some() || resource.external_ref.is_some() {
             "externalRef"
@@ -89,6 +54,64 @@ impl<'a> Compilation<'a> {
             }
         }
         prepared.schemaless = section == "template" && is_custom_resource_definition(&gvk);
+        self.walk_literals(&mut prepared, section);
+        if prepared.schemaless {
+            self.check_schemaless_slots(&prepared, section);
+        }
+        self.check_metadata(&prepared, section, cluster_scoped);
+        prepared
+    }
+
+    /// Takes the object from the template or the external reference, exactly one of which must
+    /// be given; false when there is no object to look at further.
+    fn take_object(&mut self, prepared: &mut Prepared<'a>) -> bool {
+        let resource = prepared.resource;
+        let id = resource.id.as_str();
+        match (&resource.template, &resource.external_ref) {
+            (None, None) => {
+                self.invalid(
+                    id,
+                    "",
+                    "exactly one of template or externalRef must be provided",
+                );
+                return false;
+            }
+            (Some(_), Some(_)) => {
+                self.invalid(
+                    id,
+                    "",
+                    "exactly one of template or externalRef must be provided, not both",
+                );
+                return false;
+            }
+            (None, Some(external)) => {
+                if !resource.for_each.is_empty() {
+                    self.invalid(id, "forEach", "forEach cannot be combined with externalRef");
+                }
+                let metadata = &external.metadata;
+                prepared.external = match (&metadata.name, &metadata.selector) {
+                    (Some(_), None) => Some(ExternalSelection::ByName),
+                    (None, Some(_)) => Some(ExternalSelection::BySelector),
+                    _ => {
+                        self.invalid(
+                            id,
+                            "externalRef.metadata",
+                            "exactly one of name or selector must be provided",
+                        );
+                        None
+                    }
+                };
+                prepared.object = serde_json::to_value(external).unwrap_or(Value::Null);
+            }
+            (Some(template), None) => prepared.object = template.clone(),
+        }
+        true
+    }
+
+    /// Checks the object's literals against the kind's schema (templates only, and not
+    /// schemaless ones) and collects its `${}` slots.
+    fn walk_literals(&mut self, prepared: &mut Prepared<'_>, section: &str) {
+        let id = prepared.resource.id.as_str();
         let schema = if section == "template" && !prepared.schemaless {
             prepared.resolved.as_ref().map(ResolvedKind::schema)
         } else {
@@ -109,23 +132,24 @@ impl<'a> Compilation<'a> {
                 ProblemKind::Literal { message },
             );
         }
-        if prepared.schemaless {
-            for slot in &prepared.slots {
-                if !matches!(slot.path.segments().first(), Some(PathSegment::Field(f)) if f == "metadata")
-                {
-                    self.invalid(
-                        id,
-                        join_path(section, &slot.path),
-                        format!(
-                            "CustomResourceDefinition templates may only use expressions in metadata, found \"{}\"",
-                            slot.source
-                        ),
-                    );
-                }
+    }
+
+    /// A CustomResourceDefinition template may hold expressions only in its metadata.
+    fn check_schemaless_slots(&mut self, prepared: &Prepared<'_>, section: &str) {
+        let id = prepared.resource.id.as_str();
+        for slot in &prepared.slots {
+            if !matches!(slot.path.segments().first(), Some(PathSegment::Field(f)) if f == "metadata")
+            {
+                self.invalid(
+                    id,
+                    join_path(section, &slot.path),
+                    format!(
+                        "CustomResourceDefinition templates may only use expressions in metadata, found \"{}\"",
+                        slot.source
+                    ),
+                );
             }
         }
-        self.check_metadata(&prepared, section, cluster_scoped);
-        prepared
     }
 
     /// `apiVersion`, `kind` and `metadata` of a template or external reference.
