@@ -4,7 +4,8 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
-    CustomResourceDefinition, CustomResourceDefinitionVersion, JSONSchemaProps,
+    CustomResourceDefinition, CustomResourceDefinitionNames, CustomResourceDefinitionSpec,
+    CustomResourceDefinitionVersion, JSONSchemaProps,
 };
 
 use super::schema::diff_schema;
@@ -32,7 +33,27 @@ pub fn diff_crds(old: &CustomResourceDefinition, new: &CustomResourceDefinition)
             changed(&old_spec.scope, &new_spec.scope),
         );
     }
-    let (old_names, new_names) = (&old_spec.names, &new_spec.names);
+    diff_names(&old_spec.names, &new_spec.names, &mut out);
+    if new_spec.conversion.is_some() && old_spec.conversion != new_spec.conversion {
+        out.push(
+            "spec.conversion",
+            ChangeKind::ConversionChanged,
+            true,
+            "conversion settings changed".into(),
+        );
+    }
+    diff_versions(old_spec, new_spec, &mut out);
+    diff_kro_metadata(old, new, &mut out);
+    SchemaDiff {
+        changes: out.changes,
+    }
+}
+
+fn diff_names(
+    old_names: &CustomResourceDefinitionNames,
+    new_names: &CustomResourceDefinitionNames,
+    out: &mut Collector,
+) {
     let name_fields = [
         ("kind", Some(&old_names.kind), Some(&new_names.kind)),
         ("plural", Some(&old_names.plural), Some(&new_names.plural)),
@@ -75,15 +96,14 @@ pub fn diff_crds(old: &CustomResourceDefinition, new: &CustomResourceDefinition)
             );
         }
     }
-    if new_spec.conversion.is_some() && old_spec.conversion != new_spec.conversion {
-        out.push(
-            "spec.conversion",
-            ChangeKind::ConversionChanged,
-            true,
-            "conversion settings changed".into(),
-        );
-    }
+}
 
+/// Versions are matched by name: a missing one was removed (or renamed).
+fn diff_versions(
+    old_spec: &CustomResourceDefinitionSpec,
+    new_spec: &CustomResourceDefinitionSpec,
+    out: &mut Collector,
+) {
     let old_versions: BTreeMap<&str, &CustomResourceDefinitionVersion> = old_spec
         .versions
         .iter()
@@ -103,7 +123,7 @@ pub fn diff_crds(old: &CustomResourceDefinition, new: &CustomResourceDefinition)
                 old_version.served,
                 format!("version `{name}` removed (or renamed)"),
             ),
-            Some(new_version) => diff_version(&path, old_version, new_version, &mut out),
+            Some(new_version) => diff_version(&path, old_version, new_version, out),
         }
     }
     for name in new_versions
@@ -117,7 +137,14 @@ pub fn diff_crds(old: &CustomResourceDefinition, new: &CustomResourceDefinition)
             format!("version `{name}` added"),
         );
     }
+}
 
+/// Only the labels and annotations kro sets count: others may add their own to the CRD.
+fn diff_kro_metadata(
+    old: &CustomResourceDefinition,
+    new: &CustomResourceDefinition,
+    out: &mut Collector,
+) {
     for (field, kind, old_map, new_map) in [
         (
             "labels",
@@ -143,9 +170,6 @@ pub fn diff_crds(old: &CustomResourceDefinition, new: &CustomResourceDefinition)
                 );
             }
         }
-    }
-    SchemaDiff {
-        changes: out.changes,
     }
 }
 
