@@ -80,16 +80,8 @@ fn write_outputs(out_dir: &std::path::Path, report: &Report) -> anyhow::Result<(
     Ok(())
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<std::process::ExitCode> {
-    let args = Args::parse();
-    if let Some(Tool::Differential(differential)) = args.command {
-        return kro_bench::differential::cli::main(differential).await;
-    }
-    let root = args
-        .root
-        .canonicalize()
-        .with_context(|| format!("repository root {}", args.root.display()))?;
+/// The controllers to measure, upstream kro (the baseline) first.
+fn controller_specs(args: &Args) -> anyhow::Result<Vec<ControllerSpec>> {
     let mut controllers = Vec::new();
     if let Some(binary) = &args.upstream {
         controllers.push(ControllerSpec {
@@ -112,17 +104,12 @@ async fn main() -> anyhow::Result<std::process::ExitCode> {
     if controllers.is_empty() {
         bail!("nothing to measure: pass --upstream and/or --kro-rs");
     }
-    let log_dir = args.log_dir.clone().unwrap_or_else(|| {
-        std::env::temp_dir().join(format!("kro-bench-logs-{}", std::process::id()))
-    });
-    std::fs::create_dir_all(&log_dir)?;
-    let timing = Timing {
-        settle: Duration::from_secs(args.settle_seconds),
-        rgd_timeout: Duration::from_secs(120),
-        converge_timeout: Duration::from_secs(args.timeout_seconds),
-        quiet: Duration::from_secs(args.quiet_seconds),
-        create_parallelism: args.parallel,
-    };
+    Ok(controllers)
+}
+
+/// The facts the report records about its run: the `--note`s, the cores and the settings
+/// that shape the numbers.
+fn report_environment(args: &Args) -> BTreeMap<String, String> {
     let mut environment: BTreeMap<String, String> = args
         .notes
         .iter()
@@ -139,6 +126,32 @@ async fn main() -> anyhow::Result<std::process::ExitCode> {
     );
     environment.insert("quiet window (s)".into(), args.quiet_seconds.to_string());
     environment.insert("creates in flight".into(), args.parallel.to_string());
+    environment
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<std::process::ExitCode> {
+    let args = Args::parse();
+    if let Some(Tool::Differential(differential)) = args.command {
+        return kro_bench::differential::cli::main(differential).await;
+    }
+    let root = args
+        .root
+        .canonicalize()
+        .with_context(|| format!("repository root {}", args.root.display()))?;
+    let controllers = controller_specs(&args)?;
+    let log_dir = args.log_dir.clone().unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("kro-bench-logs-{}", std::process::id()))
+    });
+    std::fs::create_dir_all(&log_dir)?;
+    let timing = Timing {
+        settle: Duration::from_secs(args.settle_seconds),
+        rgd_timeout: Duration::from_secs(120),
+        converge_timeout: Duration::from_secs(args.timeout_seconds),
+        quiet: Duration::from_secs(args.quiet_seconds),
+        create_parallelism: args.parallel,
+    };
+    let environment = report_environment(&args);
     let mut report = Report {
         environment,
         comparisons: Vec::new(),

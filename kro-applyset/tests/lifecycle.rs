@@ -61,194 +61,265 @@ fn scope_of(group_kind: &kro_applyset::GroupKind) -> KindScope {
 
 #[test]
 fn create_shrink_and_delete() {
-    let instance = InstanceRef {
-        group: "kro.run".into(),
-        version: "v1alpha1".into(),
-        kind: "WebApp".into(),
-        namespace: Some("team".into()),
-        name: "web".into(),
-        uid: "inst-uid".into(),
-    };
-    let version = KroVersion::new("v0.9.0");
-    let tooling = version.tooling();
-    let id = instance.applyset_id();
-    let mut cluster = Cluster::default();
-    let mut parent_annotations: BTreeMap<String, String> = BTreeMap::new();
-    let mut parent_labels: BTreeMap<String, String> = BTreeMap::new();
-
-    let deployment = ObjectKey::namespaced("apps", "v1", "Deployment", "team", "web");
-    let service = ObjectKey::namespaced("", "v1", "Service", "team", "web");
-    let workers: Vec<ObjectKey> = (0..2)
-        .map(|i| ObjectKey::namespaced("", "v1", "ConfigMap", "jobs", format!("worker-{i}")))
-        .collect();
-    let graph_orders = BTreeMap::from([
-        ("deployment".to_owned(), 1),
-        ("service".to_owned(), 2),
-        ("workers".to_owned(), 2),
-    ]);
-
-    // Pass 1: everything is applied.
-    let mut applied = vec![deployment.clone(), service.clone()];
-    applied.extend(workers.iter().cloned());
-    let pass =
-        PassInventory::new(instance.parent(), &applied, &parent_annotations).expect("empty memory");
-    let metadata = pass.superset_metadata(&tooling);
-    parent_labels.extend(metadata.labels.clone());
-    parent_annotations.extend(metadata.annotations);
-    cluster.apply(
-        &deployment,
-        &labels::child_labels(&instance, &version, "deployment", None),
-        1,
-    );
-    cluster.apply(
-        &service,
-        &labels::child_labels(&instance, &version, "service", None),
-        2,
-    );
-    for (index, worker) in workers.iter().enumerate() {
-        let position = CollectionPosition {
-            index,
-            size: workers.len(),
-        };
-        cluster.apply(
-            worker,
-            &labels::child_labels(&instance, &version, "workers", Some(position)),
-            2,
-        );
-    }
-    assert_eq!(
-        parent_annotations[labels::CONTAINS_GROUP_KINDS_ANNOTATION],
-        "ConfigMap,Deployment.apps,Service"
-    );
-    assert_eq!(
-        parent_annotations[labels::ADDITIONAL_NAMESPACES_ANNOTATION],
-        "jobs"
-    );
-
-    let observed = list_scope(&cluster, &pass);
-    assert_eq!(observed.len(), 4);
-    assert!(plan_prune(&id, &observed, &applied, &graph_orders).is_empty());
-    let shrunk = pass.batch_metadata(&tooling);
-    parent_annotations.extend(shrunk.annotations);
-
-    // Pass 2: the workers collection is excluded (includeWhen false) and the service node was
-    // removed from the RGD.
-    let applied = vec![deployment.clone()];
+    let mut lifecycle = Lifecycle::new();
+    lifecycle.apply_everything();
+    // From pass 2 on, the workers collection is excluded (includeWhen false) and the service
+    // node was removed from the RGD.
+    let applied = vec![lifecycle.deployment.clone()];
     let orders_without_service =
         BTreeMap::from([("deployment".to_owned(), 1), ("workers".to_owned(), 2)]);
-    let pass =
-        PassInventory::new(instance.parent(), &applied, &parent_annotations).expect("valid memory");
-    // Memory keeps ConfigMap and the `jobs` namespace in scope although nothing is applied there.
-    let superset = pass.superset_metadata(&tooling);
-    assert_eq!(
-        superset.annotations[labels::ADDITIONAL_NAMESPACES_ANNOTATION],
-        "jobs"
-    );
-    parent_annotations.extend(superset.annotations);
+    lifecycle.prune_meets_a_uid_conflict(&applied, &orders_without_service);
+    lifecycle.prune_completes(&applied, &orders_without_service);
+    lifecycle.delete_through_the_inventory();
+    lifecycle.tampered_inventory_blocks_deletion();
+}
 
-    let observed = list_scope(&cluster, &pass);
-    let plan = plan_prune(&id, &observed, &applied, &orders_without_service);
-    let waves: Vec<Vec<String>> = plan
-        .waves
-        .iter()
-        .map(|wave| wave.deletions.iter().map(|d| d.key.name.clone()).collect())
-        .collect();
-    assert_eq!(
-        waves,
-        vec![
-            vec!["web".to_owned()],
-            vec!["worker-0".to_owned(), "worker-1".to_owned()]
-        ]
-    );
+/// What the passes of one instance's life hand on to the next: the cluster and the parent's
+/// labels and annotations.
+struct Lifecycle {
+    instance: InstanceRef,
+    version: KroVersion,
+    tooling: String,
+    id: String,
+    cluster: Cluster,
+    parent_annotations: BTreeMap<String, String>,
+    parent_labels: BTreeMap<String, String>,
+    deployment: ObjectKey,
+    service: ObjectKey,
+    workers: Vec<ObjectKey>,
+}
 
-    // The service was recreated by someone else between list and delete: UID precondition fails.
-    let mut conflict = false;
-    for deletion in plan.deletions() {
-        let current_uid = cluster.objects[&deletion.key]["metadata"]["uid"]
-            .as_str()
-            .map(str::to_owned);
-        if deletion.key == service {
-            conflict = true;
-            continue;
+impl Lifecycle {
+    fn new() -> Self {
+        let instance = InstanceRef {
+            group: "kro.run".into(),
+            version: "v1alpha1".into(),
+            kind: "WebApp".into(),
+            namespace: Some("team".into()),
+            name: "web".into(),
+            uid: "inst-uid".into(),
+        };
+        let version = KroVersion::new("v0.9.0");
+        let tooling = version.tooling();
+        let id = instance.applyset_id();
+        Self {
+            instance,
+            version,
+            tooling,
+            id,
+            cluster: Cluster::default(),
+            parent_annotations: BTreeMap::new(),
+            parent_labels: BTreeMap::new(),
+            deployment: ObjectKey::namespaced("apps", "v1", "Deployment", "team", "web"),
+            service: ObjectKey::namespaced("", "v1", "Service", "team", "web"),
+            workers: (0..2)
+                .map(|i| {
+                    ObjectKey::namespaced("", "v1", "ConfigMap", "jobs", format!("worker-{i}"))
+                })
+                .collect(),
+        }
+    }
+
+    /// Pass 1: everything is applied.
+    fn apply_everything(&mut self) {
+        let graph_orders = BTreeMap::from([
+            ("deployment".to_owned(), 1),
+            ("service".to_owned(), 2),
+            ("workers".to_owned(), 2),
+        ]);
+        let mut applied = vec![self.deployment.clone(), self.service.clone()];
+        applied.extend(self.workers.iter().cloned());
+        let pass = PassInventory::new(self.instance.parent(), &applied, &self.parent_annotations)
+            .expect("empty memory");
+        let metadata = pass.superset_metadata(&self.tooling);
+        self.parent_labels.extend(metadata.labels.clone());
+        self.parent_annotations.extend(metadata.annotations);
+        let instance = &self.instance;
+        let version = &self.version;
+        self.cluster.apply(
+            &self.deployment,
+            &labels::child_labels(instance, version, "deployment", None),
+            1,
+        );
+        self.cluster.apply(
+            &self.service,
+            &labels::child_labels(instance, version, "service", None),
+            2,
+        );
+        for (index, worker) in self.workers.iter().enumerate() {
+            let position = CollectionPosition {
+                index,
+                size: self.workers.len(),
+            };
+            self.cluster.apply(
+                worker,
+                &labels::child_labels(instance, version, "workers", Some(position)),
+                2,
+            );
         }
         assert_eq!(
-            current_uid.as_deref(),
-            Some(deletion.uid_precondition.as_str())
+            self.parent_annotations[labels::CONTAINS_GROUP_KINDS_ANNOTATION],
+            "ConfigMap,Deployment.apps,Service"
         );
-        cluster.objects.remove(&deletion.key);
-    }
-    assert!(conflict);
-    // Incomplete prune: the superset stays on the parent and still validates.
-    assert!(
-        validate_parent_inventory(&instance.parent(), &parent_labels, &parent_annotations).is_ok()
-    );
+        assert_eq!(
+            self.parent_annotations[labels::ADDITIONAL_NAMESPACES_ANNOTATION],
+            "jobs"
+        );
 
-    // Pass 3: the prune completes and the inventory shrinks to the Deployment alone.
-    let pass =
-        PassInventory::new(instance.parent(), &applied, &parent_annotations).expect("valid memory");
-    let observed = list_scope(&cluster, &pass);
-    let plan = plan_prune(&id, &observed, &applied, &orders_without_service);
-    assert_eq!(plan.deletions().count(), 1);
-    for deletion in plan.deletions() {
-        cluster.objects.remove(&deletion.key);
+        let observed = list_scope(&self.cluster, &pass);
+        assert_eq!(observed.len(), 4);
+        assert!(plan_prune(&self.id, &observed, &applied, &graph_orders).is_empty());
+        let shrunk = pass.batch_metadata(&self.tooling);
+        self.parent_annotations.extend(shrunk.annotations);
     }
-    parent_annotations.extend(pass.batch_metadata(&tooling).annotations);
-    assert_eq!(
-        parent_annotations[labels::CONTAINS_GROUP_KINDS_ANNOTATION],
-        "Deployment.apps"
-    );
-    assert_eq!(
-        parent_annotations[labels::ADDITIONAL_NAMESPACES_ANNOTATION],
-        ""
-    );
 
-    // Deletion: only the validated inventory is used.
-    let scope =
-        kro_applyset::deletion_scope(&instance.parent(), &parent_labels, &parent_annotations)
-            .expect("valid inventory");
-    let members: Vec<ChildMeta> = scope
-        .list_requests(scope_of)
-        .requests
-        .iter()
-        .flat_map(|request| {
-            cluster
-                .list(&request.label_selector)
-                .into_iter()
-                .filter(move |member| {
-                    member.key.kind == request.group_kind.kind
-                        && member.key.namespace == request.namespace
-                })
-        })
-        .collect();
-    let plan = plan_deletion(
-        &instance.parent(),
-        &parent_labels,
-        &parent_annotations,
-        &members,
-    )
-    .expect("valid inventory");
-    assert_eq!(plan.next_wave().map(|wave| wave.order), Some(1));
-    for deletion in plan
-        .next_wave()
-        .map(|wave| wave.members.clone())
-        .unwrap_or_default()
-    {
-        cluster.objects.remove(&deletion.key);
+    /// Pass 2: the excluded workers and the removed service are pruned, but the service was
+    /// recreated by someone else between list and delete.
+    fn prune_meets_a_uid_conflict(
+        &mut self,
+        applied: &[ObjectKey],
+        orders_without_service: &BTreeMap<String, u32>,
+    ) {
+        let pass = PassInventory::new(self.instance.parent(), applied, &self.parent_annotations)
+            .expect("valid memory");
+        // Memory keeps ConfigMap and the `jobs` namespace in scope although nothing is applied there.
+        let superset = pass.superset_metadata(&self.tooling);
+        assert_eq!(
+            superset.annotations[labels::ADDITIONAL_NAMESPACES_ANNOTATION],
+            "jobs"
+        );
+        self.parent_annotations.extend(superset.annotations);
+
+        let observed = list_scope(&self.cluster, &pass);
+        let plan = plan_prune(&self.id, &observed, applied, orders_without_service);
+        let waves: Vec<Vec<String>> = plan
+            .waves
+            .iter()
+            .map(|wave| wave.deletions.iter().map(|d| d.key.name.clone()).collect())
+            .collect();
+        assert_eq!(
+            waves,
+            vec![
+                vec!["web".to_owned()],
+                vec!["worker-0".to_owned(), "worker-1".to_owned()]
+            ]
+        );
+
+        // The service's UID precondition fails.
+        let mut conflict = false;
+        for deletion in plan.deletions() {
+            let current_uid = self.cluster.objects[&deletion.key]["metadata"]["uid"]
+                .as_str()
+                .map(str::to_owned);
+            if deletion.key == self.service {
+                conflict = true;
+                continue;
+            }
+            assert_eq!(
+                current_uid.as_deref(),
+                Some(deletion.uid_precondition.as_str())
+            );
+            self.cluster.objects.remove(&deletion.key);
+        }
+        assert!(conflict);
+        // Incomplete prune: the superset stays on the parent and still validates.
+        assert!(
+            validate_parent_inventory(
+                &self.instance.parent(),
+                &self.parent_labels,
+                &self.parent_annotations
+            )
+            .is_ok()
+        );
     }
-    assert!(DeletionPlan::new(&id, &cluster.list(&scope.label_selector)).is_complete());
 
-    // Tampering with the inventory blocks deletion.
-    parent_annotations.insert(
-        labels::CONTAINS_GROUP_KINDS_ANNOTATION.to_owned(),
-        String::new(),
-    );
-    let blocked = plan_deletion(&instance.parent(), &parent_labels, &parent_annotations, &[])
+    /// Pass 3: the prune completes and the inventory shrinks to the Deployment alone.
+    fn prune_completes(
+        &mut self,
+        applied: &[ObjectKey],
+        orders_without_service: &BTreeMap<String, u32>,
+    ) {
+        let pass = PassInventory::new(self.instance.parent(), applied, &self.parent_annotations)
+            .expect("valid memory");
+        let observed = list_scope(&self.cluster, &pass);
+        let plan = plan_prune(&self.id, &observed, applied, orders_without_service);
+        assert_eq!(plan.deletions().count(), 1);
+        for deletion in plan.deletions() {
+            self.cluster.objects.remove(&deletion.key);
+        }
+        self.parent_annotations
+            .extend(pass.batch_metadata(&self.tooling).annotations);
+        assert_eq!(
+            self.parent_annotations[labels::CONTAINS_GROUP_KINDS_ANNOTATION],
+            "Deployment.apps"
+        );
+        assert_eq!(
+            self.parent_annotations[labels::ADDITIONAL_NAMESPACES_ANNOTATION],
+            ""
+        );
+    }
+
+    /// Deletion: only the validated inventory is used.
+    fn delete_through_the_inventory(&mut self) {
+        let scope = kro_applyset::deletion_scope(
+            &self.instance.parent(),
+            &self.parent_labels,
+            &self.parent_annotations,
+        )
+        .expect("valid inventory");
+        let members: Vec<ChildMeta> = scope
+            .list_requests(scope_of)
+            .requests
+            .iter()
+            .flat_map(|request| {
+                self.cluster
+                    .list(&request.label_selector)
+                    .into_iter()
+                    .filter(move |member| {
+                        member.key.kind == request.group_kind.kind
+                            && member.key.namespace == request.namespace
+                    })
+            })
+            .collect();
+        let plan = plan_deletion(
+            &self.instance.parent(),
+            &self.parent_labels,
+            &self.parent_annotations,
+            &members,
+        )
+        .expect("valid inventory");
+        assert_eq!(plan.next_wave().map(|wave| wave.order), Some(1));
+        for deletion in plan
+            .next_wave()
+            .map(|wave| wave.members.clone())
+            .unwrap_or_default()
+        {
+            self.cluster.objects.remove(&deletion.key);
+        }
+        assert!(
+            DeletionPlan::new(&self.id, &self.cluster.list(&scope.label_selector)).is_complete()
+        );
+    }
+
+    /// Tampering with the inventory blocks deletion.
+    fn tampered_inventory_blocks_deletion(&mut self) {
+        self.parent_annotations.insert(
+            labels::CONTAINS_GROUP_KINDS_ANNOTATION.to_owned(),
+            String::new(),
+        );
+        let blocked = plan_deletion(
+            &self.instance.parent(),
+            &self.parent_labels,
+            &self.parent_annotations,
+            &[],
+        )
         .expect_err("hash mismatch");
-    assert!(
-        blocked
-            .to_string()
-            .contains(labels::INVENTORY_HASH_ANNOTATION)
-    );
+        assert!(
+            blocked
+                .to_string()
+                .contains(labels::INVENTORY_HASH_ANNOTATION)
+        );
+    }
 }
 
 fn list_scope(cluster: &Cluster, pass: &PassInventory) -> Vec<ChildMeta> {

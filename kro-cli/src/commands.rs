@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
 use kro_graph::Graph;
+use kro_schema::SchemaDiff;
 use serde_json::{Value, json};
 
 use crate::compiler::{CompiledRgd, Compiler, LocatedWarning};
@@ -308,68 +309,89 @@ pub fn diff(
     };
     match format {
         Format::Text => {
-            if schema.changes.is_empty() {
-                println!("schema: no changes");
-            } else {
-                println!("schema:");
-                for change in &schema.changes {
-                    let label = if change.breaking {
-                        "BREAKING"
-                    } else {
-                        "safe    "
-                    };
-                    println!("  {label} {}: {}", change.path, change.detail);
-                }
-            }
-            if resources == ResourceChanges::default() {
-                println!("resources: no changes");
-            } else {
-                println!("resources:");
-                for id in &resources.added {
-                    println!("  + {id} (added)");
-                }
-                for id in &resources.removed {
-                    println!("  - {id} (removed: the operator prunes it from every instance)");
-                }
-                for id in &resources.changed {
-                    println!("  ~ {id} (changed)");
-                }
-            }
-            if let Some(instances) = &instance_changes {
-                print_instance_changes(instances);
-            }
-            println!(
-                "{breaking} breaking change{}",
-                if breaking == 1 { "" } else { "s" }
-            );
+            print_diff_text(&schema, &resources, instance_changes.as_deref(), breaking);
         }
-        Format::Json => {
-            let changes: Vec<Value> = schema
-                .changes
-                .iter()
-                .map(|c| json!({ "path": c.path, "breaking": c.breaking, "detail": c.detail }))
-                .collect();
-            let mut report = json!({
-                "schema": changes,
-                "breaking": breaking,
-                "resources": {
-                    "added": resources.added,
-                    "removed": resources.removed,
-                    "changed": resources.changed,
-                },
-            });
-            if let Some(instances) = &instance_changes {
-                report["instances"] =
-                    Value::Array(instances.iter().map(InstanceChanges::to_json).collect());
-            }
-            print_json(&report)?;
-        }
+        Format::Json => print_json(&diff_report_json(
+            &schema,
+            &resources,
+            instance_changes.as_deref(),
+            breaking,
+        ))?,
     }
     Ok(if breaking > 0 {
         Outcome::Findings
     } else {
         Outcome::Clean
     })
+}
+
+fn print_diff_text(
+    schema: &SchemaDiff,
+    resources: &ResourceChanges,
+    instance_changes: Option<&[InstanceChanges]>,
+    breaking: usize,
+) {
+    if schema.changes.is_empty() {
+        println!("schema: no changes");
+    } else {
+        println!("schema:");
+        for change in &schema.changes {
+            let label = if change.breaking {
+                "BREAKING"
+            } else {
+                "safe    "
+            };
+            println!("  {label} {}: {}", change.path, change.detail);
+        }
+    }
+    if *resources == ResourceChanges::default() {
+        println!("resources: no changes");
+    } else {
+        println!("resources:");
+        for id in &resources.added {
+            println!("  + {id} (added)");
+        }
+        for id in &resources.removed {
+            println!("  - {id} (removed: the operator prunes it from every instance)");
+        }
+        for id in &resources.changed {
+            println!("  ~ {id} (changed)");
+        }
+    }
+    if let Some(instances) = instance_changes {
+        print_instance_changes(instances);
+    }
+    println!(
+        "{breaking} breaking change{}",
+        if breaking == 1 { "" } else { "s" }
+    );
+}
+
+fn diff_report_json(
+    schema: &SchemaDiff,
+    resources: &ResourceChanges,
+    instance_changes: Option<&[InstanceChanges]>,
+    breaking: usize,
+) -> Value {
+    let changes: Vec<Value> = schema
+        .changes
+        .iter()
+        .map(|c| json!({ "path": c.path, "breaking": c.breaking, "detail": c.detail }))
+        .collect();
+    let mut report = json!({
+        "schema": changes,
+        "breaking": breaking,
+        "resources": {
+            "added": resources.added,
+            "removed": resources.removed,
+            "changed": resources.changed,
+        },
+    });
+    if let Some(instances) = instance_changes {
+        report["instances"] =
+            Value::Array(instances.iter().map(InstanceChanges::to_json).collect());
+    }
+    report
 }
 
 fn print_instance_changes(instances: &[InstanceChanges]) {

@@ -155,26 +155,33 @@ impl Drawing {
 
     /// A standalone SVG: boxes in rows by layer, edges with arrows. No external tool is needed.
     pub fn svg(&self) -> String {
-        const CHAR_WIDTH: f64 = 7.2;
-        const LINE_HEIGHT: f64 = 16.0;
-        const PADDING: f64 = 10.0;
-        const GAP_X: f64 = 30.0;
-        const GAP_Y: f64 = 50.0;
-        const MARGIN: f64 = 20.0;
+        let (placed, width, height) = self.svg_layout();
+        let mut edges = String::new();
+        let detours = self.svg_edges(&placed, &mut edges);
+        let width = width.max(
+            self.boxes
+                .iter()
+                .filter_map(|b| placed.get(b.id.as_str()))
+                .map(|(x, _, w, _)| x + w)
+                .fold(0.0, f64::max)
+                + MARGIN
+                + 12.0 * detours,
+        );
+        let mut out = svg_head(width, height);
+        out.push_str(&edges);
+        for b in &self.boxes {
+            let Some(&placement) = placed.get(b.id.as_str()) else {
+                continue;
+            };
+            svg_box(&mut out, b, placement);
+        }
+        out.push_str("</svg>\n");
+        out
+    }
 
-        let size = |b: &NodeBox| {
-            let longest = std::iter::once(&b.id)
-                .chain(std::iter::once(&b.kind))
-                .chain(b.notes.iter())
-                .map(|s| s.chars().count())
-                .max()
-                .unwrap_or(1);
-            let lines = 2 + b.notes.len();
-            (
-                longest as f64 * CHAR_WIDTH + 2.0 * PADDING,
-                lines as f64 * LINE_HEIGHT + 2.0 * PADDING,
-            )
-        };
+    /// Every box's placement, one centred row per layer, and the drawing's width and height
+    /// (before any edge detours).
+    fn svg_layout(&self) -> (BTreeMap<&str, Placement>, f64, f64) {
         let max_layer = self.boxes.iter().map(|b| b.layer).max().unwrap_or(0);
         let mut rows: Vec<Vec<usize>> = vec![Vec::new(); max_layer + 1];
         for (index, b) in self.boxes.iter().enumerate() {
@@ -183,29 +190,34 @@ impl Drawing {
         let row_widths: Vec<f64> = rows
             .iter()
             .map(|row| {
-                row.iter().map(|&i| size(&self.boxes[i]).0).sum::<f64>()
+                row.iter()
+                    .map(|&i| svg_box_size(&self.boxes[i]).0)
+                    .sum::<f64>()
                     + GAP_X * row.len().saturating_sub(1) as f64
             })
             .collect();
         let width = row_widths.iter().copied().fold(0.0, f64::max) + 2.0 * MARGIN;
-        // Position of every box: x, y, w, h.
-        let mut placed: BTreeMap<&str, (f64, f64, f64, f64)> = BTreeMap::new();
+        let mut placed: BTreeMap<&str, Placement> = BTreeMap::new();
         let mut y = MARGIN;
         for (row, row_width) in rows.iter().zip(&row_widths) {
             let mut x = (width - row_width) / 2.0;
             let height = row
                 .iter()
-                .map(|&i| size(&self.boxes[i]).1)
+                .map(|&i| svg_box_size(&self.boxes[i]).1)
                 .fold(0.0, f64::max);
             for &i in row {
-                let (w, h) = size(&self.boxes[i]);
+                let (w, h) = svg_box_size(&self.boxes[i]);
                 placed.insert(&self.boxes[i].id, (x, y, w, h));
                 x += w + GAP_X;
             }
             y += height + GAP_Y;
         }
         let height = y - GAP_Y + MARGIN;
-        let mut out = String::new();
+        (placed, width, height)
+    }
+
+    /// Writes the edges to `out` and returns how many detour lanes they took.
+    fn svg_edges(&self, placed: &BTreeMap<&str, Placement>, out: &mut String) -> f64 {
         // Edges between neighbouring rows are straight; an edge that skips rows would cross the
         // boxes between, so it detours to the right of them.
         let layer_of: BTreeMap<&str, usize> = self
@@ -245,70 +257,86 @@ impl Drawing {
                 y2 - GAP_Y / 2.0,
             );
         }
-        let width = width.max(
-            self.boxes
-                .iter()
-                .filter_map(|b| placed.get(b.id.as_str()))
-                .map(|(x, _, w, _)| x + w)
-                .fold(0.0, f64::max)
-                + MARGIN
-                + 12.0 * detours,
-        );
-        let mut head = String::new();
-        let _ = writeln!(
-            head,
-            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width:.0}\" height=\"{height:.0}\" \
-             viewBox=\"0 0 {width:.0} {height:.0}\" font-family=\"Helvetica, Arial, sans-serif\" font-size=\"12\">"
-        );
-        head.push_str(
-            "  <defs><marker id=\"arrow\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" markerWidth=\"8\" \
-             markerHeight=\"8\" orient=\"auto-start-reverse\"><path d=\"M 0 0 L 10 5 L 0 10 z\" fill=\"#555\"/></marker></defs>\n",
-        );
-        head.push_str("  <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n");
-        let edges = std::mem::take(&mut out);
-        out = head;
-        out.push_str(&edges);
-        for b in &self.boxes {
-            let Some(&(x, y, w, h)) = placed.get(b.id.as_str()) else {
-                continue;
-            };
-            let (fill, radius) = if b.is_instance {
-                ("#e8f0fe", 12)
-            } else {
-                ("#f7f7f7", 3)
-            };
-            let _ = writeln!(
-                out,
-                "  <g><rect x=\"{x:.1}\" y=\"{y:.1}\" width=\"{w:.1}\" height=\"{h:.1}\" rx=\"{radius}\" fill=\"{fill}\" stroke=\"#333\"/>"
-            );
-            let mut line_y = y + PADDING + 12.0;
-            let _ = writeln!(
-                out,
-                "    <text x=\"{:.1}\" y=\"{line_y:.1}\" font-weight=\"bold\">{}</text>",
-                x + PADDING,
-                xml_escape(&b.id)
-            );
-            line_y += LINE_HEIGHT;
-            let _ = writeln!(
-                out,
-                "    <text x=\"{:.1}\" y=\"{line_y:.1}\" fill=\"#444\">{}</text>",
-                x + PADDING,
-                xml_escape(&b.kind)
-            );
-            for note in &b.notes {
-                line_y += LINE_HEIGHT;
-                let _ = writeln!(
-                    out,
-                    "    <text x=\"{:.1}\" y=\"{line_y:.1}\" fill=\"#6a4c93\" font-style=\"italic\">{}</text>",
-                    x + PADDING,
-                    xml_escape(note)
-                );
-            }
-            out.push_str("  </g>\n");
-        }
-        out.push_str("</svg>\n");
-        out
+        detours
     }
+}
+
+const CHAR_WIDTH: f64 = 7.2;
+const LINE_HEIGHT: f64 = 16.0;
+const PADDING: f64 = 10.0;
+const GAP_X: f64 = 30.0;
+const GAP_Y: f64 = 50.0;
+const MARGIN: f64 = 20.0;
+
+/// Where a box is drawn: x, y, width, height.
+type Placement = (f64, f64, f64, f64);
+
+/// Width and height of a box that fits its id, kind and notes.
+fn svg_box_size(b: &NodeBox) -> (f64, f64) {
+    let longest = std::iter::once(&b.id)
+        .chain(std::iter::once(&b.kind))
+        .chain(b.notes.iter())
+        .map(|s| s.chars().count())
+        .max()
+        .unwrap_or(1);
+    let lines = 2 + b.notes.len();
+    (
+        longest as f64 * CHAR_WIDTH + 2.0 * PADDING,
+        lines as f64 * LINE_HEIGHT + 2.0 * PADDING,
+    )
+}
+
+/// The `<svg>` element's opening, the arrow marker and the white background.
+fn svg_head(width: f64, height: f64) -> String {
+    let mut head = String::new();
+    let _ = writeln!(
+        head,
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width:.0}\" height=\"{height:.0}\" \
+         viewBox=\"0 0 {width:.0} {height:.0}\" font-family=\"Helvetica, Arial, sans-serif\" font-size=\"12\">"
+    );
+    head.push_str(
+        "  <defs><marker id=\"arrow\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" markerWidth=\"8\" \
+         markerHeight=\"8\" orient=\"auto-start-reverse\"><path d=\"M 0 0 L 10 5 L 0 10 z\" fill=\"#555\"/></marker></defs>\n",
+    );
+    head.push_str("  <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n");
+    head
+}
+
+/// One box with its id in bold, its kind and its notes.
+fn svg_box(out: &mut String, b: &NodeBox, (x, y, w, h): Placement) {
+    let (fill, radius) = if b.is_instance {
+        ("#e8f0fe", 12)
+    } else {
+        ("#f7f7f7", 3)
+    };
+    let _ = writeln!(
+        out,
+        "  <g><rect x=\"{x:.1}\" y=\"{y:.1}\" width=\"{w:.1}\" height=\"{h:.1}\" rx=\"{radius}\" fill=\"{fill}\" stroke=\"#333\"/>"
+    );
+    let mut line_y = y + PADDING + 12.0;
+    let _ = writeln!(
+        out,
+        "    <text x=\"{:.1}\" y=\"{line_y:.1}\" font-weight=\"bold\">{}</text>",
+        x + PADDING,
+        xml_escape(&b.id)
+    );
+    line_y += LINE_HEIGHT;
+    let _ = writeln!(
+        out,
+        "    <text x=\"{:.1}\" y=\"{line_y:.1}\" fill=\"#444\">{}</text>",
+        x + PADDING,
+        xml_escape(&b.kind)
+    );
+    for note in &b.notes {
+        line_y += LINE_HEIGHT;
+        let _ = writeln!(
+            out,
+            "    <text x=\"{:.1}\" y=\"{line_y:.1}\" fill=\"#6a4c93\" font-style=\"italic\">{}</text>",
+            x + PADDING,
+            xml_escape(note)
+        );
+    }
+    out.push_str("  </g>\n");
 }
 
 fn mermaid_id(id: &str) -> String {

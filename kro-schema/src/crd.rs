@@ -90,96 +90,15 @@ impl CrdSpec {
         };
         let field = |name: &str| fields.get(name).filter(|value| !value.is_null());
 
-        let kind = required_string(
-            field("kind"),
-            "schema.kind",
-            &mut errors,
-            "a kind such as `WebApp`",
-        )
-        .filter(|kind| {
-            check(
-                is_kind(kind),
-                "an UpperCamelCase kind of 1 to 63 letters and digits (`^[A-Z][a-zA-Z0-9]{0,62}$`)",
-                kind,
-                "schema.kind",
-                &mut errors,
-            )
-        })
-        .unwrap_or_default();
-        let api_version = required_string(
-            field("apiVersion"),
-            "schema.apiVersion",
-            &mut errors,
-            "a version such as `v1alpha1`",
-        )
-        .filter(|version| check(is_version(version), "a version such as `v1`, `v1alpha1` or `v2beta3` (`^v[0-9]+(alpha[0-9]+|beta[0-9]+)?$`)", version, "schema.apiVersion", &mut errors))
-        .unwrap_or_default();
-        let group = match field("group") {
-            None => DEFAULT_GROUP.to_owned(),
-            Some(Value::String(group)) => {
-                check(
-                    is_group(group),
-                    "a DNS subdomain with at least one dot, such as `example.com`",
-                    group,
-                    "schema.group",
-                    &mut errors,
-                );
-                group.clone()
-            }
-            Some(other) => {
-                errors.push(invalid("schema.group", "a string", other));
-                DEFAULT_GROUP.to_owned()
-            }
-        };
-        let scope = match field("scope") {
-            None => Scope::Namespaced,
-            Some(Value::String(scope)) if scope == "Namespaced" => Scope::Namespaced,
-            Some(Value::String(scope)) if scope == "Cluster" => Scope::Cluster,
-            Some(other) => {
-                errors.push(invalid("schema.scope", "`Namespaced` or `Cluster`", other));
-                Scope::Namespaced
-            }
-        };
-
-        let (spec_schema, warnings) = match convert_spec(
-            field("spec").unwrap_or(&Value::Null),
-            field("types"),
-            "schema.spec",
-            "schema.types",
-        ) {
-            Ok(converted) => converted,
-            Err(spec_errors) => {
-                errors.extend(spec_errors);
-                (JSONSchemaProps::default(), Vec::new())
-            }
-        };
-
+        let kind = schema_kind(field("kind"), &mut errors);
+        let api_version = schema_api_version(field("apiVersion"), &mut errors);
+        let group = schema_group(field("group"), &mut errors);
+        let scope = schema_scope(field("scope"), &mut errors);
+        let (spec_schema, warnings) = spec_schema(field("spec"), field("types"), &mut errors);
         let printer_columns = printer_columns(field("additionalPrinterColumns"), &mut errors);
         let short_names = name_list(field("shortNames"), "schema.shortNames", &mut errors);
         let categories = name_list(field("categories"), "schema.categories", &mut errors);
-        let (labels, annotations) = match field("metadata") {
-            None => (BTreeMap::new(), BTreeMap::new()),
-            Some(Value::Object(metadata)) => (
-                string_map(
-                    metadata.get("labels"),
-                    "schema.metadata.labels",
-                    &mut errors,
-                ),
-                string_map(
-                    metadata.get("annotations"),
-                    "schema.metadata.annotations",
-                    &mut errors,
-                ),
-            ),
-            Some(other) => {
-                errors.push(invalid(
-                    "schema.metadata",
-                    "a map with `labels` and `annotations`",
-                    other,
-                ));
-                (BTreeMap::new(), BTreeMap::new())
-            }
-        };
+        let (labels, annotations) = schema_metadata(field("metadata"), &mut errors);
 
         if !errors.is_empty() {
             return Err(SchemaErrors(errors));
@@ -460,6 +379,109 @@ fn required_string(
                 .at(path),
             );
             None
+        }
+    }
+}
+
+fn schema_kind(value: Option<&Value>, errors: &mut Vec<SchemaError>) -> String {
+    required_string(value, "schema.kind", errors, "a kind such as `WebApp`")
+        .filter(|kind| {
+            check(
+                is_kind(kind),
+                "an UpperCamelCase kind of 1 to 63 letters and digits (`^[A-Z][a-zA-Z0-9]{0,62}$`)",
+                kind,
+                "schema.kind",
+                errors,
+            )
+        })
+        .unwrap_or_default()
+}
+
+fn schema_api_version(value: Option<&Value>, errors: &mut Vec<SchemaError>) -> String {
+    required_string(
+        value,
+        "schema.apiVersion",
+        errors,
+        "a version such as `v1alpha1`",
+    )
+    .filter(|version| check(is_version(version), "a version such as `v1`, `v1alpha1` or `v2beta3` (`^v[0-9]+(alpha[0-9]+|beta[0-9]+)?$`)", version, "schema.apiVersion", errors))
+    .unwrap_or_default()
+}
+
+fn schema_group(value: Option<&Value>, errors: &mut Vec<SchemaError>) -> String {
+    match value {
+        None => DEFAULT_GROUP.to_owned(),
+        Some(Value::String(group)) => {
+            check(
+                is_group(group),
+                "a DNS subdomain with at least one dot, such as `example.com`",
+                group,
+                "schema.group",
+                errors,
+            );
+            group.clone()
+        }
+        Some(other) => {
+            errors.push(invalid("schema.group", "a string", other));
+            DEFAULT_GROUP.to_owned()
+        }
+    }
+}
+
+fn schema_scope(value: Option<&Value>, errors: &mut Vec<SchemaError>) -> Scope {
+    match value {
+        None => Scope::Namespaced,
+        Some(Value::String(scope)) if scope == "Namespaced" => Scope::Namespaced,
+        Some(Value::String(scope)) if scope == "Cluster" => Scope::Cluster,
+        Some(other) => {
+            errors.push(invalid("schema.scope", "`Namespaced` or `Cluster`", other));
+            Scope::Namespaced
+        }
+    }
+}
+
+/// The instance `spec` schema, its fields written in SimpleSchema over the custom `types`.
+fn spec_schema(
+    spec: Option<&Value>,
+    types: Option<&Value>,
+    errors: &mut Vec<SchemaError>,
+) -> (JSONSchemaProps, Vec<SchemaWarning>) {
+    match convert_spec(
+        spec.unwrap_or(&Value::Null),
+        types,
+        "schema.spec",
+        "schema.types",
+    ) {
+        Ok(converted) => converted,
+        Err(spec_errors) => {
+            errors.extend(spec_errors);
+            (JSONSchemaProps::default(), Vec::new())
+        }
+    }
+}
+
+/// The CRD's own labels and annotations, from `schema.metadata`.
+fn schema_metadata(
+    value: Option<&Value>,
+    errors: &mut Vec<SchemaError>,
+) -> (BTreeMap<String, String>, BTreeMap<String, String>) {
+    match value {
+        None => (BTreeMap::new(), BTreeMap::new()),
+        Some(Value::Object(metadata)) => (
+            string_map(metadata.get("labels"), "schema.metadata.labels", errors),
+            string_map(
+                metadata.get("annotations"),
+                "schema.metadata.annotations",
+                errors,
+            ),
+        ),
+        Some(other) => {
+            errors.push(invalid(
+                "schema.metadata",
+                "a map with `labels` and `annotations`",
+                other,
+            ));
+            (BTreeMap::new(), BTreeMap::new())
         }
     }
 }

@@ -83,24 +83,7 @@ pub async fn reconcile_rgd(
         }
         return Ok(action);
     }
-    if !rgd
-        .finalizers()
-        .iter()
-        .any(|finalizer| finalizer == FINALIZER)
-    {
-        let mut finalizers = rgd.finalizers().to_vec();
-        finalizers.push(FINALIZER.to_owned());
-        let patch = json!({"metadata": {
-            "finalizers": finalizers,
-            "resourceVersion": rgd.resource_version(),
-        }});
-        api(&ctx)
-            .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
-            .await
-            .map_err(|source| {
-                ControllerError::kube(format!("adding the finalizer to RGD {name}"), source)
-            })?;
-    }
+    ensure_finalizer(&rgd, &ctx, &name).await?;
 
     let previous = rgd.status.clone().unwrap_or_default();
     let generation = rgd.metadata.generation.unwrap_or_default();
@@ -114,25 +97,7 @@ pub async fn reconcile_rgd(
     };
 
     let config = &ctx.operator.config;
-    let options = CompileOptions {
-        omit_enabled: config.feature_gates.enabled(FeatureGate::CelOmitFunction),
-        max_foreach_dimensions: config.rgd_max_collection_dimension_size as usize,
-    };
-    let started = Instant::now();
-    let compiled = compile_rgd(&ctx.operator.client, &ctx.resolver, &rgd, &options).await;
-    ctx.operator
-        .metrics
-        .rgd
-        .observe_graph_build(&name, started.elapsed(), compiled.is_err());
-    let compiled = match compiled {
-        Ok(graph) if config.strict_schema_checks => match graph.strict_check() {
-            Ok(()) => Ok(graph),
-            Err(refused) => Err(refused.to_string()),
-        },
-        Ok(graph) => Ok(graph),
-        Err(kro_controller::executor::Error::Compile { source, .. }) => Err(source.to_string()),
-        Err(other) => Err(other.to_string()),
-    };
+    let compiled = compile_checked(&ctx, &rgd, &name).await;
     let warnings = match &compiled {
         Ok(graph) => schema_warnings(graph),
         Err(_) => Vec::new(),
@@ -169,16 +134,7 @@ pub async fn reconcile_rgd(
         }
     };
 
-    status.state = Some(
-        if [GRAPH_ACCEPTED, KIND_READY, CONTROLLER_READY]
-            .iter()
-            .all(|type_| conditions.is_true(type_))
-        {
-            RgdState::Active
-        } else {
-            RgdState::Inactive
-        },
-    );
+    status.state = Some(rgd_state(&conditions));
     status.conditions = conditions.finish();
     let warned = warnings_condition(&warnings, &previous.conditions, generation, &now);
     if let Some(condition) = warned {
@@ -189,6 +145,75 @@ pub async fn reconcile_rgd(
     }
     write_status(&ctx, &rgd, &previous, &status).await?;
     Ok(action)
+}
+
+/// Adds kro's finalizer unless the RGD has it, so that its deletion waits for the cleanup.
+async fn ensure_finalizer(
+    rgd: &ResourceGraphDefinition,
+    ctx: &RgdContext,
+    name: &str,
+) -> Result<(), ControllerError> {
+    if !rgd
+        .finalizers()
+        .iter()
+        .any(|finalizer| finalizer == FINALIZER)
+    {
+        let mut finalizers = rgd.finalizers().to_vec();
+        finalizers.push(FINALIZER.to_owned());
+        let patch = json!({"metadata": {
+            "finalizers": finalizers,
+            "resourceVersion": rgd.resource_version(),
+        }});
+        api(ctx)
+            .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .map_err(|source| {
+                ControllerError::kube(format!("adding the finalizer to RGD {name}"), source)
+            })?;
+    }
+    Ok(())
+}
+
+/// Compiles the RGD with the operator's flags, timing the graph build; in strict mode a graph
+/// with warnings of checks upstream kro does not make is refused. The error is the condition
+/// message.
+async fn compile_checked(
+    ctx: &RgdContext,
+    rgd: &ResourceGraphDefinition,
+    name: &str,
+) -> Result<Graph, String> {
+    let config = &ctx.operator.config;
+    let options = CompileOptions {
+        omit_enabled: config.feature_gates.enabled(FeatureGate::CelOmitFunction),
+        max_foreach_dimensions: config.rgd_max_collection_dimension_size as usize,
+    };
+    let started = Instant::now();
+    let compiled = compile_rgd(&ctx.operator.client, &ctx.resolver, rgd, &options).await;
+    ctx.operator
+        .metrics
+        .rgd
+        .observe_graph_build(name, started.elapsed(), compiled.is_err());
+    match compiled {
+        Ok(graph) if config.strict_schema_checks => match graph.strict_check() {
+            Ok(()) => Ok(graph),
+            Err(refused) => Err(refused.to_string()),
+        },
+        Ok(graph) => Ok(graph),
+        Err(kro_controller::executor::Error::Compile { source, .. }) => Err(source.to_string()),
+        Err(other) => Err(other.to_string()),
+    }
+}
+
+/// Active once the graph is accepted, its kind is ready and its instance controller runs.
+fn rgd_state(conditions: &ConditionSet) -> RgdState {
+    if [GRAPH_ACCEPTED, KIND_READY, CONTROLLER_READY]
+        .iter()
+        .all(|type_| conditions.is_true(type_))
+    {
+        RgdState::Active
+    } else {
+        RgdState::Inactive
+    }
 }
 
 /// The texts of the graph's warnings about checks upstream kro does not make.
