@@ -8,11 +8,13 @@
 pub mod conditions;
 mod crd;
 mod error;
+mod identity;
 pub mod labels;
 mod revision;
 mod rgd;
 
 pub use error::ParseError;
+pub use identity::Gvk;
 
 pub use crd::{graph_revision_crd, resource_graph_definition_crd};
 pub use revision::{

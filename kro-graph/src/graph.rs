@@ -11,7 +11,7 @@ use kro_schema::{CrdOptions, CrdSpec, generate_crd};
 use serde_json::Value;
 
 use crate::error::{CompileError, Problem};
-use crate::resolver::{GroupVersionKind, ResolvedKind};
+use crate::resolver::{Gvk, ResolvedKind};
 use crate::template::FieldPath;
 use crate::warning::Warning;
 
@@ -267,7 +267,7 @@ impl ResourceNode {
     }
 
     /// The object's group, version and kind.
-    pub fn gvk(&self) -> &GroupVersionKind {
+    pub fn gvk(&self) -> &Gvk {
         self.resolved.gvk()
     }
 
@@ -331,7 +331,7 @@ impl ResourceNode {
 /// The instance: the generated kind, its status projection and custom conditions.
 #[derive(Clone, Debug)]
 pub struct InstanceNode {
-    pub(crate) gvk: GroupVersionKind,
+    pub(crate) gvk: Gvk,
     pub(crate) plural: String,
     pub(crate) namespaced: bool,
     pub(crate) status: Value,
@@ -344,7 +344,7 @@ pub struct InstanceNode {
 
 impl InstanceNode {
     /// The generated kind.
-    pub fn gvk(&self) -> &GroupVersionKind {
+    pub fn gvk(&self) -> &Gvk {
         &self.gvk
     }
 

@@ -10,8 +10,8 @@ pub mod resolver;
 
 pub use error::{CompileError, Problem, ProblemKind};
 pub use resolver::{
-    ChainResolver, ClusterSchemaCache, GroupVersionKind, OfflineResolver, ResolveError,
-    ResolvedKind, SchemaResolver,
+    ChainResolver, ClusterSchemaCache, Gvk, OfflineResolver, ResolveError, ResolvedKind,
+    SchemaResolver,
 };
 mod compile;
 mod graph;

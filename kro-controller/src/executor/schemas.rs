@@ -11,8 +11,8 @@ use std::sync::Arc;
 use kro_api::ResourceGraphDefinition;
 use kro_graph::resolver::{ApiResourceMapping, GroupVersionDocument};
 use kro_graph::{
-    ChainResolver, ClusterSchemaCache, CompileOptions, Graph, GroupVersionKind, OfflineResolver,
-    ResolveError, ResolvedKind, SchemaResolver, compile_with,
+    ChainResolver, ClusterSchemaCache, CompileOptions, Graph, Gvk, OfflineResolver, ResolveError,
+    ResolvedKind, SchemaResolver, compile_with,
 };
 use kube::Client;
 use serde_json::Value;
@@ -113,7 +113,7 @@ impl ClusterResolver {
 }
 
 impl SchemaResolver for ClusterResolver {
-    fn resolve(&self, gvk: &GroupVersionKind) -> Result<ResolvedKind, ResolveError> {
+    fn resolve(&self, gvk: &Gvk) -> Result<ResolvedKind, ResolveError> {
         self.chain.resolve(gvk)
     }
 }
@@ -140,7 +140,7 @@ pub async fn compile_rgd(
 
 /// Every kind `rgd` names literally (templates and external references). Templated
 /// `apiVersion`/`kind` values cannot be resolved anyway, so they are left to the compiler.
-fn used_kinds(rgd: &ResourceGraphDefinition) -> BTreeSet<GroupVersionKind> {
+fn used_kinds(rgd: &ResourceGraphDefinition) -> BTreeSet<Gvk> {
     let mut kinds = BTreeSet::new();
     for resource in &rgd.spec.resources {
         let pair = match (&resource.template, &resource.external_ref) {
@@ -155,7 +155,7 @@ fn used_kinds(rgd: &ResourceGraphDefinition) -> BTreeSet<GroupVersionKind> {
             && !api_version.contains("${")
             && !kind.contains("${")
         {
-            kinds.insert(GroupVersionKind::from_api_version(api_version, kind));
+            kinds.insert(Gvk::from_api_version(api_version, kind));
         }
     }
     kinds

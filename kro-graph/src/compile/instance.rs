@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 use super::{Compilation, calls_omit, join_path, omit_not_allowed};
 use crate::error::{Problem, ProblemKind};
 use crate::graph::{CompiledExpression, ExpressionSlot, InstanceNode};
-use crate::resolver::GroupVersionKind;
+use crate::resolver::Gvk;
 use crate::template::{FieldPath, RawSlot, WalkProblem, walk};
 use crate::warning::Warning;
 
@@ -54,7 +54,7 @@ impl Compilation<'_> {
             .collect();
         let status_schema = infer_status_schema(&status, &FieldPath::root(), &types);
         Some(InstanceNode {
-            gvk: GroupVersionKind {
+            gvk: Gvk {
                 group: crd_spec.group.clone(),
                 version: crd_spec.api_version.clone(),
                 kind: crd_spec.kind.clone(),

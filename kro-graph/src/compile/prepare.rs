@@ -7,7 +7,7 @@ use super::{Compilation, Prepared, join_path};
 use crate::error::ProblemKind;
 use crate::graph::ExternalSelection;
 use crate::naming::{is_dns1035_label, reserved_prefix};
-use crate::resolver::{GroupVersionKind, ResolvedKind};
+use crate::resolver::{Gvk, ResolvedKind};
 use crate::template::{FieldPath, PathSegment, WalkProblem, walk};
 use kro_api::Resource;
 
@@ -39,7 +39,7 @@ impl<'a> Compilation<'a> {
         let Some((api_version, kind)) = self.object_shape(id, section, &prepared.object) else {
             return prepared;
         };
-        let gvk = GroupVersionKind::from_api_version(&api_version, &kind);
+        let gvk = Gvk::from_api_version(&api_version, &kind);
         match self.resolver.resolve(&gvk) {
             Ok(resolved) => prepared.resolved = Some(resolved),
             Err(source) => {
@@ -246,7 +246,7 @@ impl<'a> Compilation<'a> {
 
 /// Whether `gvk` is `apiextensions.k8s.io/v1 CustomResourceDefinition`, whose templates are
 /// taken as written (their schema is too loose to check literals against).
-fn is_custom_resource_definition(gvk: &GroupVersionKind) -> bool {
+fn is_custom_resource_definition(gvk: &Gvk) -> bool {
     gvk.group == "apiextensions.k8s.io"
         && gvk.version == "v1"
         && gvk.kind == "CustomResourceDefinition"

@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use serde_json::{Map, Value};
 
 use super::inline::inline_component;
-use super::{GroupVersionKind, ResolveError, ResolvedKind, SchemaResolver};
+use super::{Gvk, ResolveError, ResolvedKind, SchemaResolver};
 
 /// Where a kind lives in the REST API, from discovery.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -67,7 +67,7 @@ struct StoredDocument {
 #[derive(Default)]
 struct CacheState {
     documents: HashMap<String, StoredDocument>,
-    kinds: HashMap<GroupVersionKind, (ResolvedKind, u64)>,
+    kinds: HashMap<Gvk, (ResolvedKind, u64)>,
     clock: u64,
 }
 
@@ -191,7 +191,7 @@ impl ClusterSchemaCache {
 }
 
 impl SchemaResolver for ClusterSchemaCache {
-    fn resolve(&self, gvk: &GroupVersionKind) -> Result<ResolvedKind, ResolveError> {
+    fn resolve(&self, gvk: &Gvk) -> Result<ResolvedKind, ResolveError> {
         let group_version = gvk.api_version();
         let (components, mapping) = {
             let mut state = self.lock();
@@ -247,7 +247,7 @@ impl SchemaResolver for ClusterSchemaCache {
 }
 
 /// Whether a component schema is the root schema of `gvk` (`x-kubernetes-group-version-kind`).
-fn declares_kind(schema: &Value, gvk: &GroupVersionKind) -> bool {
+fn declares_kind(schema: &Value, gvk: &Gvk) -> bool {
     schema
         .get("x-kubernetes-group-version-kind")
         .and_then(Value::as_array)
@@ -290,7 +290,7 @@ mod tests {
         let cache = ClusterSchemaCache::new(2, 10);
         cache.insert(document("a.io/v1", "Apple", "h1"));
         cache.insert(document("b.io/v1", "Berry", "h1"));
-        let apple = GroupVersionKind::from_api_version("a.io/v1", "Apple");
+        let apple = Gvk::from_api_version("a.io/v1", "Apple");
         let resolved = cache.resolve(&apple).expect("resolves");
         assert_eq!(resolved.plural(), "apples");
         assert!(cache.is_fresh("a.io/v1", "h1"));
@@ -299,7 +299,7 @@ mod tests {
         cache.insert(document("c.io/v1", "Cherry", "h1"));
         assert!(!cache.is_fresh("b.io/v1", "h1"));
         assert!(cache.is_fresh("a.io/v1", "h1"));
-        let berry = GroupVersionKind::from_api_version("b.io/v1", "Berry");
+        let berry = Gvk::from_api_version("b.io/v1", "Berry");
         assert!(matches!(
             cache.resolve(&berry),
             Err(ResolveError::NotFound { .. })

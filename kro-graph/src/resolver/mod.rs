@@ -1,4 +1,4 @@
-//! Schema resolution: from a GroupVersionKind to its `$ref`-free OpenAPI schema and REST mapping.
+//! Schema resolution: from a Gvk to its `$ref`-free OpenAPI schema and REST mapping.
 //!
 //! - [`OfflineResolver`]: the built-in kinds of one pinned Kubernetes version (data embedded in
 //!   the crate) plus CRDs registered from files or from other RGDs (chaining).
@@ -19,45 +19,8 @@ use kro_cel::{CelType, FieldType, object_meta_type};
 
 pub use cluster::{ApiResourceMapping, ClusterSchemaCache, GroupVersionDocument, SchemaSource};
 pub use inline::MAX_DEPTH as MAX_SCHEMA_DEPTH;
+pub use kro_api::Gvk;
 pub use offline::{BUILTIN_KUBERNETES_VERSION, OfflineResolver};
-
-/// A group, version and kind. The core group is the empty string.
-#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct GroupVersionKind {
-    /// The API group (`apps`), empty for the core group.
-    pub group: String,
-    /// The version (`v1`).
-    pub version: String,
-    /// The kind (`Deployment`).
-    pub kind: String,
-}
-
-impl GroupVersionKind {
-    /// Splits an `apiVersion` (`apps/v1` or `v1`) and pairs it with `kind`.
-    pub fn from_api_version(api_version: &str, kind: &str) -> Self {
-        let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
-        Self {
-            group: group.to_owned(),
-            version: version.to_owned(),
-            kind: kind.to_owned(),
-        }
-    }
-
-    /// `group/version`, or `version` for the core group.
-    pub fn api_version(&self) -> String {
-        if self.group.is_empty() {
-            self.version.clone()
-        } else {
-            format!("{}/{}", self.group, self.version)
-        }
-    }
-}
-
-impl fmt::Display for GroupVersionKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}, Kind={}", self.api_version(), self.kind)
-    }
-}
 
 /// Why a kind could not be resolved.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -66,13 +29,13 @@ pub enum ResolveError {
     #[error("schema not found for {gvk}")]
     NotFound {
         /// The kind looked up.
-        gvk: GroupVersionKind,
+        gvk: Gvk,
     },
     /// The kind is known but its schema is unusable.
     #[error("invalid schema for {gvk}: {message}")]
     InvalidSchema {
         /// The kind looked up.
-        gvk: GroupVersionKind,
+        gvk: Gvk,
         /// What is wrong.
         message: String,
     },
@@ -92,7 +55,7 @@ pub struct ResolvedKind {
 
 #[derive(Debug)]
 struct ResolvedInner {
-    gvk: GroupVersionKind,
+    gvk: Gvk,
     schema: JSONSchemaProps,
     plural: String,
     namespaced: bool,
@@ -102,7 +65,7 @@ struct ResolvedInner {
 impl ResolvedKind {
     /// A resolved kind.
     pub fn new(
-        gvk: GroupVersionKind,
+        gvk: Gvk,
         schema: JSONSchemaProps,
         plural: impl Into<String>,
         namespaced: bool,
@@ -119,7 +82,7 @@ impl ResolvedKind {
     }
 
     /// The kind.
-    pub fn gvk(&self) -> &GroupVersionKind {
+    pub fn gvk(&self) -> &Gvk {
         &self.inner.gvk
     }
 
@@ -164,17 +127,17 @@ pub trait SchemaResolver: Send + Sync {
     ///
     /// # Errors
     /// [`ResolveError::NotFound`] when the resolver does not know the kind.
-    fn resolve(&self, gvk: &GroupVersionKind) -> Result<ResolvedKind, ResolveError>;
+    fn resolve(&self, gvk: &Gvk) -> Result<ResolvedKind, ResolveError>;
 }
 
 impl<T: SchemaResolver + ?Sized> SchemaResolver for Arc<T> {
-    fn resolve(&self, gvk: &GroupVersionKind) -> Result<ResolvedKind, ResolveError> {
+    fn resolve(&self, gvk: &Gvk) -> Result<ResolvedKind, ResolveError> {
         (**self).resolve(gvk)
     }
 }
 
 impl<T: SchemaResolver + ?Sized> SchemaResolver for &T {
-    fn resolve(&self, gvk: &GroupVersionKind) -> Result<ResolvedKind, ResolveError> {
+    fn resolve(&self, gvk: &Gvk) -> Result<ResolvedKind, ResolveError> {
         (**self).resolve(gvk)
     }
 }
@@ -207,7 +170,7 @@ impl fmt::Debug for ChainResolver {
 }
 
 impl SchemaResolver for ChainResolver {
-    fn resolve(&self, gvk: &GroupVersionKind) -> Result<ResolvedKind, ResolveError> {
+    fn resolve(&self, gvk: &Gvk) -> Result<ResolvedKind, ResolveError> {
         for resolver in &self.resolvers {
             match resolver.resolve(gvk) {
                 Err(ResolveError::NotFound { .. }) => continue,

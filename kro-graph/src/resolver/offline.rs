@@ -11,7 +11,7 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use super::inline::inline_component;
-use super::{GroupVersionKind, ResolveError, ResolvedKind, SchemaResolver};
+use super::{Gvk, ResolveError, ResolvedKind, SchemaResolver};
 
 /// The Kubernetes version the embedded built-in schemas were generated from.
 pub const BUILTIN_KUBERNETES_VERSION: &str = "v1.36.3";
@@ -35,7 +35,7 @@ struct KindEntry {
 }
 
 struct Builtin {
-    kinds: BTreeMap<GroupVersionKind, KindEntry>,
+    kinds: BTreeMap<Gvk, KindEntry>,
     /// Each component schema as JSON text: parsed as a tree, the whole set takes about 7 MiB
     /// (for the life of the process, or as freed heap the allocator keeps), as text a quarter
     /// MiB. A kind parses the components it reaches when it is first resolved.
@@ -94,7 +94,7 @@ static BUILTIN: LazyLock<Result<Builtin, String>> = LazyLock::new(|| {
         .kinds
         .into_iter()
         .map(|entry| {
-            let gvk = GroupVersionKind {
+            let gvk = Gvk {
                 group: entry.group.clone(),
                 version: entry.version.clone(),
                 kind: entry.kind.clone(),
@@ -110,8 +110,8 @@ static BUILTIN: LazyLock<Result<Builtin, String>> = LazyLock::new(|| {
 /// built-ins. Resolved schemas are cached, so resolving a kind again is a map lookup.
 #[derive(Debug, Default)]
 pub struct OfflineResolver {
-    registered: RwLock<BTreeMap<GroupVersionKind, ResolvedKind>>,
-    cache: Mutex<HashMap<GroupVersionKind, ResolvedKind>>,
+    registered: RwLock<BTreeMap<Gvk, ResolvedKind>>,
+    cache: Mutex<HashMap<Gvk, ResolvedKind>>,
 }
 
 impl OfflineResolver {
@@ -121,7 +121,7 @@ impl OfflineResolver {
     }
 
     /// Every built-in kind, sorted.
-    pub fn builtin_kinds() -> Vec<GroupVersionKind> {
+    pub fn builtin_kinds() -> Vec<Gvk> {
         match &*BUILTIN {
             Ok(builtin) => builtin.kinds.keys().cloned().collect(),
             Err(_) => Vec::new(),
@@ -133,15 +133,12 @@ impl OfflineResolver {
     ///
     /// # Errors
     /// A served version without a schema.
-    pub fn register_crd(
-        &self,
-        crd: &CustomResourceDefinition,
-    ) -> Result<Vec<GroupVersionKind>, ResolveError> {
+    pub fn register_crd(&self, crd: &CustomResourceDefinition) -> Result<Vec<Gvk>, ResolveError> {
         let spec = &crd.spec;
         let namespaced = spec.scope == "Namespaced";
         let mut resolved = Vec::new();
         for version in spec.versions.iter().filter(|v| v.served) {
-            let gvk = GroupVersionKind {
+            let gvk = Gvk {
                 group: spec.group.clone(),
                 version: version.name.clone(),
                 kind: spec.names.kind.clone(),
@@ -182,7 +179,7 @@ impl OfflineResolver {
     ///
     /// # Errors
     /// Text that is not YAML, a CRD that does not parse, or a served version without a schema.
-    pub fn register_crd_yaml(&self, text: &str) -> Result<Vec<GroupVersionKind>, ResolveError> {
+    pub fn register_crd_yaml(&self, text: &str) -> Result<Vec<Gvk>, ResolveError> {
         let documents: Vec<Value> =
             serde_saphyr::from_multiple(text).map_err(|e| ResolveError::InvalidSource {
                 message: format!("CRD YAML: {e}"),
@@ -201,7 +198,7 @@ impl OfflineResolver {
         Ok(registered)
     }
 
-    fn builtin(gvk: &GroupVersionKind) -> Result<ResolvedKind, ResolveError> {
+    fn builtin(gvk: &Gvk) -> Result<ResolvedKind, ResolveError> {
         let builtin = BUILTIN
             .as_ref()
             .map_err(|message| ResolveError::InvalidSource {
@@ -228,7 +225,7 @@ impl OfflineResolver {
 }
 
 impl SchemaResolver for OfflineResolver {
-    fn resolve(&self, gvk: &GroupVersionKind) -> Result<ResolvedKind, ResolveError> {
+    fn resolve(&self, gvk: &Gvk) -> Result<ResolvedKind, ResolveError> {
         if let Some(kind) = self
             .registered
             .read()
