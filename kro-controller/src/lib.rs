@@ -15,3 +15,9 @@ pub mod executor;
 
 pub use embed::{VanishedInstances, child_kinds, instance_api_resource, triggers};
 pub use executor::{ChildEvent, ChildEvents, Executor, ExecutorConfig, ObjectCache, Outcome};
+
+// The README's example is compiled as a doc test (not run: it needs a cluster), so it cannot
+// drift from the API.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

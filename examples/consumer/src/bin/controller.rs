@@ -86,21 +86,24 @@ async fn run_controller(client: Client, context: Arc<Context>, cache: ObjectCach
         controller::Config::default(),
     )
     .for_each(|result| {
-        let context = Arc::clone(&context);
-        let vanished = vanished.clone();
-        async move {
-            if let Err(controller::Error::ObjectNotFound(object_ref)) = result
-                && let Some(last_state) = vanished.take(&object_ref)
-            {
-                let swept = context
-                    .executor
-                    .sweep_vanished_instance(&context.graph, &last_state)
-                    .await;
-                println!("vanished {}: {swept:?}", object_ref.name);
-            }
+        // Not found after a reconcile ended: the sweep cannot race one of the same instance.
+        if let Err(controller::Error::ObjectNotFound(object_ref)) = result
+            && let Some(last_state) = vanished.take(&object_ref)
+        {
+            tokio::spawn(sweep(Arc::clone(&context), last_state));
         }
+        futures::future::ready(())
     })
     .await;
+}
+
+/// Deletes the children an instance that vanished with kro's finalizer left behind.
+async fn sweep(context: Arc<Context>, last_state: DynamicObject) {
+    let swept = context
+        .executor
+        .sweep_vanished_instance(&context.graph, &last_state)
+        .await;
+    println!("vanished {}: {swept:?}", last_state.name_any());
 }
 
 async fn install_crd(client: &Client, graph: &Graph) -> anyhow::Result<()> {
