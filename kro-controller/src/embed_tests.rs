@@ -217,7 +217,7 @@ async fn only_instances_that_vanished_with_the_finalizer_are_queued_for_a_sweep(
 
     let queued: Vec<_> = refs.take(1).collect().await;
     let expected = ObjectRef::from_obj_with(&kept, resource.clone());
-    assert_eq!(queued, [expected.clone()]);
+    assert_eq!(queued, std::slice::from_ref(&expected));
     let last_state = vanished.take(&expected).expect("remembered");
     assert_eq!(last_state.metadata.name.as_deref(), Some("kept"));
     assert!(vanished.take(&expected).is_none(), "taken once");
