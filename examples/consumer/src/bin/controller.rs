@@ -142,6 +142,13 @@ where
 /// Creates the instance, waits for ACTIVE, deletes it and waits until kro has finalized it.
 async fn exercise(client: Client, resource: &ApiResource) -> anyhow::Result<()> {
     let namespaces: Api<Namespace> = Api::all(client.clone());
+    // A previous run's namespace may still be terminating.
+    until("no terminating namespace", || async {
+        let current = namespaces.get_opt(NAMESPACE).await?;
+        let terminating = current.is_some_and(|ns| ns.metadata.deletion_timestamp.is_some());
+        Ok((!terminating).then_some(()))
+    })
+    .await?;
     let namespace =
         json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}});
     let apply = PatchParams::apply(FIELD_MANAGER);
