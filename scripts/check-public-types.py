@@ -4,7 +4,8 @@ have to depend on to name it.
 
 Usage: check-public-types.py api/<crate>.txt...
 
-Allowed in signatures: kro's own crates, the standard library, serde_json, k8s-openapi and kube
+Allowed in signatures: kro's own crates, the standard library, serde_json, k8s-openapi, kube and
+futures-core's `Stream` (what kube::runtime takes and returns)
 (every kube-rs user already depends on those, at the versions they chose). Trait
 implementations of serde and schemars are allowed: they add abilities, they do not make a user
 name another crate.
@@ -14,7 +15,7 @@ import re
 import sys
 
 ALLOWED_ROOTS = re.compile(
-    r"^(kro_\w+|core|alloc|std|serde_json|k8s_openapi|kube|kube_core|kube_client|kube_runtime)$"
+    r"^(kro_\w+|core|alloc|std|serde_json|k8s_openapi|kube|kube_core|kube_client|kube_runtime|futures_core)$"
 )
 TRAIT_IMPL = re.compile(r"^impl(<[^>]*>)? (serde_core|serde|schemars)::")
 PATH_ROOT = re.compile(r"(?<![\w:])([a-z_][a-z0-9_]*)::")

@@ -87,6 +87,37 @@ if ! python3 scripts/reliability-report.py --check "$rows" docs/reliability-tabl
 fi
 rm -rf "$rows"
 
+step "out-of-tree consumer: the kro crates from a crate of its own (kube's default TLS, k8s-openapi latest)"
+# examples/consumer is its own workspace with its own lock file, depending on the crates as a
+# user's crate does; its controller program is a test on this control plane (exits 1 on a wrong
+# state or a timeout).
+consumer_t0=$SECONDS
+consumer_dir="$root/examples/consumer"
+consumer_target="$CARGO_TARGET_DIR/consumer"
+cargo fmt --manifest-path "$consumer_dir/Cargo.toml" -- --check
+CARGO_TARGET_DIR="$consumer_target" cargo build --manifest-path "$consumer_dir/Cargo.toml" --locked --bins
+expect() { # expect NAME OUTPUT NEEDLE...: every needle is a line of the output
+  local name=$1 output=$2
+  shift 2
+  for needle in "$@"; do
+    grep -qxF -- "$needle" <<<"$output" || { echo "consumer $name: no line \"$needle\" in:"; echo "$output"; exit 1; }
+  done
+}
+# Assigned first: set -e stops on a program's failure only outside an argument.
+output=$("$consumer_target/debug/render")
+expect render "$output" \
+  "# order: config -> deployment -> service" "# state: ACTIVE" \
+  "kind: ConfigMap" "kind: Deployment" "kind: Service" "  replicas: 2"
+output=$("$consumer_target/debug/cel")
+expect cel "$output" \
+  "check schema.spec.replicas * 2: Int" "eval schema.spec.replicas * 2: 6" \
+  'eval ${schema.spec.greeting}, world: "hello, world"' "eval schema.status.ready: pending"
+output=$("$consumer_target/debug/controller")
+expect controller "$output" \
+  "instance ACTIVE: done" "instance finalized and gone: done" \
+  "embedded controller: instance went ACTIVE and was deleted"
+echo "consumer: passed in $((SECONDS - consumer_t0)) s"
+
 step "benchmark harness smoke: N = 20 with upstream kro and kro-rs, both must converge (no timings)"
 # Builds upstream kro from the Go module proxy on a cold machine (cached outside the clone).
 bash bench/smoke.sh

@@ -4,30 +4,30 @@
 //! cargo run -p kro-examples --example embedded_controller -- <rgd.yaml>
 //! ```
 //!
-//! It compiles the RGD against the cluster's schemas, installs the generated CRD, and runs a
-//! kube-rs `Controller` on the generated kind. Each reconcile is one
-//! [`kro_controller::Executor::reconcile`]; children's watch events (mapped to their instance
-//! through kro's labels) trigger the next one, so readiness is picked up as soon as it changes.
-//! The kubeconfig comes from the environment (`KUBECONFIG` or in-cluster).
+//! It compiles the RGD against the cluster's schemas, installs the generated CRD, and
+//! reconciles every instance of the generated kind with [`kro_controller::Executor`], on kube's
+//! stable [`applier`]. The queue takes three streams: the instance watch, changes of the
+//! instances' children and external references ([`kro_controller::triggers`], so readiness is
+//! picked up as soon as it changes), and instances that vanished with kro's finalizer
+//! ([`VanishedInstances`], swept once the controller reports them gone). The kubeconfig comes
+//! from the environment (`KUBECONFIG` or in-cluster).
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
-use futures::StreamExt as _;
+use futures::{StreamExt as _, stream};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kro_api::ResourceGraphDefinition;
-use kro_controller::executor::{
-    ClusterResolver, Error, Executor, ExecutorConfig, InstanceKey, ObjectCache, compile_rgd,
-};
-use kro_graph::{CompileOptions, Graph, NodeKind};
+use kro_controller::executor::{ClusterResolver, Error, ExecutorConfig, compile_rgd};
+use kro_controller::{Executor, ObjectCache, VanishedInstances, child_kinds, triggers};
+use kro_graph::{CompileOptions, Graph};
 use kro_runtime::core::RgdIdentity;
-use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
-use kube::runtime::controller::{Action, Controller};
-use kube::runtime::reflector::ObjectRef;
+use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use kube::runtime::controller::{self, Action, ReconcileRequest, trigger_self};
+use kube::runtime::reflector::store::Writer;
 use kube::runtime::wait::{await_condition, conditions};
-use kube::runtime::watcher;
+use kube::runtime::{WatchStreamExt as _, applier, watcher};
 use kube::{Client, ResourceExt as _};
 
 const FIELD_MANAGER: &str = "kro-embedded-controller";
@@ -46,20 +46,49 @@ async fn reconcile(instance: Arc<DynamicObject>, context: Arc<Context>) -> Resul
         instance = %instance.name_any(),
         state = outcome.state.as_str(),
         waiting_on = ?outcome.waiting_on.iter().map(|w| &w.id).collect::<Vec<_>>(),
-        elapsed = ?outcome.elapsed,
         "reconciled"
     );
-    // Readiness changes arrive as child watch events; only timed retries need a requeue.
+    // Readiness changes arrive as child events; only timed retries need a requeue.
     Ok(outcome
         .requeue_after
         .map_or_else(Action::await_change, Action::requeue))
 }
 
-// The signature is the one `Controller::run` requires.
+// The signature is the one `applier` requires.
 #[allow(clippy::needless_pass_by_value)]
 fn error_policy(instance: Arc<DynamicObject>, error: &Error, _: Arc<Context>) -> Action {
     tracing::warn!(instance = %instance.name_any(), %error, "reconcile failed");
     Action::requeue(Duration::from_secs(5))
+}
+
+async fn sweep(context: Arc<Context>, last_state: DynamicObject) {
+    match context
+        .executor
+        .sweep_vanished_instance(&context.graph, &last_state)
+        .await
+    {
+        Ok(found) => tracing::warn!(instance = %last_state.name_any(), ?found, "vanished instance"),
+        Err(error) => tracing::error!(instance = %last_state.name_any(), %error, "sweep failed"),
+    }
+}
+
+/// Applies the graph's CRD and waits until the API server serves it.
+async fn install_crd(client: &Client, graph: &Graph) -> anyhow::Result<()> {
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let name = graph
+        .crd()
+        .metadata
+        .name
+        .clone()
+        .context("CRD without name")?;
+    let apply = PatchParams::apply(FIELD_MANAGER).force();
+    crds.patch(&name, &apply, &Patch::Apply(graph.crd()))
+        .await?;
+    let established = await_condition(crds, &name, conditions::is_crd_established());
+    tokio::time::timeout(Duration::from_secs(60), established)
+        .await
+        .context("the CRD did not become established")??;
+    Ok(())
 }
 
 #[tokio::main]
@@ -77,97 +106,77 @@ async fn main() -> anyhow::Result<()> {
         .with_context(|| format!("reading {}", path.to_string_lossy()))?;
     let rgd = ResourceGraphDefinition::from_yaml(&text)?;
     let client = Client::try_default().await?;
-
-    let resolver = ClusterResolver::default();
-    let graph = compile_rgd(&client, &resolver, &rgd, &CompileOptions::default()).await?;
-
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    let crd_name = graph
-        .crd()
-        .metadata
-        .name
-        .clone()
-        .context("generated CRD has no name")?;
-    crds.patch(
-        &crd_name,
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(graph.crd()),
+    let graph = compile_rgd(
+        &client,
+        &ClusterResolver::default(),
+        &rgd,
+        &CompileOptions::default(),
     )
     .await?;
-    tokio::time::timeout(
-        Duration::from_secs(60),
-        await_condition(crds, &crd_name, conditions::is_crd_established()),
-    )
-    .await
-    .context("the CRD did not become established")??;
-    tracing::info!(crd = %crd_name, "CRD established");
+    install_crd(&client, &graph).await?;
 
-    let gvk = graph.instance().gvk();
-    let instance_resource = ApiResource::from_gvk_with_plural(
-        &GroupVersionKind::gvk(&gvk.group, &gvk.version, &gvk.kind),
-        graph.instance().plural(),
-    );
-    let instances: Api<DynamicObject> = Api::all_with(client.clone(), &instance_resource);
-    let mut controller = Controller::new_with(
-        instances,
-        watcher::Config::default(),
-        instance_resource.clone(),
-    );
-    let mut watched = BTreeSet::new();
-    for node in graph.resources() {
-        let child = node.gvk();
-        if !matches!(node.kind(), NodeKind::Template)
-            || !watched.insert((child.group.clone(), child.kind.clone()))
-        {
-            continue;
-        }
-        let child_resource = ApiResource::from_gvk_with_plural(
-            &GroupVersionKind::gvk(&child.group, &child.version, &child.kind),
-            node.plural(),
-        );
-        let owner_resource = instance_resource.clone();
-        controller = controller.watches_with(
-            Api::<DynamicObject>::all_with(client.clone(), &child_resource),
-            child_resource,
-            watcher::Config::default().labels("kro.run/owned=true"),
-            move |child: DynamicObject| {
-                InstanceKey::from_child_labels(child.labels())
-                    .filter(|owner| {
-                        owner.kind == owner_resource.kind && owner.group == owner_resource.group
-                    })
-                    .map(|owner| {
-                        let reference = ObjectRef::new_with(&owner.name, owner_resource.clone());
-                        match owner.namespace {
-                            Some(namespace) => reference.within(&namespace),
-                            None => reference,
-                        }
-                    })
-            },
-        );
+    let resource = kro_controller::instance_api_resource(&graph);
+    let cache = ObjectCache::new(client.clone());
+    for kind in child_kinds(&graph) {
+        cache.ensure_watch(&kind);
     }
-
+    let identity = RgdIdentity {
+        name: graph.name().to_owned(),
+        uid: rgd
+            .metadata
+            .uid
+            .clone()
+            .unwrap_or_else(|| "embedded".into()),
+    };
     let executor = Executor::new(
         client.clone(),
-        ObjectCache::new(client.clone()),
-        RgdIdentity {
-            name: rgd.metadata.name.clone().unwrap_or_default(),
-            uid: rgd
-                .metadata
-                .uid
-                .clone()
-                .unwrap_or_else(|| "embedded".to_owned()),
-        },
+        cache.clone(),
+        identity,
         ExecutorConfig::default(),
     );
     let context = Arc::new(Context { graph, executor });
-    controller
-        .shutdown_on_signal()
-        .run(reconcile, error_policy, context)
-        .for_each(|result| async move {
-            if let Err(error) = result {
-                tracing::debug!(%error, "controller event");
+
+    let writer = Writer::new(resource.clone());
+    let store = writer.as_reader();
+    let (vanished, vanished_refs) = VanishedInstances::new(&resource);
+    let instances = {
+        let vanished = vanished.clone();
+        watcher(Api::all_with(client, &resource), watcher::Config::default())
+            .default_backoff()
+            .reflect(writer)
+            .inspect(move |event| {
+                if let Ok(event) = event {
+                    vanished.observe(event);
+                }
+            })
+            .applied_objects()
+    };
+    let others = stream::select(triggers(&cache, &resource, store.clone()), vanished_refs)
+        .map(|object_ref| Ok(ReconcileRequest::from(object_ref)));
+    let queue = stream::select(trigger_self(instances, resource.clone()), others);
+    let results = applier(
+        |instance, context| Box::pin(reconcile(instance, context)),
+        error_policy,
+        Arc::clone(&context),
+        store,
+        queue,
+        controller::Config::default(),
+    )
+    .for_each(|result| {
+        match result {
+            Err(controller::Error::ObjectNotFound(object_ref)) => {
+                if let Some(last_state) = vanished.take(&object_ref) {
+                    tokio::spawn(sweep(Arc::clone(&context), last_state));
+                }
             }
-        })
-        .await;
+            Err(error) => tracing::debug!(%error, "controller event"),
+            Ok(_) => {}
+        }
+        futures::future::ready(())
+    });
+    tokio::select! {
+        () = results => {}
+        _ = tokio::signal::ctrl_c() => tracing::info!("interrupted"),
+    }
     Ok(())
 }

@@ -1,7 +1,7 @@
 //! Examples of embedding kro-rs without the operator; see `examples/`.
 //!
-//! - `embedded_controller`: a kube-rs `Controller` for the generated kind of one RGD file,
-//!   reconciling instances with [`kro_controller::Executor`].
+//! - `embedded_controller`: a kube-rs controller (on kube-runtime's `applier`) for the generated
+//!   kind of one RGD file, reconciling instances with [`kro_controller::Executor`].
 //! - `render_offline`: compile an RGD offline and print the objects an instance would get.
 //!
 //! Run them with `cargo run -p kro-examples --example <name> -- <args>`.

@@ -440,6 +440,8 @@ pub struct RenderArgs<'a> {
     pub now: Option<&'a str>,
     /// `--kro-version`.
     pub kro_version: &'a str,
+    /// `--assume-ready`.
+    pub assume_ready: &'a [String],
     /// Output format.
     pub format: DataFormat,
 }
@@ -464,11 +466,12 @@ pub fn render(
         now: &now,
         kro_version: options.kro_version,
         rgd: &identity,
+        assume_ready: options.assume_ready,
     };
     let rendered: Vec<RenderedInstance> = instances
         .iter()
         .map(|instance| render_instance(&graph, instance, &context))
-        .collect();
+        .collect::<anyhow::Result<_>>()?;
     for instance in &rendered {
         for line in instance.node_report() {
             eprintln!("{line}");

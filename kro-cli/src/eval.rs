@@ -81,8 +81,10 @@ pub fn eval(
         now: &now,
         kro_version: DEFAULT_KRO_VERSION,
         rgd: &identity,
+        assume_ready: &[],
     };
-    let mut activation = render_instance(&graph, &instance, &context)
+    let mut activation = render_instance(&graph, &instance, &context)?
+        .rendered
         .settled
         .activation;
     let environment = Environment::new().with_omit(compile.enable_omit);

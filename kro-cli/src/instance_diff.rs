@@ -105,14 +105,13 @@ pub fn instance_changes(
                         now: &now,
                         kro_version: DEFAULT_KRO_VERSION,
                         rgd: side.rgd,
+                        assume_ready: &[],
                     };
-                    let rendered = render_instance(side.graph, &instance, &context);
+                    let rendered = render_instance(side.graph, &instance, &context)
+                        .with_context(|| file.display().to_string())?;
                     Ok(rendered
-                        .settled
-                        .plan
-                        .apply
-                        .iter()
-                        .map(|item| (object_label(&item.body), item.body.clone()))
+                        .objects()
+                        .map(|body| (object_label(body), body.clone()))
                         .collect())
                 };
             let before = render(old, in_old)?;

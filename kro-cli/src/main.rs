@@ -119,17 +119,18 @@ enum Command {
                       The instance is defaulted from the generated CRD as the API server would; a \
                       missing namespace becomes `default`; a missing metadata.uid is replaced by a \
                       deterministic placeholder uid derived from the instance namespace and name \
-                      (it appears in the kro.run/instance-id label and the ApplySet id). Every \
-                      instance of the RGD's kind in INSTANCE is rendered.\n\n\
+                      (it appears in the kro.run/instance-id label and the ApplySet id), a missing \
+                      generation by 1. Every instance of the RGD's kind in INSTANCE is rendered.\n\n\
                       Observed files stand in for the cluster: children with their status, \
                       external references. Rendered objects are merged over observed ones as if \
                       applied (keeping the observed status) and the graph is planned again until \
                       nothing changes, exactly like the operator's loop, so dependents of ready \
                       resources render too. A resource whose readyWhen needs a status the files \
-                      do not give stays waiting, and its dependents are not rendered.\n\n\
+                      do not give stays waiting, and its dependents are not rendered, unless \
+                      --assume-ready names it.\n\n\
                       Exit codes: 0 rendered, 1 a resource failed (its error is on stderr), \
                       2 unreadable input.",
-        after_help = "Example:\n  kro render webapp-rgd.yaml instance.yaml\n  kro render webapp-rgd.yaml instance.yaml --observed deployment-with-status.yaml --now 2025-01-01T00:00:00Z"
+        after_help = "Example:\n  kro render webapp-rgd.yaml instance.yaml\n  kro render webapp-rgd.yaml instance.yaml --observed deployment-with-status.yaml --now 2025-01-01T00:00:00Z\n  kro render webapp-rgd.yaml instance.yaml --assume-ready deployment"
     )]
     Render {
         /// The RGD file.
@@ -141,6 +142,10 @@ enum Command {
         /// A file with objects as the cluster holds them (repeatable).
         #[arg(long = "observed", value_name = "FILE")]
         observed: Vec<PathBuf>,
+        /// A resource id to treat as ready once rendered, whatever its readyWhen says
+        /// (repeatable).
+        #[arg(long = "assume-ready", value_name = "ID")]
+        assume_ready: Vec<String>,
         /// The time of the pass, RFC 3339. Only condition timestamps use it, never the
         /// rendered objects, so the output is the same at any time. Default: now.
         #[arg(long, value_name = "RFC3339")]
@@ -297,6 +302,7 @@ fn main() -> ExitCode {
             instance,
             common,
             observed,
+            assume_ready,
             now,
             kro_version,
             output,
@@ -308,6 +314,7 @@ fn main() -> ExitCode {
                 observed: &observed,
                 now: now.as_deref(),
                 kro_version: &kro_version,
+                assume_ready: &assume_ready,
                 format: output,
             },
             &reporter,

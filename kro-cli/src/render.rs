@@ -1,24 +1,19 @@
-//! Rendering instances offline: the instance is defaulted as the API server would, observed
-//! files stand in for the cluster, and the planning core runs its plan → apply → plan loop
-//! (`kro_runtime::core::settle`) so that dependents of ready resources render too.
+//! Rendering instances offline through `kro_runtime::preview`: the instance is stored as the
+//! API server would store it, observed files stand in for the cluster, and the planning core
+//! runs its plan → apply → plan loop so that dependents of ready resources render too.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
 use kro_graph::Graph;
-use kro_runtime::core::{
-    InMemoryView, Limits, NodeState, PlanInput, RgdIdentity, Settled, apply_instance_defaults,
-    settle,
-};
-use serde_json::{Map, Value};
+use kro_runtime::core::{InMemoryView, RgdIdentity};
+use kro_runtime::preview::{Preview, Rendered};
+use serde_json::Value;
 
 use crate::source::{Document, read_documents};
 
 /// The kro version the operator stamps on labels by default (the executor's default).
 pub const DEFAULT_KRO_VERSION: &str = concat!("v", env!("CARGO_PKG_VERSION"));
-
-/// The namespace an instance without one lands in (`kubectl apply` with the default context).
-pub const DEFAULT_NAMESPACE: &str = "default";
 
 /// Everything a render needs besides the graph and the instance.
 pub struct RenderContext<'a> {
@@ -30,43 +25,53 @@ pub struct RenderContext<'a> {
     pub kro_version: &'a str,
     /// The RGD the instance belongs to.
     pub rgd: &'a RgdIdentity,
+    /// Resources treated as ready once rendered (`--assume-ready`).
+    pub assume_ready: &'a [String],
+}
+
+impl RenderContext<'_> {
+    fn preview<'g>(&self, graph: &'g Graph) -> Preview<'g> {
+        self.assume_ready.iter().fold(
+            Preview::new(graph)
+                .observed_view(self.observed)
+                .now(self.now)
+                .kro_version(self.kro_version)
+                .rgd(self.rgd.clone()),
+            |preview, id| preview.assume_ready(id.as_str()),
+        )
+    }
 }
 
 /// One instance rendered.
 pub struct RenderedInstance {
     /// `namespace/name` (or `name`) of the instance.
     pub name: String,
-    /// The settled plan.
-    pub settled: Settled,
+    /// The preview's result.
+    pub rendered: Rendered,
 }
 
 impl RenderedInstance {
     /// Every object the operator applies, in topological order.
     pub fn objects(&self) -> impl Iterator<Item = &Value> {
-        self.settled.plan.apply.iter().map(|item| &item.body)
+        self.rendered.objects()
     }
 
     /// Whether a node failed or the instance itself is unusable.
     pub fn has_errors(&self) -> bool {
-        self.settled.plan.instance_error.is_some()
-            || self
-                .settled
-                .plan
-                .nodes
-                .iter()
-                .any(|node| node.state == NodeState::Error)
+        self.rendered.has_errors()
     }
 
     /// What each node ended as, one line per node, for stderr.
     pub fn node_report(&self) -> Vec<String> {
-        let plan = &self.settled.plan;
+        let settled = &self.rendered.settled;
+        let plan = &settled.plan;
         let mut lines = vec![format!(
             "instance {}: {} after {} pass{}{}",
             self.name,
             plan.instance_state.as_str(),
-            self.settled.passes,
-            if self.settled.passes == 1 { "" } else { "es" },
-            if self.settled.converged {
+            settled.passes,
+            if settled.passes == 1 { "" } else { "es" },
+            if settled.converged {
                 ""
             } else {
                 " (the apply set was still changing: pass limit reached)"
@@ -87,29 +92,20 @@ impl RenderedInstance {
     }
 }
 
-/// Renders one prepared instance (see [`prepare_instance`]).
+/// Renders one instance (prepared or not, see [`prepare_instance`]).
+///
+/// # Errors
+/// The instance cannot be prepared, or an `--assume-ready` id is not a resource of the graph.
 pub fn render_instance(
     graph: &Graph,
     instance: &Value,
     context: &RenderContext<'_>,
-) -> RenderedInstance {
-    let input = PlanInput {
-        graph,
-        instance,
-        view: context.observed,
-        now: context.now,
-        kro_version: context.kro_version,
-        rgd: context.rgd,
-        limits: Limits::default(),
-        previous_status: instance.get("status"),
-    };
-    // Every pass resolves at least one more layer of the graph; two extra passes confirm the
-    // fixed point.
-    let settled = settle(&input, graph.resources().len() + 2);
-    RenderedInstance {
-        name: instance_name(instance),
-        settled,
-    }
+) -> anyhow::Result<RenderedInstance> {
+    let rendered = context.preview(graph).render(instance)?;
+    Ok(RenderedInstance {
+        name: instance_name(&rendered.instance),
+        rendered,
+    })
 }
 
 /// The instances of the graph's kind in `file`, prepared for rendering.
@@ -143,86 +139,14 @@ pub fn is_instance_of(graph: &Graph, object: &Value) -> bool {
         && object.get("apiVersion").and_then(Value::as_str) == Some(gvk.api_version().as_str())
 }
 
-/// An instance as the API server would store it: CRD defaults applied, the namespace
-/// defaulted to `default` for namespaced kinds, and a placeholder `metadata.uid` when the file
-/// has none (see [`placeholder_uid`]).
+/// An instance as the API server would store it ([`Preview::prepare`]): CRD defaults applied,
+/// the namespace defaulted to `default` for namespaced kinds, a deterministic uid derived from
+/// namespace and name when the file has none, generation 1.
 ///
 /// # Errors
 /// The instance has no `metadata.name`.
 pub fn prepare_instance(graph: &Graph, raw: &Value) -> anyhow::Result<Value> {
-    let mut instance = raw.clone();
-    apply_instance_defaults(graph, &mut instance);
-    let Some(object) = instance.as_object_mut() else {
-        bail!("the instance is not a map");
-    };
-    let metadata = object
-        .entry("metadata")
-        .or_insert_with(|| Value::Object(Map::new()));
-    let Some(metadata) = metadata.as_object_mut() else {
-        bail!("instance metadata: expected a map");
-    };
-    let Some(name) = metadata
-        .get("name")
-        .and_then(Value::as_str)
-        .filter(|name| !name.is_empty())
-        .map(str::to_owned)
-    else {
-        bail!("instance metadata.name: expected a non-empty string");
-    };
-    if graph.instance().namespaced() {
-        let has_namespace = metadata
-            .get("namespace")
-            .and_then(Value::as_str)
-            .is_some_and(|ns| !ns.is_empty());
-        if !has_namespace {
-            metadata.insert(
-                "namespace".to_owned(),
-                Value::String(DEFAULT_NAMESPACE.to_owned()),
-            );
-        }
-    } else {
-        metadata.remove("namespace");
-    }
-    let namespace = metadata
-        .get("namespace")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_owned();
-    let has_uid = metadata
-        .get("uid")
-        .and_then(Value::as_str)
-        .is_some_and(|uid| !uid.is_empty());
-    if !has_uid {
-        metadata.insert(
-            "uid".to_owned(),
-            Value::String(placeholder_uid(&namespace, &name)),
-        );
-    }
-    Ok(instance)
-}
-
-/// A deterministic UUID-shaped uid for an instance read from a file: two FNV-1a hashes of
-/// `namespace/name` with different offsets, formatted 8-4-4-4-12. The same instance always
-/// gets the same uid, so the `kro.run/instance-id` label and the ApplySet id are stable across
-/// runs (a live instance has the API server's uid instead).
-pub fn placeholder_uid(namespace: &str, name: &str) -> String {
-    fn fnv1a(seed: u64, bytes: &[u8]) -> u64 {
-        bytes.iter().fold(seed, |hash, byte| {
-            (hash ^ u64::from(*byte)).wrapping_mul(0x0000_0100_0000_01b3)
-        })
-    }
-    let key = format!("{namespace}/{name}");
-    let high = fnv1a(0xcbf2_9ce4_8422_2325, key.as_bytes());
-    let low = fnv1a(0x84222325_cbf29ce4, key.as_bytes());
-    let hex = format!("{high:016x}{low:016x}");
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[0..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..32]
-    )
+    Ok(Preview::new(graph).prepare(raw)?)
 }
 
 /// `namespace/name`, or `name` for cluster-scoped instances.
@@ -307,15 +231,6 @@ pub fn yaml_documents<'a>(objects: impl Iterator<Item = &'a Value>) -> anyhow::R
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn placeholder_uids_are_stable_and_distinct() {
-        let uid = placeholder_uid("default", "test-app");
-        assert_eq!(uid, placeholder_uid("default", "test-app"));
-        assert_ne!(uid, placeholder_uid("other", "test-app"));
-        assert_eq!(uid.len(), 36);
-        assert_eq!(uid.matches('-').count(), 4);
-    }
 
     #[test]
     fn pass_time_accepts_rfc3339_only() {

@@ -455,6 +455,28 @@ fn render_without_observed_status_stops_at_readiness_and_says_why() {
     assert!(stderr.contains("service IN_PROGRESS"), "{stderr}");
 }
 
+#[test]
+fn assume_ready_renders_past_a_readiness_no_file_satisfies() {
+    let rgd = kro_test_support::example_file("webapp/rg.yaml");
+    let instance = kro_test_support::example_file("webapp/instance.yaml");
+    let out = render(&rgd, &[], &instance, &["--assume-ready", "deployment"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let kinds: Vec<String> = rendered_objects(&out)
+        .iter()
+        .map(|o| o["kind"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(kinds, ["Deployment", "Service", "Ingress"]);
+    assert_eq!(render_corpus_webapp(), rendered_objects(&out));
+
+    let out = render(&rgd, &[], &instance, &["--assume-ready", "database"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("the graph has no resource `database`"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
 const FAILING_RGD: &str = "\
 apiVersion: kro.run/v1alpha1
 kind: ResourceGraphDefinition

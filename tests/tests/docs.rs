@@ -3,7 +3,8 @@
 //! shows), every SimpleSchema snippet converts, every row of a CEL `expression | result` table
 //! evaluates to its documented result, and every function of kro's CEL environment has an
 //! example in the CEL reference. Blocks that need a cluster must name the end-to-end test that
-//! covers them. The scheme is described in `docs/README.md` ("How these docs are tested").
+//! covers them; blocks copied from a source file must still be in it. The scheme is described
+//! in `docs/README.md` ("How these docs are tested").
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -440,6 +441,25 @@ fn check_ci_note(block: &Block, file: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A block copied from a file CI builds (`<!-- source: PATH -->`) must still be in that file
+/// verbatim, so code shown in the docs for another crate cannot drift from code that compiles.
+/// Returns whether the block has such a note.
+fn check_source_note(block: &Block, file: &Path) -> anyhow::Result<bool> {
+    let Some(path) = note_target(block, "source") else {
+        return Ok(false);
+    };
+    let at = block.location(file);
+    let source = std::fs::read_to_string(workspace_root().join(&path))
+        .with_context(|| format!("{at}: reading {path}"))?;
+    let shown = block.body.trim_end();
+    ensure!(!shown.is_empty(), "{at}: an empty block");
+    ensure!(
+        source.contains(shown),
+        "{at}: the block is not in {path} as shown: copy it again from the file"
+    );
+    Ok(true)
+}
+
 fn check_commands(
     block: &Block,
     next: Option<&Block>,
@@ -584,7 +604,9 @@ fn check_document(document: &Document, kro: &Path) -> anyhow::Result<usize> {
     for (position, block) in document.blocks.iter().enumerate() {
         let next = document.blocks.get(position + 1);
         let file = &document.path;
-        if block.has("cluster") {
+        if check_source_note(block, file)? {
+            checks += 1;
+        } else if block.has("cluster") {
             check_cluster_note(block, file)?;
             if matches!(block.language.as_str(), "yaml" | "yml") {
                 yaml_documents(&block.body).with_context(|| {

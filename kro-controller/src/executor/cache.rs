@@ -32,6 +32,7 @@ use kube::runtime::watcher;
 use serde_json::Value;
 use tokio::sync::{Notify, broadcast};
 
+use super::events::ChildEvents;
 use super::externals::{ExternalRef, ExternalWatches};
 
 /// A kind with its REST mapping: what a watch, a GET or an apply needs.
@@ -594,8 +595,14 @@ impl ObjectCache {
     /// Instance keys of changed children and external references: one per added, modified or
     /// deleted kro-managed object, and one per interested instance for each change of a watched
     /// external reference.
-    pub fn subscribe(&self) -> broadcast::Receiver<InstanceKey> {
-        self.inner.events.subscribe()
+    pub fn subscribe(&self) -> ChildEvents {
+        ChildEvents::new(self.inner.events.subscribe())
+    }
+
+    /// Publishes `key` as if one of its children had changed.
+    #[cfg(test)]
+    pub(crate) fn publish_for_test(&self, key: InstanceKey) {
+        let _ = self.inner.events.send(key);
     }
 
     /// Starts watching `kind` unless it is already watched. Must run inside a tokio runtime.
@@ -1030,6 +1037,7 @@ async fn run_watch(
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::executor::ChildEvent;
 
     /// The kind of ConfigMaps, for tests of this module and its siblings.
     pub(crate) fn config_maps() -> KindMapping {
@@ -1039,6 +1047,14 @@ pub(crate) mod tests {
             kind: "ConfigMap".into(),
             plural: "configmaps".into(),
             namespaced: true,
+        }
+    }
+
+    /// The instance of a [`ChildEvent::Changed`].
+    fn changed(event: Option<ChildEvent>) -> Option<InstanceKey> {
+        match event? {
+            ChildEvent::Changed(key) => Some(key),
+            other => panic!("expected a change, got {other:?}"),
         }
     }
 
@@ -1171,7 +1187,7 @@ pub(crate) mod tests {
         assert!(hold("5"));
         write.finish(Some(&at("5")));
         assert!(
-            events.try_recv().is_err(),
+            events.try_recv().is_none(),
             "the echo of the write is dropped"
         );
 
@@ -1179,14 +1195,19 @@ pub(crate) mod tests {
         assert!(hold("5"));
         assert!(hold("6"));
         write.finish(Some(&at("5")));
-        assert_eq!(events.try_recv().expect("a newer version").name, "app");
-        assert!(events.try_recv().is_err());
+        assert_eq!(
+            changed(events.try_recv()).expect("a newer version").name,
+            "app"
+        );
+        assert!(events.try_recv().is_none());
 
         let write = cache.begin_write(&kind, Some("ns"), "child");
         assert!(hold("7"));
         drop(write);
         assert_eq!(
-            events.try_recv().expect("held by a cancelled write").name,
+            changed(events.try_recv())
+                .expect("held by a cancelled write")
+                .name,
             "app"
         );
         assert!(!hold("8"), "the write is over");
@@ -1256,7 +1277,7 @@ pub(crate) mod tests {
         assert!(kept.get("data").is_none(), "metadata only: {kept}");
         assert_eq!(members(), ["shared"]);
         assert!(
-            events.try_recv().is_err(),
+            events.try_recv().is_none(),
             "kro's own write publishes nothing"
         );
 
@@ -1275,7 +1296,10 @@ pub(crate) mod tests {
             panic!("the watched object stays");
         };
         assert_eq!(kept["metadata"]["resourceVersion"], "9");
-        assert_eq!(events.try_recv().expect("the newer version").name, "owner");
+        assert_eq!(
+            changed(events.try_recv()).expect("the newer version").name,
+            "owner"
+        );
 
         // Failed writes and objects without kro's label enter nothing.
         cache.begin_write(&kind, Some("ns"), "failed").finish(None);
@@ -1304,7 +1328,7 @@ pub(crate) mod tests {
                 "{name}"
             );
         }
-        assert!(events.try_recv().is_err(), "nothing was held");
+        assert!(events.try_recv().is_none(), "nothing was held");
 
         // The deletion of the object a creation replaced is older than the creation: the new
         // object enters, and the deletion is published.
@@ -1325,8 +1349,11 @@ pub(crate) mod tests {
             panic!("the new incarnation enters");
         };
         assert_eq!(kept["metadata"]["uid"], "uid-recreated");
-        assert_eq!(events.try_recv().expect("the deletion").name, "owner");
-        assert!(events.try_recv().is_err());
+        assert_eq!(
+            changed(events.try_recv()).expect("the deletion").name,
+            "owner"
+        );
+        assert!(events.try_recv().is_none());
         assert_eq!(members(), ["raced", "recreated", "shared"]);
     }
 

@@ -21,13 +21,12 @@ pub enum Error {
         source: kube::Error,
     },
     /// A raw request could not be built (an invalid path).
-    #[error("building the request {path}: {source}")]
+    #[error("building the request {path}: {reason}")]
     Request {
         /// The request path.
         path: String,
-        /// The builder's error.
-        #[source]
-        source: http::Error,
+        /// Why the path cannot be requested.
+        reason: String,
     },
     /// The API server answered with a document of an unexpected shape.
     #[error("{what}: unexpected response at {field}: expected {expected}")]

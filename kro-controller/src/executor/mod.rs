@@ -27,6 +27,7 @@
 mod cache;
 mod compare;
 mod error;
+mod events;
 mod externals;
 mod members;
 mod orphans;
@@ -56,6 +57,7 @@ pub use cache::{
 };
 pub use compare::{contains, json_equal};
 pub use error::Error;
+pub use events::{ChildEvent, ChildEvents};
 pub use externals::{ExternalRef, RefSelection};
 pub use rest::RestMapper;
 pub use schemas::{ClusterResolver, compile_rgd};

@@ -166,7 +166,7 @@ async fn get_json(client: &Client, path: &str) -> Result<Value, Error> {
         .body(Vec::new())
         .map_err(|source| Error::Request {
             path: path.to_owned(),
-            source,
+            reason: source.to_string(),
         })?;
     client
         .request::<Value>(request)

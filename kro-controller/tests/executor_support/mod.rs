@@ -8,8 +8,8 @@ use anyhow::{Context as _, bail};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kro_api::ResourceGraphDefinition;
 use kro_controller::executor::{
-    ClusterResolver, Executor, ExecutorConfig, InstanceKey, KindMapping, ObjectCache, Outcome,
-    compile_rgd,
+    ChildEvent, ClusterResolver, Executor, ExecutorConfig, InstanceKey, KindMapping, ObjectCache,
+    Outcome, compile_rgd,
 };
 use kro_graph::{CompileOptions, Graph};
 use kro_integration_tests::wait_for;
@@ -187,7 +187,7 @@ impl Engine {
         loop {
             // Events that arrived before this reconcile are reflected in the cache it reads;
             // the ones arriving during or after it trigger the next reconcile.
-            while events.try_recv().is_ok() {}
+            while events.try_recv().is_some() {}
             let api = self.api(namespace);
             let Some(instance) = api.get_opt(name).await? else {
                 bail!("instance {namespace}/{name} does not exist");
@@ -215,12 +215,12 @@ impl Engine {
             let deadline = tokio::time::Instant::now() + wait;
             loop {
                 match tokio::time::timeout_at(deadline, events.recv()).await {
-                    Ok(Ok(changed)) if changed == key => {
+                    Ok(Some(ChildEvent::Changed(changed))) if changed == key => {
                         event_triggers += 1;
                         break;
                     }
-                    Ok(Ok(_)) => {}
-                    Ok(Err(_)) | Err(_) => break,
+                    Ok(Some(ChildEvent::Changed(_))) => {}
+                    Ok(_) | Err(_) => break,
                 }
             }
         }

@@ -17,9 +17,7 @@ use std::time::{Duration, Instant};
 
 use futures::{StreamExt as _, stream};
 use kro_controller::Outcome;
-use kro_controller::executor::{
-    Executor, ExecutorConfig, InstanceKey, ObjectCache, VanishedInstance,
-};
+use kro_controller::executor::{Executor, ExecutorConfig, ObjectCache, VanishedInstance};
 use kro_graph::Graph;
 use kro_runtime::core::{InstanceState, Limits, RgdIdentity};
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
@@ -30,7 +28,7 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{Controller, PredicateConfig, WatchStreamExt as _, watcher};
 use kube::{Resource as _, ResourceExt as _};
 use serde_json::Value;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::OperatorConfig;
@@ -85,10 +83,6 @@ impl ServedKind {
             (&self.group, &self.version, &self.kind, &self.plural),
             conditions,
         )
-    }
-
-    fn matches(&self, key: &InstanceKey) -> bool {
-        key.group == self.group && key.version == self.version && key.kind == self.kind
     }
 }
 
@@ -270,19 +264,6 @@ fn trigger_hash(instance: &StoredInstance) -> Option<u64> {
     Some(hasher.finish())
 }
 
-/// Child events as a stream: `Some(key)` per event, `None` when events were lost (lagged).
-fn child_events(
-    receiver: broadcast::Receiver<InstanceKey>,
-) -> impl futures::Stream<Item = Option<InstanceKey>> + Send {
-    stream::unfold(receiver, |mut receiver| async move {
-        match receiver.recv().await {
-            Ok(key) => Some((Some(key), receiver)),
-            Err(broadcast::error::RecvError::Lagged(_)) => Some((None, receiver)),
-            Err(broadcast::error::RecvError::Closed) => None,
-        }
-    })
-}
-
 /// The reference of instance `namespace/name`.
 fn instance_ref(
     name: &str,
@@ -365,21 +346,7 @@ async fn run_controller(
             })
     };
 
-    let children = {
-        let kind = kind.clone();
-        let store = store.clone();
-        let resource = resource.clone();
-        child_events(shared.cache.subscribe()).flat_map(move |event| {
-            let refs = match event {
-                Some(key) if kind.matches(&key) => {
-                    vec![instance_ref(&key.name, key.namespace.as_deref(), &resource)]
-                }
-                Some(_) => Vec::new(),
-                None => all_refs(&store, &resource),
-            };
-            stream::iter(refs)
-        })
-    };
+    let children = kro_controller::triggers(&shared.cache, &resource, store.clone());
     let everything = {
         let store = store.clone();
         let resource = resource.clone();

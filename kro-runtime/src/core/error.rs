@@ -144,6 +144,12 @@ pub enum InstanceError {
         /// The field path.
         field: &'static str,
     },
+    /// The instance has no `metadata.uid`: it was not read from the API server.
+    #[error(
+        "instance has no `metadata.uid`: plan objects as the API server stores them \
+         (kro_runtime::preview fills one for an instance read from a file)"
+    )]
+    MissingUid,
     /// The instance's remembered ApplySet inventory does not parse.
     #[error("instance ApplySet inventory annotations are invalid: {0}")]
     Inventory(#[from] kro_applyset::InventoryError),

@@ -68,6 +68,7 @@ mod defaults;
 mod deletion;
 mod error;
 mod input;
+mod input_builder;
 mod orphans;
 mod plan;
 mod render;
@@ -101,6 +102,7 @@ pub use deletion::{
 };
 pub use error::{InstanceError, NodeError, SelectorError, ViewError};
 pub use input::{Limits, PlanInput, RgdIdentity};
+pub use input_builder::{DEFAULT_KRO_VERSION, DEFAULT_NOW, PlanInputBuilder};
 pub use orphans::{LiveInstance, OrphanedInstance, orphaned_instances};
 pub use plan::{ApplyItem, InstanceState, NodeOutcome, NodeState, Plan, PrunePlanInputs, Requeue};
 pub use selector::{LabelSelector, SelectorOperator, SelectorRequirement};
@@ -283,11 +285,13 @@ fn instance_ref(graph: &Graph, instance: &Value) -> Result<InstanceRef, Instance
                 .map(str::to_owned)
         })
         .flatten();
-    // An instance read from a file has no uid yet; its children then carry an empty id label.
+    // The uid is the children's `kro.run/instance-id` and part of the ApplySet id: without one,
+    // every uid-less instance of a name would claim the same children.
     let uid = instance
         .pointer("/metadata/uid")
         .and_then(Value::as_str)
-        .unwrap_or_default();
+        .filter(|uid| !uid.is_empty())
+        .ok_or(InstanceError::MissingUid)?;
     Ok(InstanceRef {
         group: gvk.group.clone(),
         version: gvk.version.clone(),

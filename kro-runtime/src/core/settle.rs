@@ -174,6 +174,10 @@ impl ClusterView for LayeredView<'_> {
         }
         objects.into_values().collect()
     }
+
+    fn assumed_ready(&self, node_id: &str) -> bool {
+        self.base.assumed_ready(node_id)
+    }
 }
 
 #[cfg(test)]

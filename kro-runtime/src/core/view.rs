@@ -75,6 +75,14 @@ pub trait ClusterView {
         namespace: Option<&str>,
         selector: &LabelSelector,
     ) -> Vec<Arc<Value>>;
+
+    /// Whether resource node `node_id` counts as ready as soon as it is observed, whatever its
+    /// readyWhen says. An offline preview stands in for the controllers that would make it
+    /// ready; a view of a real cluster keeps the default, `false`.
+    fn assumed_ready(&self, node_id: &str) -> bool {
+        let _ = node_id;
+        false
+    }
 }
 
 /// Map key of [`InMemoryView`]: group, kind, namespace (empty when cluster-scoped), name.

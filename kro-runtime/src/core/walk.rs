@@ -655,7 +655,7 @@ impl<'a> Walker<'a> {
         observed: &[Arc<Value>],
     ) -> Result<NodeOutcome, NodeError> {
         let id = node.id();
-        if node.ready_when().is_empty() {
+        if node.ready_when().is_empty() || self.view.assumed_ready(id) {
             return Ok(synced(id));
         }
         if !node.is_collection() {
