@@ -16,6 +16,11 @@
 
 #![forbid(unsafe_code)]
 
+// The README's example is compiled as a doc test, so it cannot drift from the API.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
+
 mod locate;
 
 use std::path::{Path, PathBuf};
