@@ -68,10 +68,12 @@ mod defaults;
 mod deletion;
 mod error;
 mod input;
+mod observe;
 mod plan;
 mod render;
 mod selector;
 mod settle;
+mod stamp;
 mod status;
 mod view;
 mod walk;
@@ -155,7 +157,7 @@ pub fn plan_with_activation(input: &PlanInput<'_>) -> (Plan, Activation) {
         input.limits.max_collection_size,
         activation,
     );
-    let (walked, activation) = walker.walk(graph.topological_order());
+    let (mut walked, activation) = walker.walk(graph.topological_order());
 
     let tooling = version.tooling();
     let mut instance_error = None;
@@ -178,7 +180,7 @@ pub fn plan_with_activation(input: &PlanInput<'_>) -> (Plan, Activation) {
         .filter(|_| prune_gate(walked.incomplete, false).is_ok())
         .map(|inventory| PrunePlanInputs {
             inventory,
-            applied: walked.wanted.clone(),
+            applied: std::mem::take(&mut walked.wanted),
             graph_apply_orders: graph
                 .resources()
                 .iter()
