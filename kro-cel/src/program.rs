@@ -358,6 +358,12 @@ impl Program {
         &self.inner.parsed
     }
 
+    /// The lowered program the evaluator runs.
+    #[cfg(test)]
+    pub(crate) fn lowered(&self) -> &crate::eval::Lowered {
+        &self.inner.lowered
+    }
+
     /// The instrumented AST the evaluator runs, which the type checker types.
     pub(crate) fn instrumented(&self) -> &IdedExpr {
         &self.inner.instrumented
@@ -369,8 +375,12 @@ impl Program {
     /// An [`EvalError`] whose kind says whether the data is pending or the expression failed.
     pub fn evaluate_value(&self, activation: &Activation) -> Result<CelValue, EvalError> {
         let budget = self.inner.budget;
-        let _guard =
-            BudgetGuard::install(budget.max_cost, budget.timeout.map(|t| Instant::now() + t));
+        // Only an expression that may look at the deadline reads the clock for it.
+        let deadline = budget
+            .timeout
+            .filter(|_| self.inner.lowered.clock)
+            .map(|t| Instant::now() + t);
+        let _guard = BudgetGuard::install(budget.max_cost, deadline);
         crate::eval::evaluate(&self.inner.lowered, &activation.variables, &self.inner.env)
             .map(CelValue::new)
             .map_err(|e| self.classify(&e))

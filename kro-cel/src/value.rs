@@ -8,7 +8,7 @@
 //! are written sorted, and bytes are rejected (the user must encode them explicitly).
 
 use crate::error::ConversionError;
-use crate::eval::object::{Object, from_json, object_value};
+use crate::eval::object::{ObjectBuilder, Raw, from_json, object_value};
 use crate::library::omit::is_omit;
 use base64::Engine as _;
 use cel::objects::{Key, Map, OptionalValue, Value};
@@ -143,20 +143,38 @@ fn convert_with_schema(
                 Some(JSONSchemaPropsOrBool::Schema(s)) => Some(s.as_ref()),
                 _ => None,
             };
-            let mut out = Vec::with_capacity(fields.len());
+            let mut object = ObjectBuilder::for_json(fields);
             for (name, field) in fields {
                 let field_schema = schema
                     .properties
                     .as_ref()
                     .and_then(|p| p.get(name))
                     .or(additional);
-                let value = convert_with_schema(field, field_schema, &Location::Field(at, name))?;
-                out.push((Box::from(name.as_str()), value));
+                match field {
+                    serde_json::Value::String(text) if plain_string(field_schema) => {
+                        object.text(name, text);
+                    }
+                    _ => object.value(
+                        name,
+                        convert_with_schema(field, field_schema, &Location::Field(at, name))?,
+                    ),
+                }
             }
-            Ok(object_value(Object::new(out)))
+            Ok(object_value(object.build()))
         }
         other => Ok(json_to_cel(other)),
     }
+}
+
+/// Whether a string under `schema` converts to a plain string (see [`convert_with_schema`]).
+fn plain_string(schema: Option<&JSONSchemaProps>) -> bool {
+    schema.is_none_or(|schema| {
+        schema.x_kubernetes_int_or_string == Some(true)
+            || !matches!(
+                schema.format.as_deref(),
+                Some("byte" | "date-time" | "date" | "duration")
+            )
+    })
 }
 
 /// A string under its schema `format`.
@@ -282,13 +300,20 @@ pub(crate) fn to_json(
             if let Some(object) = crate::eval::object::as_object(value) {
                 let base = path.len();
                 let mut out = serde_json::Map::new();
-                for (name, item) in object.fields() {
+                for (name, item) in object.raw_fields() {
+                    let item = match item {
+                        Raw::Text(text) => {
+                            out.insert(name.to_owned(), serde_json::Value::String(text.to_owned()));
+                            continue;
+                        }
+                        Raw::Value(item) => item,
+                    };
                     if !path.is_empty() {
                         path.push('.');
                     }
                     path.push_str(name);
                     if let Some(json) = to_json(item, bytes, path)? {
-                        out.insert(name.to_string(), json);
+                        out.insert(name.to_owned(), json);
                     }
                     path.truncate(base);
                 }

@@ -63,6 +63,7 @@ pub(crate) fn lower(expr: &IdedExpr) -> Lowered {
         root,
         roots: lowerer.roots,
         slots: lowerer.slots,
+        clock: lowerer.clock,
     }
 }
 
@@ -73,6 +74,8 @@ struct Lowerer {
     roots: Vec<Arc<String>>,
     next_slot: usize,
     slots: usize,
+    /// See [`Lowered::clock`].
+    clock: bool,
 }
 
 impl Lowerer {
@@ -177,7 +180,7 @@ impl Lowerer {
         }
         let args: Vec<Node> = call.args.iter().map(|a| self.node(a)).collect();
         let Some(target) = call.target.as_deref() else {
-            return Node::Call(Box::new(Call {
+            return self.call_node(Call {
                 op: op_of(name, false, args.len()),
                 receiver: false,
                 delegate: synthetic(Expr::Call(CallExpr {
@@ -186,12 +189,12 @@ impl Lowerer {
                     args: placeholders(0, args.len()),
                 })),
                 args,
-            }));
+            });
         };
         if let Some(qualifier) = qualified_name(target) {
             let full = format!("{qualifier}.{name}");
             if QUALIFIED.contains(full.as_str()) {
-                return Node::Call(Box::new(Call {
+                return self.call_node(Call {
                     op: op_of(&full, false, args.len()),
                     receiver: false,
                     delegate: synthetic(Expr::Call(CallExpr {
@@ -200,13 +203,13 @@ impl Lowerer {
                         args: placeholders(0, args.len()),
                     })),
                     args,
-                }));
+                });
             }
         }
         let mut all = Vec::with_capacity(args.len() + 1);
         all.push(self.node(target));
         all.extend(args);
-        Node::Call(Box::new(Call {
+        self.call_node(Call {
             op: op_of(name, true, all.len()),
             receiver: true,
             delegate: synthetic(Expr::Call(CallExpr {
@@ -215,7 +218,15 @@ impl Lowerer {
                 args: placeholders(1, all.len() - 1),
             })),
             args: all,
-        }))
+        })
+    }
+
+    fn call_node(&mut self, call: Call) -> Node {
+        // The native operations never look at the deadline; the rest may (see `Lowered::clock`).
+        if matches!(call.op, Op::Other | Op::Value(_) | Op::Iter) {
+            self.clock = true;
+        }
+        Node::Call(Box::new(call))
     }
 
     fn comprehension(&mut self, c: &ComprehensionExpr) -> Node {
@@ -244,6 +255,7 @@ impl Lowerer {
         };
         self.scope.truncate(self.scope.len() - 2);
         self.next_slot -= 2;
+        self.clock = true;
         Node::Comprehension(Box::new(node))
     }
 
@@ -263,6 +275,7 @@ impl Lowerer {
                 (name, node)
             })
             .collect();
+        self.clock = true;
         Node::Subtree(Box::new(Subtree {
             expr: expr.clone(),
             bindings,

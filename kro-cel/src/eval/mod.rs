@@ -13,6 +13,8 @@ mod lower;
 mod native;
 pub(crate) mod object;
 mod run;
+#[cfg(test)]
+mod tests;
 
 pub(crate) use lower::lower;
 pub(crate) use run::evaluate;
@@ -155,4 +157,8 @@ pub(crate) struct Lowered {
     pub(crate) roots: Vec<Arc<String>>,
     /// Comprehension variable slots needed.
     pub(crate) slots: usize,
+    /// Whether evaluating it may look at the deadline: it loops, or calls a function that is
+    /// not one of the native operations (kro's functions and the comprehension helpers check
+    /// the deadline; see `library::budget`). Without, the clock is not read.
+    pub(crate) clock: bool,
 }

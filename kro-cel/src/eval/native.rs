@@ -328,9 +328,8 @@ fn iter(range: &Value) -> Result<Option<Value>, ExecutionError> {
                 charge(object.len() as u64, "comprehension")?;
                 Ok(Some(Value::List(Arc::new(
                     object
-                        .fields()
-                        .iter()
-                        .map(|(k, _)| Value::String(Arc::new(k.to_string())))
+                        .names()
+                        .map(|k| Value::String(Arc::new(k.to_owned())))
                         .collect(),
                 ))))
             }

@@ -5,7 +5,7 @@ use super::native::{apply, charge_weight, lookup, optional, wrap};
 use super::object::as_object;
 use super::{Append, Call, Comprehension, Fold, Lowered, Node, Op, Path};
 use cel::common::ast::operators;
-use cel::objects::{Key, Map, Value};
+use cel::objects::{Key, KeyRef, Map, Value};
 use cel::{Env, ExecutionError};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -36,7 +36,12 @@ pub(crate) fn evaluate(
     let mut frame = Frame {
         roots,
         names: &lowered.roots,
-        locals: vec![Value::Null; lowered.slots],
+        // Most expressions have no comprehension: no slots, no allocation.
+        locals: if lowered.slots == 0 {
+            Vec::new()
+        } else {
+            vec![Value::Null; lowered.slots]
+        },
         env,
     };
     frame.eval(&lowered.root)
@@ -95,6 +100,10 @@ impl Frame<'_> {
                 Maybe::Absent => wrap(None),
                 Maybe::Plain(value) => value,
             }),
+            Node::Call(call) if matches!(call.op, Op::Index) => match self.find(node) {
+                Some(Place::Plain(value)) => Ok(value.clone()),
+                _ => self.call(call),
+            },
             Node::Call(call) => self.call(call),
             Node::And(a, b) => self.logic(a, b, false),
             Node::Or(a, b) => self.logic(a, b, true),
@@ -173,16 +182,57 @@ impl Frame<'_> {
     }
 
     fn path(&mut self, path: &Path) -> Result<Value, ExecutionError> {
-        let owned;
+        if let Some(Place::Plain(start)) = self.find(&path.operand) {
+            return walk(start, path, 0, self.env);
+        }
         let start = match &path.operand {
-            Node::Root(index) => self.root(*index)?,
-            Node::Local(slot) => &self.locals[*slot],
-            other => {
-                owned = self.eval(other)?;
-                &owned
-            }
+            Node::Root(index) => self.root(*index)?.clone(),
+            other => self.eval(other)?,
         };
-        walk(start, path, 0, self.env)
+        walk(&start, path, 0, self.env)
+    }
+
+    /// `node` evaluated in place, when it only reads data that exists: a variable, a field
+    /// selection or list index that finds its value, an optional selection. `None` when
+    /// evaluating it could fail, charge the budget or build a value: the caller then evaluates
+    /// it, and gets the error or the value the evaluation gives.
+    fn find<'s>(&'s self, node: &'s Node) -> Option<Place<'s>> {
+        match node {
+            Node::Const(value) => Some(Place::Plain(value)),
+            Node::Root(index) => self.roots.get(*index).copied().flatten().map(Place::Plain),
+            Node::Local(slot) => self.locals.get(*slot).map(Place::Plain),
+            Node::Path(path) if !path.test => {
+                let Place::Plain(mut value) = self.find(&path.operand)? else {
+                    return None;
+                };
+                for (name, key) in path.names.iter().zip(&path.fields) {
+                    value = field(value, name, key)?;
+                }
+                Some(Place::Plain(value))
+            }
+            Node::Call(call) => match (call.op, call.args.as_slice()) {
+                (Op::Index, [target, index]) => {
+                    let (Place::Plain(target), Place::Plain(index)) =
+                        (self.find(target)?, self.find(index)?)
+                    else {
+                        return None;
+                    };
+                    index_of(target, index).map(Place::Plain)
+                }
+                (Op::OptSelect, [operand, Node::Const(Value::String(name))]) => {
+                    let target = match self.find(operand)?.unwrapped() {
+                        Place::Absent => return Some(Place::Absent),
+                        Place::Present(value) | Place::Plain(value) => value,
+                    };
+                    if !is_map(target) {
+                        return None;
+                    }
+                    Some(entry(target, name).map_or(Place::Absent, Place::Present))
+                }
+                _ => None,
+            },
+            _ => None,
+        }
     }
 
     fn call(&mut self, call: &Call) -> Result<Value, ExecutionError> {
@@ -192,6 +242,16 @@ impl Frame<'_> {
                 return Ok(Value::Bool(!matches!(value, Ok(Value::Bool(false)))));
             }
             (Op::OrValue, [target, default]) => {
+                // A literal default cannot fail: a receiver found in place needs neither.
+                if let Node::Const(literal) = default
+                    && let Some(place) = self.find(target)
+                {
+                    match place.unwrapped() {
+                        Place::Present(value) => return Ok(value.clone()),
+                        Place::Absent => return Ok(literal.clone()),
+                        Place::Plain(_) => {}
+                    }
+                }
                 // As the `cel` crate does: the argument, then the receiver.
                 let default = self.eval(default)?;
                 return match self.maybe(target)? {
@@ -235,6 +295,13 @@ impl Frame<'_> {
     /// Evaluates an optional without building the intermediate optionals of a chain of
     /// optional selections (`a.?b.?c`).
     fn maybe(&mut self, node: &Node) -> Result<Maybe, ExecutionError> {
+        if let Some(place) = self.find(node) {
+            return Ok(match place.unwrapped() {
+                Place::Plain(value) => Maybe::Plain(value.clone()),
+                Place::Present(value) => Maybe::Present(value.clone()),
+                Place::Absent => Maybe::Absent,
+            });
+        }
         let Node::Call(call) = node else {
             return self.eval(node).map(Maybe::of);
         };
@@ -349,6 +416,63 @@ impl Frame<'_> {
             }
         }
         Ok(Value::List(Arc::new(out)))
+    }
+}
+
+/// A value found in place (see [`Frame::find`]).
+enum Place<'v> {
+    /// A value, which may itself be an optional.
+    Plain(&'v Value),
+    /// What an optional selection found.
+    Present(&'v Value),
+    /// An optional selection found nothing.
+    Absent,
+}
+
+impl<'v> Place<'v> {
+    /// A plain optional value as what it holds, as [`Maybe::of`] takes it.
+    fn unwrapped(self) -> Place<'v> {
+        match self {
+            Place::Plain(value) => match optional(value) {
+                Some(o) => o.value().map_or(Place::Absent, Place::Present),
+                None => Place::Plain(value),
+            },
+            other => other,
+        }
+    }
+}
+
+fn is_map(value: &Value) -> bool {
+    matches!(value, Value::Map(_)) || as_object(value).is_some()
+}
+
+/// `target[index]` for a list and an int, or an object or map and a string, when present.
+fn index_of<'v>(target: &'v Value, index: &Value) -> Option<&'v Value> {
+    match (target, index) {
+        (Value::List(items), Value::Int(i)) => usize::try_from(*i).ok().and_then(|i| items.get(i)),
+        (target, Value::String(key)) => entry(target, key),
+        _ => None,
+    }
+}
+
+/// The entry `key` of an object or map, when present.
+fn entry<'v>(target: &'v Value, key: &str) -> Option<&'v Value> {
+    match target {
+        Value::Map(map) => map
+            .map
+            .get(&KeyRef::String(key) as &dyn cel::objects::AsKeyRef),
+        other => as_object(other).and_then(|object| object.get(key)),
+    }
+}
+
+/// The field `name` of an object or map, if it has one.
+fn field<'v>(value: &'v Value, name: &str, key: &Key) -> Option<&'v Value> {
+    if let Some(object) = as_object(value) {
+        return object.get(name);
+    }
+    match value {
+        Value::Map(map) => map.map.get(key),
+        _ => None,
     }
 }
 

@@ -69,11 +69,13 @@ mod deletion;
 mod error;
 mod input;
 mod input_builder;
+mod observe;
 mod orphans;
 mod plan;
 mod render;
 mod selector;
 mod settle;
+mod stamp;
 mod status;
 mod view;
 mod walk;
@@ -159,7 +161,7 @@ pub fn plan_with_activation(input: &PlanInput<'_>) -> (Plan, Activation) {
         input.limits.max_collection_size,
         activation,
     );
-    let (walked, activation) = walker.walk(graph.topological_order());
+    let (mut walked, activation) = walker.walk(graph.topological_order());
 
     let tooling = version.tooling();
     let mut instance_error = None;
@@ -182,7 +184,7 @@ pub fn plan_with_activation(input: &PlanInput<'_>) -> (Plan, Activation) {
         .filter(|_| prune_gate(walked.incomplete, false).is_ok())
         .map(|inventory| PrunePlanInputs {
             inventory,
-            applied: walked.wanted.clone(),
+            applied: std::mem::take(&mut walked.wanted),
             graph_apply_orders: graph
                 .resources()
                 .iter()

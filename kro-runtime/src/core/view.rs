@@ -88,6 +88,50 @@ pub trait ClusterView {
 /// Map key of [`InMemoryView`]: group, kind, namespace (empty when cluster-scoped), name.
 type ViewKey = (String, String, String, String);
 
+/// A [`ViewKey`] or its borrowed form, so that a lookup builds no key.
+trait KeyParts {
+    fn parts(&self) -> (&str, &str, &str, &str);
+}
+
+impl KeyParts for ViewKey {
+    fn parts(&self) -> (&str, &str, &str, &str) {
+        (&self.0, &self.1, &self.2, &self.3)
+    }
+}
+
+impl KeyParts for (&str, &str, &str, &str) {
+    fn parts(&self) -> (&str, &str, &str, &str) {
+        *self
+    }
+}
+
+impl<'a> std::borrow::Borrow<dyn KeyParts + 'a> for ViewKey {
+    fn borrow(&self) -> &(dyn KeyParts + 'a) {
+        self
+    }
+}
+
+// Ordered as the tuple `ViewKey` is, field by field.
+impl Ord for dyn KeyParts + '_ {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.parts().cmp(&other.parts())
+    }
+}
+
+impl PartialOrd for dyn KeyParts + '_ {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl PartialEq for dyn KeyParts + '_ {
+    fn eq(&self, other: &Self) -> bool {
+        self.parts() == other.parts()
+    }
+}
+
+impl Eq for dyn KeyParts + '_ {}
+
 /// A [`ClusterView`] backed by a map: for tests, the CLI and embedders, and for overlaying the
 /// server's apply responses between passes.
 #[derive(Debug, Clone, Default)]
@@ -144,12 +188,12 @@ impl ClusterView for InMemoryView {
         name: &str,
     ) -> Option<Arc<Value>> {
         let key = (
-            target.group.clone(),
-            target.kind.clone(),
-            namespace.unwrap_or_default().to_owned(),
-            name.to_owned(),
+            target.group.as_str(),
+            target.kind.as_str(),
+            namespace.unwrap_or_default(),
+            name,
         );
-        self.objects.get(&key).cloned()
+        self.objects.get(&key as &dyn KeyParts).cloned()
     }
 
     fn list(

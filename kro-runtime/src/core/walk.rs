@@ -1,26 +1,23 @@
 //! The node walk: every resource node in topological order through includeWhen, dependency
 //! gating, forEach expansion, rendering, observation and readiness.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
 
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
-    JSONSchemaProps, JSONSchemaPropsOrArray,
-};
-use kro_applyset::labels::{KRO_VERSION_LABEL, stamp_metadata};
 use kro_applyset::object::default_child_namespace;
 use kro_applyset::{
     ChildMeta, CollectionPosition, InstanceRef, KroVersion, ObjectKey, check_duplicates,
-    check_membership, child_annotations, child_labels,
+    check_membership,
 };
-use kro_cel::{Activation, CelValue, EvalError, json_to_cel_with_schema};
-use kro_graph::{CompiledExpression, ExternalSelection, NodeKind, ResourceNode};
+use kro_cel::{Activation, EvalError};
+use kro_graph::{CompiledExpression, FieldPath, NodeKind, ResourceNode};
 use serde_json::Value;
 
 use crate::core::error::NodeError;
 use crate::core::plan::{ApplyItem, NodeOutcome, NodeState};
 use crate::core::render::{cartesian, remove_at, set_at};
-use crate::core::selector::LabelSelector;
+use crate::core::stamp::{ChildStamp, keep_recorded_version, maybe_foreign, metadata_field};
 use crate::core::view::{ClusterView, ResourceTarget, object_annotations, object_labels};
 
 /// What a node's resolution stopped at, short of being synced.
@@ -34,7 +31,7 @@ enum Stop {
 }
 
 /// Why an expression did not produce a value.
-enum EvalStop {
+pub(super) enum EvalStop {
     Pending(String),
     Fail(NodeError),
 }
@@ -53,32 +50,31 @@ pub(crate) struct WalkResult {
 pub(crate) struct Walker<'a> {
     pub view: &'a dyn ClusterView,
     pub instance: &'a InstanceRef,
-    pub version: &'a KroVersion,
     pub max_collection_size: usize,
     pub activation: Activation,
-    states: BTreeMap<String, (NodeState, Option<String>)>,
-    /// Rendered object identities across nodes, for duplicate detection.
-    rendered: Vec<(String, ObjectKey)>,
-    /// The identities of `rendered`, so that a node without a duplicate costs one lookup per
-    /// object instead of a check over everything rendered so far.
-    rendered_identities: BTreeSet<IdentityKey>,
+    states: HashMap<&'a str, (NodeState, Option<String>)>,
+    /// The node of every object rendered so far, in the order of [`WalkResult::wanted`].
+    rendered_by: Vec<&'a str>,
+    /// Fingerprints of the identities of [`WalkResult::wanted`], so that a node without a
+    /// duplicate costs one lookup per object instead of a check over everything rendered so
+    /// far; a match is confirmed by that check.
+    rendered_identities: BTreeSet<u64>,
     /// The instance's ApplySet id (a SHA-256), computed once per walk.
     applyset_id: String,
+    /// kro's labels and annotations on children, computed once per walk.
+    stamp: ChildStamp,
+    /// `metadata.namespace`.
+    namespace_path: FieldPath,
     /// Values of expressions already evaluated this pass, by source (see
     /// [`Walker::evaluate_slot`]).
-    memo: HashMap<String, Option<Value>>,
+    memo: HashMap<&'a str, Option<Value>>,
 }
 
-/// An owned object identity: group, kind, namespace, name.
-type IdentityKey = (String, String, Option<String>, String);
-
-fn identity_key(key: &ObjectKey) -> IdentityKey {
-    (
-        key.group.clone(),
-        key.kind.clone(),
-        key.namespace.clone(),
-        key.name.clone(),
-    )
+/// A fingerprint of an object's identity (group, kind, namespace, name).
+fn identity_fingerprint(key: &ObjectKey) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    key.identity().hash(&mut hasher);
+    hasher.finish()
 }
 
 impl<'a> Walker<'a> {
@@ -92,25 +88,28 @@ impl<'a> Walker<'a> {
         Self {
             view,
             instance,
-            version,
             max_collection_size,
             activation,
-            states: BTreeMap::new(),
-            rendered: Vec::new(),
+            states: HashMap::new(),
+            rendered_by: Vec::new(),
             rendered_identities: BTreeSet::new(),
             applyset_id: instance.applyset_id(),
+            stamp: ChildStamp::new(instance, version),
+            namespace_path: FieldPath::root().field("metadata").field("namespace"),
             memo: HashMap::new(),
         }
     }
 
-    pub(crate) fn walk<'g>(
+    pub(crate) fn walk(
         mut self,
-        nodes: impl Iterator<Item = &'g ResourceNode>,
+        nodes: impl Iterator<Item = &'a ResourceNode>,
     ) -> (WalkResult, Activation) {
+        // One object per node unless collections expand.
+        let (size, _) = nodes.size_hint();
         let mut result = WalkResult {
-            nodes: Vec::new(),
-            apply: Vec::new(),
-            wanted: Vec::new(),
+            nodes: Vec::with_capacity(size),
+            apply: Vec::with_capacity(size),
+            wanted: Vec::with_capacity(size),
             incomplete: false,
         };
         for node in nodes {
@@ -118,16 +117,14 @@ impl<'a> Walker<'a> {
             if matches!(outcome.state, NodeState::InProgress | NodeState::Error) {
                 result.incomplete = true;
             }
-            self.states.insert(
-                outcome.id.clone(),
-                (outcome.state, outcome.waiting_for.clone()),
-            );
+            self.states
+                .insert(node.id(), (outcome.state, outcome.waiting_for.clone()));
             result.nodes.push(outcome);
         }
         (result, self.activation)
     }
 
-    fn node(&mut self, node: &ResourceNode, result: &mut WalkResult) -> NodeOutcome {
+    fn node(&mut self, node: &'a ResourceNode, result: &mut WalkResult) -> NodeOutcome {
         let id = node.id().to_owned();
         let outcome = |state, message: Option<String>, waiting_for: Option<String>| NodeOutcome {
             id: id.clone(),
@@ -176,7 +173,7 @@ impl<'a> Walker<'a> {
     fn gate(&self, node: &ResourceNode) -> Result<(), Stop> {
         let id = node.id();
         for dependency in node.dependencies() {
-            if let Some((NodeState::Skipped, _)) = self.states.get(dependency) {
+            if let Some((NodeState::Skipped, _)) = self.states.get(dependency.as_str()) {
                 return Err(Stop::Skip(format!(
                     "skipped because dependency \"{dependency}\" is skipped"
                 )));
@@ -227,7 +224,7 @@ impl<'a> Walker<'a> {
     fn first_unready(&self, dependencies: &[String]) -> Option<String> {
         dependencies
             .iter()
-            .find_map(|dependency| match self.states.get(dependency) {
+            .find_map(|dependency| match self.states.get(dependency.as_str()) {
                 Some((state, _)) if state.is_terminal() => None,
                 Some((_, Some(waiting_for))) => Some(waiting_for.clone()),
                 Some((state, None)) => Some(format!(
@@ -251,7 +248,7 @@ impl<'a> Walker<'a> {
     /// Renders the node's object (one per forEach item), without kro metadata.
     fn render_all(
         &mut self,
-        node: &ResourceNode,
+        node: &'a ResourceNode,
     ) -> Result<Vec<(Value, Option<CollectionPosition>)>, EvalStop> {
         let id = node.id();
         if node.for_each().is_empty() {
@@ -323,7 +320,7 @@ impl<'a> Walker<'a> {
     /// successful value cannot change; iterators change per item, so expansion never memoises.
     fn evaluate_slot(
         &mut self,
-        template: &kro_cel::Template,
+        template: &'a kro_cel::Template,
         memoise: bool,
     ) -> Result<Option<Value>, EvalError> {
         if !memoise {
@@ -333,29 +330,30 @@ impl<'a> Walker<'a> {
             return Ok(value.clone());
         }
         let value = template.evaluate_optional(&self.activation)?;
-        self.memo
-            .insert(template.source().to_owned(), value.clone());
+        self.memo.insert(template.source(), value.clone());
         Ok(value)
     }
 
     /// Evaluates every slot into a copy of the node's object.
-    fn render(&mut self, node: &ResourceNode) -> Result<Value, EvalStop> {
+    fn render(&mut self, node: &'a ResourceNode) -> Result<Value, EvalStop> {
         let memoise = node.for_each().is_empty();
-        let section = match node.kind() {
-            NodeKind::Template => "template",
-            NodeKind::External(_) => "externalRef",
-        };
         let mut object = node.object().clone();
         for slot in node.slots() {
-            let field = if slot.path().segments().is_empty() {
-                section.to_owned()
-            } else {
-                format!("{section}.{}", slot.path())
-            };
             match self.evaluate_slot(slot.template(), memoise) {
                 Ok(Some(value)) => set_at(&mut object, slot.path(), value),
                 Ok(None) => remove_at(&mut object, slot.path()),
-                Err(error) => return Err(eval_stop(node.id(), &field, &error)),
+                Err(error) => {
+                    let section = match node.kind() {
+                        NodeKind::Template => "template",
+                        NodeKind::External(_) => "externalRef",
+                    };
+                    let field = if slot.path().segments().is_empty() {
+                        section.to_owned()
+                    } else {
+                        format!("{section}.{}", slot.path())
+                    };
+                    return Err(eval_stop(node.id(), &field, &error));
+                }
             }
         }
         Ok(object)
@@ -363,13 +361,12 @@ impl<'a> Walker<'a> {
 
     fn template(
         &mut self,
-        node: &ResourceNode,
+        node: &'a ResourceNode,
         rendered: Vec<(Value, Option<CollectionPosition>)>,
         result: &mut WalkResult,
     ) -> Result<NodeOutcome, NodeError> {
         let id = node.id();
         let target = ResourceTarget::of_node(node);
-        let applyset_id = self.applyset_id.clone();
         let mut desired = Vec::with_capacity(rendered.len());
         let mut keys: Vec<ObjectKey> = Vec::with_capacity(rendered.len());
         for (mut object, position) in rendered {
@@ -385,65 +382,14 @@ impl<'a> Walker<'a> {
             keys.push(key);
             desired.push(object);
         }
-        let clashes = keys
-            .iter()
-            .any(|key| self.rendered_identities.contains(&identity_key(key)));
-        if clashes {
-            // Rare: build the full report over everything rendered so far.
-            let candidates: Vec<(String, ObjectKey)> = self
-                .rendered
-                .iter()
-                .cloned()
-                .chain(keys.iter().map(|key| (id.to_owned(), key.clone())))
-                .collect();
-            if let Err(duplicates) =
-                check_duplicates(candidates.iter().map(|(node, key)| (node.as_str(), key)))
-            {
-                return Err(NodeError::Duplicate {
-                    id: id.to_owned(),
-                    duplicates,
-                });
-            }
-        }
+        self.check_duplicates(id, &keys, &result.wanted)?;
+        let (observed, terminating) = self.observe(id, &target, &keys, &mut desired)?;
 
-        let mut observed = Vec::with_capacity(keys.len());
-        let mut terminating = Vec::new();
-        for (key, object) in keys.iter().zip(desired.iter_mut()) {
-            let Some(live) = self.view.get(&target, key.namespace.as_deref(), &key.name) else {
-                continue;
-            };
-            let meta = ChildMeta {
-                key: key.clone(),
-                uid: String::new(),
-                labels: object_labels(&live),
-                annotations: object_annotations(&live),
-                terminating: !matches!(
-                    live.get("metadata")
-                        .and_then(|m| m.get("deletionTimestamp")),
-                    None | Some(Value::Null)
-                ),
-            };
-            if let Err(conflict) = check_membership(&applyset_id, key, Some(&meta)) {
-                return Err(NodeError::Ownership {
-                    id: id.to_owned(),
-                    conflict,
-                });
-            }
-            keep_recorded_version(object, &meta.labels)
-                .map_err(|error| invalid_metadata(id, &error.to_string()))?;
-            if meta.terminating {
-                terminating.push(key.to_string());
-            }
-            observed.push(live);
-        }
-
-        self.rendered
-            .extend(keys.iter().map(|key| (id.to_owned(), key.clone())));
+        self.rendered_by.extend(keys.iter().map(|_| id));
         self.rendered_identities
-            .extend(keys.iter().map(identity_key));
-        for (key, body) in keys.iter().zip(&desired) {
-            result.wanted.push(key.clone());
-            if !terminating.contains(&key.to_string()) {
+            .extend(keys.iter().map(identity_fingerprint));
+        for (index, (key, body)) in keys.iter().zip(&desired).enumerate() {
+            if !terminating.contains(&index) {
                 result.apply.push(ApplyItem {
                     node_id: id.to_owned(),
                     key: key.clone(),
@@ -453,6 +399,9 @@ impl<'a> Walker<'a> {
         }
 
         let expected = keys.len();
+        let terminating: Vec<String> = terminating.iter().map(|i| keys[*i].to_string()).collect();
+        result.wanted.extend(keys);
+
         let all_observed = observed.len() == expected;
         if !observed.is_empty() || node.is_collection() {
             self.bind_observed(node, &observed)?;
@@ -481,6 +430,75 @@ impl<'a> Walker<'a> {
         Ok(outcome)
     }
 
+    /// Fails when one of `keys` was rendered by an earlier node (`wanted`, rendered by
+    /// [`Walker::rendered_by`]).
+    fn check_duplicates(
+        &self,
+        id: &str,
+        keys: &[ObjectKey],
+        wanted: &[ObjectKey],
+    ) -> Result<(), NodeError> {
+        let clashes = keys.iter().any(|key| {
+            self.rendered_identities
+                .contains(&identity_fingerprint(key))
+        });
+        if !clashes {
+            return Ok(());
+        }
+        // Rare: build the full report over everything rendered so far.
+        let earlier = self.rendered_by.iter().copied().zip(wanted);
+        check_duplicates(earlier.chain(keys.iter().map(|key| (id, key)))).map_err(|duplicates| {
+            NodeError::Duplicate {
+                id: id.to_owned(),
+                duplicates,
+            }
+        })
+    }
+
+    /// Looks the rendered objects up in the cluster: fails on an object of another ApplySet,
+    /// keeps the recorded kro version on the others. Returns the live objects and the indexes
+    /// of the terminating ones.
+    fn observe(
+        &self,
+        id: &str,
+        target: &ResourceTarget,
+        keys: &[ObjectKey],
+        desired: &mut [Value],
+    ) -> Result<(Vec<Arc<Value>>, Vec<usize>), NodeError> {
+        let mut observed = Vec::with_capacity(keys.len());
+        let mut terminating = Vec::new();
+        for (index, (key, object)) in keys.iter().zip(desired.iter_mut()).enumerate() {
+            let Some(live) = self.view.get(target, key.namespace.as_deref(), &key.name) else {
+                continue;
+            };
+            if maybe_foreign(&live, &self.applyset_id) {
+                let meta = ChildMeta {
+                    key: key.clone(),
+                    uid: String::new(),
+                    labels: object_labels(&live),
+                    annotations: object_annotations(&live),
+                    terminating: false,
+                };
+                if let Err(conflict) = check_membership(&self.applyset_id, key, Some(&meta)) {
+                    return Err(NodeError::Ownership {
+                        id: id.to_owned(),
+                        conflict,
+                    });
+                }
+            }
+            keep_recorded_version(object, &live)
+                .map_err(|error| invalid_metadata(id, &error.to_string()))?;
+            let deleting = live
+                .get("metadata")
+                .and_then(|m| m.get("deletionTimestamp"));
+            if !matches!(deleting, None | Some(Value::Null)) {
+                terminating.push(index);
+            }
+            observed.push(live);
+        }
+        Ok((observed, terminating))
+    }
+
     /// Defaults the namespace, stamps kro's labels and annotations, and returns the key.
     fn finish_object(
         &self,
@@ -495,14 +513,13 @@ impl<'a> Walker<'a> {
             field: format!("template.{field}"),
             message: message.to_owned(),
         };
-        let name = object
-            .pointer("/metadata/name")
+        let name = metadata_field(object, "name")
             .and_then(Value::as_str)
             .filter(|name| !name.is_empty())
             .ok_or_else(|| invalid("metadata.name", "expected a non-empty string"))?
             .to_owned();
         let namespace = if target.namespaced {
-            let namespace = match object.pointer("/metadata/namespace") {
+            let namespace = match metadata_field(object, "namespace") {
                 None | Some(Value::Null) => None,
                 Some(Value::String(ns)) if ns.is_empty() => None,
                 Some(Value::String(ns)) => Some(ns.clone()),
@@ -513,19 +530,12 @@ impl<'a> Walker<'a> {
             });
             set_at(
                 object,
-                &kro_graph::FieldPath::root()
-                    .field("metadata")
-                    .field("namespace"),
+                &self.namespace_path,
                 Value::String(namespace.clone()),
             );
             Some(namespace)
         } else {
-            remove_at(
-                object,
-                &kro_graph::FieldPath::root()
-                    .field("metadata")
-                    .field("namespace"),
-            );
+            remove_at(object, &self.namespace_path);
             None
         };
         // The apiVersion/kind are literal in the template; normalise them to the resolved kind.
@@ -533,9 +543,8 @@ impl<'a> Walker<'a> {
             map.insert("apiVersion".into(), Value::String(target.api_version()));
             map.insert("kind".into(), Value::String(target.kind.clone()));
         }
-        let labels = child_labels(self.instance, self.version, id, position);
-        let annotations = child_annotations(node.wave());
-        stamp_metadata(object, &labels, &annotations)
+        self.stamp
+            .stamp(object, id, node.wave(), position)
             .map_err(|error| invalid("metadata", &error.to_string()))?;
         Ok(ObjectKey {
             group: target.group.clone(),
@@ -545,182 +554,6 @@ impl<'a> Walker<'a> {
             name,
         })
     }
-
-    fn external(
-        &mut self,
-        node: &ResourceNode,
-        selection: ExternalSelection,
-        rendered: &[(Value, Option<CollectionPosition>)],
-    ) -> Result<NodeOutcome, NodeError> {
-        let id = node.id();
-        let target = ResourceTarget::of_node(node);
-        let Some((reference, _)) = rendered.first() else {
-            return Err(NodeError::InvalidObject {
-                id: id.to_owned(),
-                field: "externalRef".to_owned(),
-                message: "nothing rendered".to_owned(),
-            });
-        };
-        let namespace = match reference.pointer("/metadata/namespace") {
-            Some(Value::String(ns)) if !ns.is_empty() => Some(ns.clone()),
-            _ => None,
-        };
-        match selection {
-            ExternalSelection::ByName => {
-                let name = reference
-                    .pointer("/metadata/name")
-                    .and_then(Value::as_str)
-                    .filter(|name| !name.is_empty())
-                    .ok_or_else(|| NodeError::InvalidObject {
-                        id: id.to_owned(),
-                        field: "externalRef.metadata.name".to_owned(),
-                        message: "expected a non-empty string".to_owned(),
-                    })?;
-                let namespace = target.namespaced.then(|| {
-                    namespace.unwrap_or_else(|| {
-                        default_child_namespace(self.instance.namespace.as_deref()).to_owned()
-                    })
-                });
-                let Some(live) = self.view.get(&target, namespace.as_deref(), name) else {
-                    let location = match &namespace {
-                        Some(ns) => format!("{ns}/{name}"),
-                        None => name.to_owned(),
-                    };
-                    return Ok(waiting(
-                        id,
-                        NodeState::WaitingForReadiness,
-                        format!(
-                            "waiting for {id}: external {} {location} does not exist",
-                            target.kind
-                        ),
-                    ));
-                };
-                let observed = vec![live];
-                self.bind_observed(node, &observed)?;
-                self.readiness(node, &observed)
-            }
-            ExternalSelection::BySelector => {
-                let raw = reference
-                    .pointer("/metadata/selector")
-                    .cloned()
-                    .unwrap_or(Value::Null);
-                let selector =
-                    LabelSelector::from_json(&raw).map_err(|source| NodeError::Selector {
-                        id: id.to_owned(),
-                        source,
-                    })?;
-                let scope = if target.namespaced {
-                    namespace.as_deref()
-                } else {
-                    None
-                };
-                let mut observed = self.view.list(&target, scope, &selector);
-                observed.sort_by_key(|object| sort_key(object));
-                self.bind_observed(node, &observed)?;
-                self.readiness(node, &observed)
-            }
-        }
-    }
-
-    /// Binds what the node observed under its id: the object, or the list of items. Each
-    /// object is converted to CEL once per pass: readiness of a single object evaluates in the
-    /// same activation.
-    fn bind_observed(
-        &mut self,
-        node: &ResourceNode,
-        observed: &[Arc<Value>],
-    ) -> Result<(), NodeError> {
-        let id = node.id();
-        let value = if node.is_collection() {
-            let list = Value::Array(observed.iter().map(|item| (**item).clone()).collect());
-            convert(node, &list, &list_schema(node.schema()))?
-        } else {
-            let Some(object) = observed.first() else {
-                return Ok(());
-            };
-            convert(node, object, node.schema())?
-        };
-        self.activation
-            .bind_value(id, value)
-            .map_err(|error| observed_error(id, &error.to_string()))
-    }
-
-    /// readyWhen over the observed object(s); without readyWhen, observed means ready.
-    /// A single object is read from the walk's activation, where [`Walker::bind_observed`]
-    /// bound it under its id (readyWhen is type-checked to read nothing else); collection
-    /// items are bound one by one as `each`.
-    fn readiness(
-        &self,
-        node: &ResourceNode,
-        observed: &[Arc<Value>],
-    ) -> Result<NodeOutcome, NodeError> {
-        let id = node.id();
-        if node.ready_when().is_empty() || self.view.assumed_ready(id) {
-            return Ok(synced(id));
-        }
-        if !node.is_collection() {
-            return self.ready_conditions(node, &self.activation, "");
-        }
-        for (position, item) in observed.iter().enumerate() {
-            let mut activation = Activation::new();
-            activation
-                .bind_value("each", convert(node, item, node.schema())?)
-                .map_err(|error| observed_error(id, &error.to_string()))?;
-            let outcome =
-                self.ready_conditions(node, &activation, &format!(" for item {position}"))?;
-            if !outcome.ready {
-                return Ok(outcome);
-            }
-        }
-        Ok(synced(id))
-    }
-
-    /// Every readyWhen condition of `node` over `activation`: synced, or waiting on the first
-    /// condition that does not hold.
-    fn ready_conditions(
-        &self,
-        node: &ResourceNode,
-        activation: &Activation,
-        item_note: &str,
-    ) -> Result<NodeOutcome, NodeError> {
-        let id = node.id();
-        for (index, condition) in node.ready_when().iter().enumerate() {
-            let field = format!("readyWhen[{index}]");
-            let reason = match evaluate_condition(activation, id, &field, condition) {
-                Ok(true) => continue,
-                Ok(false) => format!("readyWhen `{}` is false{item_note}", condition.source()),
-                Err(EvalStop::Pending(message)) => format!(
-                    "readyWhen `{}` data pending{item_note}: {message}",
-                    condition.source()
-                ),
-                Err(EvalStop::Fail(error)) => return Err(error),
-            };
-            return Ok(waiting(
-                id,
-                NodeState::WaitingForReadiness,
-                format!("waiting for {id}: {reason}"),
-            ));
-        }
-        Ok(synced(id))
-    }
-}
-
-/// Keeps the `kro.run/kro-version` value an existing child carries: the label records the
-/// version that created the child, so neither an upgrade of kro-rs nor a takeover from upstream
-/// kro rewrites every child in the cluster. A child without the label (or with an empty one)
-/// keeps the current version [`child_labels`] stamped.
-fn keep_recorded_version(
-    object: &mut Value,
-    live_labels: &BTreeMap<String, String>,
-) -> Result<(), kro_applyset::ObjectError> {
-    let Some(recorded) = live_labels
-        .get(KRO_VERSION_LABEL)
-        .filter(|value| !value.is_empty())
-    else {
-        return Ok(());
-    };
-    let labels = BTreeMap::from([(KRO_VERSION_LABEL.to_owned(), recorded.clone())]);
-    stamp_metadata(object, &labels, &BTreeMap::new())
 }
 
 fn invalid_metadata(id: &str, message: &str) -> NodeError {
@@ -731,7 +564,7 @@ fn invalid_metadata(id: &str, message: &str) -> NodeError {
     }
 }
 
-fn evaluate_condition(
+pub(super) fn evaluate_condition(
     activation: &Activation,
     id: &str,
     field: &str,
@@ -778,7 +611,7 @@ fn failed(id: &str, error: NodeError) -> NodeOutcome {
     }
 }
 
-fn waiting(id: &str, state: NodeState, waiting_for: String) -> NodeOutcome {
+pub(super) fn waiting(id: &str, state: NodeState, waiting_for: String) -> NodeOutcome {
     NodeOutcome {
         id: id.to_owned(),
         state,
@@ -790,7 +623,7 @@ fn waiting(id: &str, state: NodeState, waiting_for: String) -> NodeOutcome {
     }
 }
 
-fn synced(id: &str) -> NodeOutcome {
+pub(super) fn synced(id: &str) -> NodeOutcome {
     NodeOutcome {
         id: id.to_owned(),
         state: NodeState::Synced,
@@ -813,175 +646,108 @@ fn json_type(value: &Value) -> &'static str {
     }
 }
 
-fn sort_key(object: &Value) -> (String, String) {
-    let text = |pointer: &str| {
-        object
-            .pointer(pointer)
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned()
-    };
-    (text("/metadata/namespace"), text("/metadata/name"))
-}
-
-fn list_schema(item: &JSONSchemaProps) -> JSONSchemaProps {
-    JSONSchemaProps {
-        type_: Some("array".to_owned()),
-        items: Some(JSONSchemaPropsOrArray::Schema(Box::new(item.clone()))),
-        ..JSONSchemaProps::default()
-    }
-}
-
-/// Converts an observed object under its schema.
-fn convert(
-    node: &ResourceNode,
-    value: &Value,
-    schema: &JSONSchemaProps,
-) -> Result<CelValue, NodeError> {
-    json_to_cel_with_schema(value, schema)
-        .map(CelValue::from_cel)
-        .map_err(|error| observed_error(node.id(), &error.to_string()))
-}
-
-fn observed_error(id: &str, message: &str) -> NodeError {
-    NodeError::ObservedObject {
-        id: id.to_owned(),
-        message: message.to_owned(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use kro_api::ResourceGraphDefinition;
-    use kro_applyset::labels::KRO_VERSION_LABEL;
-    use kro_graph::{Graph, OfflineResolver, compile};
-    use serde_json::{Value, json};
+    use kro_graph::{OfflineResolver, compile};
+    use serde_json::json;
 
-    use crate::core::{InMemoryView, Limits, Plan, PlanInput, RgdIdentity, plan};
+    use crate::core::{InMemoryView, Limits, NodeError, NodeState, PlanInput, RgdIdentity, plan};
 
+    /// Three ConfigMaps; `second` renders the object `first` renders, `third` its own.
     const RGD: &str = r"
 apiVersion: kro.run/v1alpha1
 kind: ResourceGraphDefinition
 metadata:
-  name: versioned
+  name: twins
 spec:
   schema:
     apiVersion: v1alpha1
-    kind: Versioned
+    kind: Twins
     spec:
       name: string
   resources:
-  - id: config
+  - id: first
     template:
       apiVersion: v1
       kind: ConfigMap
       metadata:
-        name: ${schema.spec.name}-config
-      data:
-        key: value
+        name: ${schema.spec.name}
+  - id: second
+    template:
+      apiVersion: v1
+      kind: ConfigMap
+      metadata:
+        name: ${schema.spec.name}
+  - id: third
+    template:
+      apiVersion: v1
+      kind: ConfigMap
+      metadata:
+        name: ${schema.spec.name}-third
 ";
 
-    const CURRENT: &str = "v0.2.0";
-
-    fn graph() -> Graph {
+    #[test]
+    fn an_object_rendered_by_two_nodes_fails_the_second() {
         let rgd = ResourceGraphDefinition::from_yaml(RGD).expect("RGD parses");
-        compile(&rgd, &OfflineResolver::new()).expect("RGD compiles")
-    }
-
-    fn instance() -> Value {
-        json!({
+        let graph = compile(&rgd, &OfflineResolver::new()).expect("RGD compiles");
+        let instance = json!({
             "apiVersion": "kro.run/v1alpha1",
-            "kind": "Versioned",
-            "metadata": {"name": "demo", "namespace": "team", "uid": "instance-uid", "generation": 1},
-            "spec": {"name": "demo"},
-        })
-    }
-
-    fn plan_over(graph: &Graph, view: &InMemoryView) -> Plan {
-        let instance = instance();
+            "kind": "Twins",
+            "metadata": {"name": "demo", "namespace": "team", "uid": "uid-1"},
+            "spec": {"name": "same"},
+        });
         let rgd = RgdIdentity {
-            name: "versioned".into(),
+            name: "twins".into(),
             uid: "rgd-uid".into(),
         };
-        plan(&PlanInput {
-            graph,
+        let plan = plan(&PlanInput {
+            graph: &graph,
             instance: &instance,
-            view,
+            view: &InMemoryView::new(),
             now: "2025-01-01T00:00:00Z",
-            kro_version: CURRENT,
+            kro_version: "v0.2.0",
             rgd: &rgd,
             limits: Limits::default(),
             previous_status: None,
-        })
-    }
-
-    fn applied_version(plan: &Plan) -> Option<&str> {
-        let [item] = plan.apply.as_slice() else {
-            panic!("expected one apply item, got {}", plan.apply.len());
+        });
+        let states: Vec<(&str, NodeState)> = plan
+            .nodes
+            .iter()
+            .map(|node| (node.id.as_str(), node.state))
+            .collect();
+        let failed = [
+            ("first", NodeState::WaitingForReadiness),
+            ("second", NodeState::Error),
+            ("third", NodeState::WaitingForReadiness),
+        ];
+        for (id, state) in failed {
+            assert!(states.contains(&(id, state)), "{id}: {states:?}");
+        }
+        let second = plan
+            .nodes
+            .iter()
+            .find(|node| node.id == "second")
+            .expect("second");
+        let Some(NodeError::Duplicate { duplicates, .. }) = &second.error else {
+            panic!("expected a duplicate error, got {:?}", second.error);
         };
-        item.body
-            .pointer("/metadata/labels")
-            .and_then(|labels| labels.get(KRO_VERSION_LABEL))
-            .and_then(Value::as_str)
-    }
-
-    /// The child as the API server stores it after the first apply, with `version` (or no
-    /// version label at all) recorded.
-    fn stored_child(graph: &Graph, version: Option<&str>) -> Value {
-        let first = plan_over(graph, &InMemoryView::new());
-        let mut child = first.apply[0].body.clone();
-        child["metadata"]["uid"] = json!("child-uid");
-        child["metadata"]["resourceVersion"] = json!("7");
-        let labels = child["metadata"]["labels"]
-            .as_object_mut()
-            .expect("child labels");
-        match version {
-            Some(version) => {
-                labels.insert(KRO_VERSION_LABEL.to_owned(), json!(version));
-            }
-            None => {
-                labels.remove(KRO_VERSION_LABEL);
-            }
-        }
-        child
-    }
-
-    #[test]
-    fn new_child_gets_the_current_version() {
-        let graph = graph();
+        let [duplicate] = duplicates.duplicates.as_slice() else {
+            panic!("expected one duplicate, got {duplicates:?}");
+        };
         assert_eq!(
-            applied_version(&plan_over(&graph, &InMemoryView::new())),
-            Some(CURRENT)
+            (
+                duplicate.first_node.as_str(),
+                duplicate.second_node.as_str()
+            ),
+            ("first", "second")
         );
-    }
-
-    #[test]
-    fn existing_child_keeps_the_version_that_created_it() {
-        let graph = graph();
-        let mut view = InMemoryView::new();
-        view.insert(stored_child(&graph, Some("v0.9.4")))
-            .expect("child is storable");
-        let plan = plan_over(&graph, &view);
-        assert_eq!(applied_version(&plan), Some("v0.9.4"));
-        assert_eq!(
-            plan.apply[0].body["data"],
-            json!({"key": "value"}),
-            "only the version label is taken from the live child"
-        );
-    }
-
-    #[test]
-    fn existing_child_without_a_version_gets_the_current_one() {
-        let graph = graph();
-        for recorded in [None, Some("")] {
-            let mut view = InMemoryView::new();
-            view.insert(stored_child(&graph, recorded))
-                .expect("child is storable");
-            assert_eq!(
-                applied_version(&plan_over(&graph, &view)),
-                Some(CURRENT),
-                "recorded {recorded:?}"
-            );
-        }
+        assert_eq!(duplicate.key.name, "same");
+        let applied: Vec<&str> = plan
+            .apply
+            .iter()
+            .map(|item| item.node_id.as_str())
+            .collect();
+        assert_eq!(applied, ["first", "third"]);
     }
 }
