@@ -74,4 +74,10 @@ for crate in "${crates[@]}"; do
         echo "check-public-api: $crate unchanged ($(wc -l <"$committed") items)"
     fi
 done
+# Whatever changed, no public signature may expose a third-party type a user would have to add.
+listings=()
+for crate in "${crates[@]}"; do
+    listings+=("api/$crate.txt")
+done
+python3 scripts/check-public-types.py "${listings[@]}" || status=1
 exit $status

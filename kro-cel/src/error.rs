@@ -56,8 +56,7 @@ impl ErrorKind {
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[error("evaluating `{expression}`: {message}")]
 pub struct EvalError {
-    /// The category of the failure.
-    pub kind: ErrorKind,
+    kind: ErrorKind,
     /// The expression being evaluated.
     pub expression: String,
     /// What went wrong.
@@ -71,6 +70,11 @@ impl EvalError {
             expression: expression.to_owned(),
             message: message.into(),
         }
+    }
+
+    /// The category of the failure.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
     }
 
     /// True for "data not there yet" (see [`ErrorKind::Pending`]).

@@ -20,7 +20,6 @@ pub use library::{FUNCTIONS, FunctionSignature, Library};
 pub use program::{Activation, Budget, CelValue, Environment, Program};
 pub use references::Reference;
 pub use template::{Segment, Template, TemplatePart, scan};
-pub use value::{cel_to_json, json_to_cel, json_to_cel_with_schema};
 
 // --- type checker side (CEL types, OpenAPI -> type, checker) ---
 pub mod check;

@@ -281,7 +281,25 @@ impl CelValue {
         is_omit(&self.value)
     }
 
-    /// Converts to JSON (see [`crate::cel_to_json`]); `None` for `omit()`.
+    /// A JSON value as CEL sees it: objects become maps, integral numbers `int` (`uint` above
+    /// `i64::MAX`), other numbers `double`.
+    pub fn from_json(json: &serde_json::Value) -> Self {
+        Self::from_cel(crate::value::json_to_cel(json))
+    }
+
+    /// A JSON value typed by its OpenAPI schema, as the API server's CEL sees it (`int-or-string`,
+    /// `byte` strings, `date-time` and `duration` formats, preserved unknown fields).
+    ///
+    /// # Errors
+    /// The value does not fit the schema.
+    pub fn from_json_with_schema(
+        json: &serde_json::Value,
+        schema: &k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::JSONSchemaProps,
+    ) -> Result<Self, ConversionError> {
+        crate::value::json_to_cel_with_schema(json, schema).map(Self::from_cel)
+    }
+
+    /// Converts to JSON; `None` for `omit()`.
     ///
     /// # Errors
     /// Values without a JSON form, such as bytes.
@@ -289,14 +307,16 @@ impl CelValue {
         cel_to_json(&self.value)
     }
 
-    /// The underlying `cel` crate value. The `cel` crate's API changes between releases: prefer
-    /// the methods above.
+    /// The underlying `cel` crate value, for kro-cel's own tests. Not part of the supported API:
+    /// the `cel` crate is pinned and its types change between releases.
+    #[doc(hidden)]
     pub fn as_cel(&self) -> &Value {
         self.plain
             .get_or_init(|| crate::eval::object::to_plain(self.value.clone()))
     }
 
-    /// Wraps a `cel` crate value.
+    /// Wraps a `cel` crate value, for kro-cel's own tests (see [`CelValue::as_cel`]).
+    #[doc(hidden)]
     pub fn from_cel(value: Value) -> Self {
         CelValue::new(value)
     }

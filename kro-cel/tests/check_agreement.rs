@@ -312,7 +312,7 @@ proptest! {
                     value_fits(value.as_cel(), &checked.output),
                     "{expression}: value {value:?} is not a {}", checked.output
                 ),
-                Err(error) => prop_assert!(is_data_error(error.kind), "{expression}: {error}"),
+                Err(error) => prop_assert!(is_data_error(error.kind()), "{expression}: {error}"),
             }
         }
     }
@@ -425,7 +425,7 @@ proptest! {
                     "{expression}: value {value:?} is not a {}", ty.cel()
                 );
             }
-            Err(error) => prop_assert!(is_data_error(error.kind), "{expression}: {error}"),
+            Err(error) => prop_assert!(is_data_error(error.kind()), "{expression}: {error}"),
         }
     }
 }

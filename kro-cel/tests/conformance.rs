@@ -536,13 +536,18 @@ fn every_expression_behaves_as_its_row_says() {
                     Ok(got) => format!("expected {expected}, got {got}"),
                     Err(e) => format!(
                         "expected {expected}, failed with {:?}: {}",
-                        e.kind, e.message
+                        e.kind(),
+                        e.message
                     ),
                 }
             }
             (Ok(program), Fails(kind)) => match program.evaluate(&activation) {
-                Err(e) if e.kind == *kind => continue,
-                Err(e) => format!("expected {kind:?}, failed with {:?}: {}", e.kind, e.message),
+                Err(e) if e.kind() == *kind => continue,
+                Err(e) => format!(
+                    "expected {kind:?}, failed with {:?}: {}",
+                    e.kind(),
+                    e.message
+                ),
                 Ok(got) => format!("expected {kind:?}, got {got}"),
             },
         };

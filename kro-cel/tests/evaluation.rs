@@ -160,7 +160,7 @@ fn string_templates_concatenate_strings_and_reject_other_types() {
     );
     let wrong = Template::compile(&env, "n-${schema.spec.replicas}").expect("compiles");
     let error = wrong.evaluate(&activation).expect_err("an int part fails");
-    assert_eq!(error.kind, ErrorKind::NoSuchOverload);
+    assert_eq!(error.kind(), ErrorKind::NoSuchOverload);
     assert!(
         error.message.contains("expected a string, got int"),
         "{}",
@@ -359,7 +359,7 @@ fn schema_aware_conversion() {
         .expect("compiles")
         .evaluate(&activation);
     let error = bytes_out.expect_err("bytes are not written");
-    assert_eq!(error.kind, ErrorKind::Conversion);
+    assert_eq!(error.kind(), ErrorKind::Conversion);
     assert!(
         error.message.contains("encode it explicitly"),
         "{}",
@@ -407,7 +407,7 @@ fn budget_stops_runaway_loops() {
     let error = program
         .evaluate(&Activation::new())
         .expect_err("10,000 iterations exceed 1,000");
-    assert_eq!(error.kind, ErrorKind::BudgetExceeded);
+    assert_eq!(error.kind(), ErrorKind::BudgetExceeded);
     let cheap = env
         .compile("lists.range(10).all(i, lists.range(10).all(j, true))")
         .expect("compiles");
@@ -430,7 +430,7 @@ fn deadline_stops_slow_evaluations() {
         .compile("lists.range(3000).all(i, lists.range(3000).all(j, i + j >= 0))")
         .expect("compiles");
     let error = program.evaluate(&Activation::new()).expect_err("times out");
-    assert_eq!(error.kind, ErrorKind::BudgetExceeded);
+    assert_eq!(error.kind(), ErrorKind::BudgetExceeded);
     assert!(error.message.contains("deadline"), "{}", error.message);
 }
 
@@ -475,7 +475,7 @@ fn omit_requires_its_feature_gate_and_removes_what_holds_it() {
         .expect("compiles")
         .evaluate(&activation)
         .expect_err("omitted");
-    assert_eq!(error.kind, ErrorKind::Omitted);
+    assert_eq!(error.kind(), ErrorKind::Omitted);
 }
 
 #[test]

@@ -570,9 +570,9 @@ fn check_cel_row(env: &Environment, activation: &Activation, row: &CelRow) -> an
             Err(error) => error,
         };
         ensure!(
-            format!("{:?}", error.kind) == kind.trim(),
+            format!("{:?}", error.kind()) == kind.trim(),
             "fails with {:?} ({error}), the docs say {}",
-            error.kind,
+            error.kind(),
             kind.trim()
         );
         return Ok(());

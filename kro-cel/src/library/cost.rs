@@ -480,7 +480,7 @@ mod tests {
             ),
         ] {
             let error = evaluate_with(&environment(100_000), source).expect_err(source);
-            assert_eq!(error.kind, ErrorKind::BudgetExceeded, "{source}");
+            assert_eq!(error.kind(), ErrorKind::BudgetExceeded, "{source}");
             assert_eq!(
                 error.message,
                 format!("evaluation cost budget exceeded {place}"),
@@ -504,7 +504,7 @@ mod tests {
                 "lists.range(600).map(i, string(i)).join(string(size(lists.range(300))))"
             )
             .expect_err("600 + 300 + the joined text do not fit")
-            .kind,
+            .kind(),
             ErrorKind::BudgetExceeded
         );
     }

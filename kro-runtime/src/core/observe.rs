@@ -8,7 +8,7 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
 };
 use kro_applyset::CollectionPosition;
 use kro_applyset::object::default_child_namespace;
-use kro_cel::{Activation, CelValue, json_to_cel_with_schema};
+use kro_cel::{Activation, CelValue};
 use kro_graph::{ExternalSelection, ResourceNode};
 use serde_json::Value;
 
@@ -203,8 +203,7 @@ fn convert(
     value: &Value,
     schema: &JSONSchemaProps,
 ) -> Result<CelValue, NodeError> {
-    json_to_cel_with_schema(value, schema)
-        .map(CelValue::from_cel)
+    CelValue::from_json_with_schema(value, schema)
         .map_err(|error| observed_error(node.id(), &error.to_string()))
 }
 
