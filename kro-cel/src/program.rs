@@ -477,6 +477,13 @@ impl Program {
             (ErrorKind::Pending, ExecutionError::UndeclaredReference(name)) => {
                 format!("no such attribute: variable `{name}` is not bound yet")
             }
+            // Said in plain words: what is missing, not the interpreter's error name.
+            (ErrorKind::Pending, ExecutionError::NoSuchKey(key)) => {
+                format!("field `{key}` is not set yet")
+            }
+            (ErrorKind::Pending, ExecutionError::IndexOutOfBounds(index)) => {
+                format!("index {index} is not there yet")
+            }
             (ErrorKind::NullSelection, _) => {
                 "field selected on null: the value exists but is null".to_owned()
             }

@@ -162,10 +162,8 @@ impl Walker<'_> {
             let reason = match evaluate_condition(activation, id, &field, condition) {
                 Ok(true) => continue,
                 Ok(false) => format!("readyWhen `{}` is false{item_note}", condition.source()),
-                Err(EvalStop::Pending(message)) => format!(
-                    "readyWhen `{}` data pending{item_note}: {message}",
-                    condition.source()
-                ),
+                // The message names the condition, its expression and what is missing, once.
+                Err(EvalStop::Pending(message)) => format!("{message}{item_note}"),
                 Err(EvalStop::Fail(error)) => return Err(error),
             };
             return Ok(waiting(
