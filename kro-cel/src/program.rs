@@ -481,9 +481,11 @@ impl Program {
             (ErrorKind::Pending, ExecutionError::NoSuchKey(key)) => {
                 format!("field `{key}` is not set yet")
             }
-            (ErrorKind::Pending, ExecutionError::IndexOutOfBounds(index)) => {
-                format!("index {index} is not there yet")
-            }
+            (ErrorKind::Pending, ExecutionError::IndexOutOfBounds(index)) => match index {
+                cel::Value::Int(index) => format!("index {index} is not there yet"),
+                cel::Value::UInt(index) => format!("index {index} is not there yet"),
+                _ => "the index is not there yet".to_owned(),
+            },
             (ErrorKind::NullSelection, _) => {
                 "field selected on null: the value exists but is null".to_owned()
             }

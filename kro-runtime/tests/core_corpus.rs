@@ -315,7 +315,7 @@ fn webapp_status_projects_observed_fields_and_omits_pending_ones() {
     let waiting_for = entry["waitingFor"].as_str().unwrap_or_default();
     assert!(
         waiting_for.starts_with(
-            "waiting for deployment: readyWhen[0] `deployment.spec.replicas == deployment.status.availableReplicas`: field `availableReplicas` is not set yet"
+            "waiting for deployment: readyWhen[0] `deployment.spec.replicas == deployment.status.availableReplicas`: field `status` is not set yet"
         ),
         "{waiting_for}"
     );
