@@ -341,3 +341,58 @@ impl Engine {
         }
     }
 }
+
+pub fn deployments() -> KindMapping {
+    builtin("apps", "v1", "Deployment", "deployments")
+}
+
+pub fn services() -> KindMapping {
+    builtin("", "v1", "Service", "services")
+}
+
+pub fn ingresses() -> KindMapping {
+    builtin("networking.k8s.io", "v1", "Ingress", "ingresses")
+}
+
+pub fn label<'a>(object: &'a Value, key: &str) -> Option<&'a str> {
+    object["metadata"]["labels"][key].as_str()
+}
+
+/// A chain of three ConfigMaps, each derived from the one before: three apply-order waves.
+pub const CHAIN_RGD: &str = r#"
+apiVersion: kro.run/v1alpha1
+kind: ResourceGraphDefinition
+metadata:
+  name: exec-chain
+spec:
+  schema:
+    apiVersion: v1alpha1
+    kind: ExecChain
+    spec:
+      target: string
+  resources:
+  - id: first
+    template:
+      apiVersion: v1
+      kind: ConfigMap
+      metadata:
+        name: ${schema.spec.target}
+      data:
+        owner: ${schema.metadata.name}
+  - id: second
+    template:
+      apiVersion: v1
+      kind: ConfigMap
+      metadata:
+        name: ${first.metadata.name}-second
+      data:
+        from: ${first.data.owner}
+  - id: third
+    template:
+      apiVersion: v1
+      kind: ConfigMap
+      metadata:
+        name: ${second.metadata.name}-third
+      data:
+        from: ${second.data.from}
+"#;

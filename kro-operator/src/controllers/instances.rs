@@ -10,22 +10,26 @@
 //!   mapped through the child's `kro.run/instance-*` labels to its instance;
 //! - a "re-enqueue everything" signal when the RGD's graph changes.
 
+mod streams;
+#[cfg(test)]
+mod tests;
+mod vanished;
+
 use std::collections::{BTreeMap, HashMap};
-use std::hash::{Hash as _, Hasher as _};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
-use futures::{StreamExt as _, stream};
+use futures::StreamExt as _;
 use kro_controller::Outcome;
-use kro_controller::executor::{Executor, ExecutorConfig, ObjectCache, VanishedInstance};
+use kro_controller::executor::{Executor, ExecutorConfig, ObjectCache};
 use kro_graph::Graph;
 use kro_runtime::core::{InstanceState, Limits, RgdIdentity};
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
+use kube::runtime::Controller;
 use kube::runtime::controller::{self, Action, Config as ControllerConfig};
 use kube::runtime::events::{Event, EventType, Recorder};
+use kube::runtime::reflector::ObjectRef;
 use kube::runtime::reflector::store::Writer;
-use kube::runtime::reflector::{ObjectRef, Store};
-use kube::runtime::{Controller, PredicateConfig, WatchStreamExt as _, watcher};
 use kube::{Resource as _, ResourceExt as _};
 use serde_json::Value;
 use tokio::sync::mpsc;
@@ -41,6 +45,8 @@ use super::orphans::sweep_orphans_after_listing;
 use super::retry::{RetryDecision, RetryPolicy};
 use super::rgd::truncate;
 use super::stored_instance::StoredInstance;
+use streams::{WatchSignals, instance_events, reconcile_triggers};
+use vanished::{VanishedInstances, sweep_vanished};
 
 /// The annotation that suspends an instance's reconciliation.
 const SUSPEND_ANNOTATION: &str = kro_applyset::labels::RECONCILE_ANNOTATION;
@@ -246,24 +252,6 @@ struct InstanceContext {
     telemetry: Arc<InstanceTelemetry>,
 }
 
-/// The trigger hash of an instance: generation, deletion and the suspend annotation. Status and
-/// label writes change none of them, so kro's own writes do not retrigger a reconcile.
-fn trigger_hash(instance: &StoredInstance) -> Option<u64> {
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    instance.meta().generation.hash(&mut hasher);
-    instance
-        .meta()
-        .deletion_timestamp
-        .is_some()
-        .hash(&mut hasher);
-    instance
-        .annotations()
-        .get(SUSPEND_ANNOTATION)
-        .map(|value| value.to_ascii_lowercase())
-        .hash(&mut hasher);
-    Some(hasher.finish())
-}
-
 /// The reference of instance `namespace/name`.
 fn instance_ref(
     name: &str,
@@ -275,17 +263,6 @@ fn instance_ref(
         Some(namespace) => object_ref.within(namespace),
         None => object_ref,
     }
-}
-
-fn all_refs(
-    store: &Store<StoredInstance>,
-    resource: &ApiResource,
-) -> Vec<ObjectRef<StoredInstance>> {
-    store
-        .state()
-        .iter()
-        .map(|object| ObjectRef::from_obj_with(object.as_ref(), resource.clone()))
-        .collect()
 }
 
 async fn run_controller(
@@ -306,63 +283,20 @@ async fn run_controller(
     let vanished = VanishedInstances::default();
     let (vanished_tx, vanished_rx) = mpsc::unbounded_channel();
     let (listed_tx, listed_rx) = mpsc::unbounded_channel();
-    let instances = {
-        let pending = Arc::clone(&telemetry);
-        let events = Arc::clone(&telemetry);
-        let resource = resource.clone();
-        let vanished = vanished.clone();
-        let deleted_resource = resource.clone();
-        let known = store.clone();
-        let watched = resource.clone();
-        let mut synced = false;
-        watcher(api, watcher::Config::default())
-            .default_backoff()
-            .inspect(move |event| {
-                events.count_watch_event((&known, &watched), event, &mut synced);
-                if let Ok(watcher::Event::InitDone) = event {
-                    // Every instance is listed: children left by instances deleted while no
-                    // watch saw them can be found now.
-                    let _ = listed_tx.send(());
-                }
-            })
-            .reflect(writer)
-            .inspect(move |event| {
-                if let Ok(watcher::Event::Delete(object)) = event
-                    && let Some(object_ref) = vanished.remember(object, &deleted_resource)
-                {
-                    // Through the controller's queue: the sweep waits for a running reconcile
-                    // of the instance, which may still be applying children.
-                    let _ = vanished_tx.send(object_ref);
-                }
-            })
-            .applied_objects()
-            .predicate_filter(trigger_hash, PredicateConfig::default())
-            .inspect(move |result| {
-                if let Ok(object) = result {
-                    pending
-                        .queue()
-                        .add(ObjectRef::from_obj_with(object, resource.clone()));
-                }
-            })
+    let signals = WatchSignals {
+        vanished: vanished.clone(),
+        vanished_tx,
+        listed_tx,
     };
-
-    let children = kro_controller::triggers(&shared.cache, &resource, store.clone());
-    let everything = {
-        let store = store.clone();
-        let resource = resource.clone();
-        tokio_stream_from(requeue_all).flat_map(move |()| stream::iter(all_refs(&store, &resource)))
-    };
-    let vanished_refs = stream::unfold(vanished_rx, |mut receiver| async move {
-        receiver
-            .recv()
-            .await
-            .map(|object_ref| (object_ref, receiver))
-    });
-    let triggers = {
-        let pending = Arc::clone(&telemetry);
-        stream::select(stream::select(children, everything), vanished_refs)
-            .inspect(move |object_ref| pending.queue().add(object_ref.clone()))
-    };
+    let instances = instance_events(api, writer, &store, &resource, &telemetry, signals);
+    let triggers = reconcile_triggers(
+        &shared.cache,
+        &resource,
+        &store,
+        requeue_all,
+        vanished_rx,
+        &telemetry,
+    );
 
     let config = &shared.operator.config;
     let concurrency =
@@ -417,105 +351,6 @@ async fn run_controller(
         })
         .await;
     telemetry.detached();
-}
-
-/// Instances that disappeared without ever being marked for deletion although they carried
-/// kro's finalizer, by reference, with their last state: the API server let a delete through
-/// that raced with the finalizer's addition (kubernetes issue 77988), and the children kro
-/// applied meanwhile are left behind.
-#[derive(Clone, Default)]
-struct VanishedInstances {
-    last_states: Arc<Mutex<HashMap<ObjectRef<StoredInstance>, StoredInstance>>>,
-}
-
-impl VanishedInstances {
-    fn lock(
-        &self,
-    ) -> std::sync::MutexGuard<'_, HashMap<ObjectRef<StoredInstance>, StoredInstance>> {
-        self.last_states
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Keeps the deleted `object` if it vanished unfinalized; its reference if so.
-    fn remember(
-        &self,
-        object: &StoredInstance,
-        resource: &ApiResource,
-    ) -> Option<ObjectRef<StoredInstance>> {
-        if !vanished_unfinalized(object) {
-            return None;
-        }
-        let object_ref = ObjectRef::from_obj_with(object, resource.clone());
-        self.lock().insert(object_ref.clone(), object.clone());
-        Some(object_ref)
-    }
-
-    fn take(&self, object_ref: &ObjectRef<StoredInstance>) -> Option<StoredInstance> {
-        self.lock().remove(object_ref)
-    }
-}
-
-/// Whether the last state of a deleted instance shows kro's finalizer without a deletion mark
-/// ([`kro_runtime::core::vanished_unfinalized`]).
-fn vanished_unfinalized(last_state: &StoredInstance) -> bool {
-    serde_json::to_value(last_state.to_dynamic())
-        .is_ok_and(|value| kro_runtime::core::vanished_unfinalized(&value))
-}
-
-/// How often sweeping a vanished instance is tried before its children are left to an admin.
-const SWEEP_ATTEMPTS: u32 = 4;
-
-/// Deletes what a vanished instance left behind, retrying failed requests with a backoff.
-async fn sweep_vanished(ctx: Arc<InstanceContext>, last_state: StoredInstance) {
-    let instance = last_state.to_dynamic();
-    let name = instance.name_any();
-    let namespace = instance.namespace().unwrap_or_default();
-    let mut delay = Duration::from_secs(1);
-    for attempt in 1..=SWEEP_ATTEMPTS {
-        let graph = Arc::clone(&ctx.graph.read().unwrap_or_else(PoisonError::into_inner));
-        match ctx
-            .executor
-            .sweep_vanished_instance(&graph, &instance)
-            .await
-        {
-            Ok(VanishedInstance::Swept(keys)) => {
-                tracing::warn!(
-                    rgd = %ctx.rgd,
-                    instance = %name,
-                    namespace = %namespace,
-                    deleted = ?keys.iter().map(ToString::to_string).collect::<Vec<_>>(),
-                    "instance disappeared with kro's finalizer still on (a delete raced the \
-                     finalizer's addition); deleted the children it left behind"
-                );
-                return;
-            }
-            Ok(found) => {
-                tracing::debug!(rgd = %ctx.rgd, instance = %name, ?found, "vanished instance");
-                return;
-            }
-            Err(error) if attempt < SWEEP_ATTEMPTS => {
-                tracing::debug!(rgd = %ctx.rgd, instance = %name, %error, "sweep failed; retrying");
-                tokio::time::sleep(delay).await;
-                delay *= 2;
-            }
-            Err(error) => tracing::error!(
-                rgd = %ctx.rgd,
-                instance = %name,
-                namespace = %namespace,
-                %error,
-                "cannot delete the children of an instance that disappeared with kro's finalizer"
-            ),
-        }
-    }
-}
-
-fn tokio_stream_from(
-    receiver: mpsc::UnboundedReceiver<()>,
-) -> impl futures::Stream<Item = ()> + Send {
-    stream::unfold(receiver, |mut receiver| async move {
-        receiver.recv().await.map(|()| ((), receiver))
-    })
 }
 
 /// The instance's conditions as `type -> (status, reason)`.
@@ -845,113 +680,5 @@ fn error_policy(
             tracing::error!(rgd = %ctx.rgd, instance = %instance.name_any(), %error, attempts, "instance reconcile failed; out of retries, waiting for its next change");
             Action::await_change()
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use kro_applyset::labels::FINALIZER;
-    use serde_json::json;
-
-    fn last_state(finalizers: &[&str], marked: bool) -> StoredInstance {
-        let mut object = json!({
-            "apiVersion": "kro.run/v1alpha1", "kind": "App",
-            "metadata": {"name": "a", "namespace": "n", "finalizers": finalizers}
-        });
-        if marked {
-            object["metadata"]["deletionTimestamp"] = json!("2026-01-01T00:00:00Z");
-        }
-        serde_json::from_value(object).expect("valid object")
-    }
-
-    #[test]
-    fn only_an_unmarked_deletion_with_kros_finalizer_is_a_vanished_instance() {
-        assert!(vanished_unfinalized(&last_state(&[FINALIZER], false)));
-        assert!(vanished_unfinalized(&last_state(
-            &["other", FINALIZER],
-            false
-        )));
-        // kro finalized it: the deletion event shows the mark and the finalizer still on.
-        assert!(!vanished_unfinalized(&last_state(&[FINALIZER], true)));
-        // Never adopted by kro, or its finalizer stripped first.
-        assert!(!vanished_unfinalized(&last_state(&[], false)));
-        assert!(!vanished_unfinalized(&last_state(&["other"], false)));
-
-        let vanished = VanishedInstances::default();
-        let resource = ApiResource::from_gvk_with_plural(
-            &GroupVersionKind::gvk("kro.run", "v1alpha1", "App"),
-            "apps",
-        );
-        assert!(
-            vanished
-                .remember(&last_state(&[FINALIZER], true), &resource)
-                .is_none()
-        );
-        let object_ref = vanished
-            .remember(&last_state(&[FINALIZER], false), &resource)
-            .expect("remembered");
-        assert_eq!(object_ref, instance_ref("a", Some("n"), &resource));
-        assert!(vanished.take(&object_ref).is_some());
-        assert!(vanished.take(&object_ref).is_none(), "taken once");
-    }
-
-    fn instance(
-        generation: i64,
-        annotations: &[(&str, &str)],
-        labels: &[(&str, &str)],
-    ) -> StoredInstance {
-        let annotations: BTreeMap<&str, &str> = annotations.iter().copied().collect();
-        let labels: BTreeMap<&str, &str> = labels.iter().copied().collect();
-        serde_json::from_value(json!({
-            "apiVersion": "kro.run/v1alpha1", "kind": "App",
-            "metadata": {"name": "a", "namespace": "n", "generation": generation,
-                         "annotations": annotations, "labels": labels},
-            "status": {"state": "ACTIVE"}
-        }))
-        .expect("valid object")
-    }
-
-    #[test]
-    fn only_generation_deletion_and_suspension_trigger() {
-        let base = trigger_hash(&instance(1, &[], &[]));
-        assert_eq!(
-            base,
-            trigger_hash(&instance(1, &[("other", "x")], &[("l", "v")]))
-        );
-        assert_ne!(base, trigger_hash(&instance(2, &[], &[])));
-        assert_ne!(
-            base,
-            trigger_hash(&instance(1, &[(SUSPEND_ANNOTATION, "suspended")], &[]))
-        );
-        let mut deleting = instance(1, &[], &[]);
-        deleting.meta_mut().deletion_timestamp =
-            Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
-                k8s_openapi::jiff::Timestamp::UNIX_EPOCH,
-            ));
-        assert_ne!(base, trigger_hash(&deleting));
-    }
-
-    #[test]
-    fn condition_transitions_name_old_and_new_status() {
-        let old =
-            json!({"conditions": [{"type": "Ready", "status": "False", "reason": "NotReady"}]});
-        let new = json!({"conditions": [
-            {"type": "Ready", "status": "True", "reason": "Ready"},
-            {"type": "InstanceManaged", "status": "True", "reason": "Managed"},
-        ]});
-        let events = condition_transitions(Some(&old), Some(&new));
-        assert_eq!(
-            events,
-            vec![
-                (
-                    "InstanceManaged".to_owned(),
-                    "none -> True: Managed".to_owned(),
-                    false
-                ),
-                ("Ready".to_owned(), "False -> True: Ready".to_owned(), false),
-            ]
-        );
-        assert!(condition_transitions(Some(&new), Some(&new)).is_empty());
     }
 }

@@ -1,0 +1,211 @@
+//! Server-side applies of a plan's items.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use futures::StreamExt as _;
+use kro_applyset::labels::CHILD_FIELD_MANAGER;
+use kro_applyset::{ChildMeta, check_membership};
+use kro_runtime::core::{ApplyItem, ResourceTarget};
+use kube::api::{DynamicObject, Patch, PatchParams};
+use serde_json::Value;
+
+use super::cache::{part_of, uid_of};
+use super::instance::observed_json;
+use super::memo::body_hash;
+use super::view::{ExecutorView, Overlay, mapping_of};
+use super::{Error, Executor, ReconcileStats, contains};
+
+/// One apply's result.
+pub(super) enum Applied {
+    Observed(Arc<Value>),
+    Rejected(String),
+    /// 403 Forbidden on the apply or on the read before it: a permission the operator lacks.
+    Forbidden(String),
+}
+
+impl Executor {
+    pub(super) async fn apply_items(
+        &self,
+        items: &[ApplyItem],
+        targets: &BTreeMap<&str, ResourceTarget>,
+        overlay: &Overlay,
+        stats: &mut ReconcileStats,
+    ) -> Result<Vec<Applied>, Error> {
+        let view_kinds = BTreeSet::new();
+        let view = ExecutorView::new(&self.cache, overlay, &view_kinds);
+        let mut requests = Vec::new();
+        let mut results: Vec<Option<Applied>> = Vec::with_capacity(items.len());
+        for (index, item) in items.iter().enumerate() {
+            let target = targets
+                .get(item.node_id.as_str())
+                .ok_or_else(|| Error::UnknownKind {
+                    key: item.key.clone(),
+                })?;
+            let hash = body_hash(&item.body);
+            let observed = kro_runtime::core::ClusterView::get(
+                &view,
+                target,
+                item.key.namespace.as_deref(),
+                &item.key.name,
+            );
+            let unchanged = observed.as_ref().is_some_and(|observed| {
+                let uid = uid_of(observed).unwrap_or_default();
+                self.memo.matches(&item.key, uid, hash) && contains(observed, &item.body)
+            });
+            match observed {
+                Some(observed) if unchanged => {
+                    stats.skipped_applies += 1;
+                    results.push(Some(Applied::Observed(observed)));
+                }
+                observed => {
+                    results.push(None);
+                    requests.push((index, item, target.clone(), hash, observed.is_none()));
+                }
+            }
+        }
+        stats.applies += requests.len();
+        // Futures are built eagerly: a `map` closure over borrowed items would make the
+        // reconcile future lose `Send` (rustc cannot prove it for every lifetime).
+        let pending: Vec<_> = requests
+            .into_iter()
+            .map(|(index, item, target, hash, absent)| async move {
+                (index, self.apply_one(item, &target, hash, absent).await)
+            })
+            .collect();
+        let responses: Vec<(usize, Result<Applied, Error>)> = futures::stream::iter(pending)
+            .buffer_unordered(self.config.concurrency.max(1))
+            .collect()
+            .await;
+        for (index, response) in responses {
+            if let Some(slot) = results.get_mut(index) {
+                *slot = Some(response?);
+            }
+        }
+        Ok(results
+            .into_iter()
+            .map(|result| result.unwrap_or_else(|| Applied::Rejected("no response".into())))
+            .collect())
+    }
+
+    pub(super) async fn apply_one(
+        &self,
+        item: &ApplyItem,
+        target: &ResourceTarget,
+        hash: u64,
+        absent_from_cache: bool,
+    ) -> Result<Applied, Error> {
+        let write = self.cache.begin_write(
+            &mapping_of(target),
+            item.key.namespace.as_deref(),
+            &item.key.name,
+        );
+        let result = self.send_apply(item, target, hash, absent_from_cache).await;
+        write.finish(match &result {
+            Ok(Applied::Observed(observed)) => Some(observed),
+            _ => None,
+        });
+        result
+    }
+
+    pub(super) async fn send_apply(
+        &self,
+        item: &ApplyItem,
+        target: &ResourceTarget,
+        hash: u64,
+        absent_from_cache: bool,
+    ) -> Result<Applied, Error> {
+        let api = mapping_of(target).api(self.client.clone(), item.key.namespace.as_deref());
+        // The cache never sees objects without kro's label (other tools' ApplySets, objects
+        // made by hand): a forced apply would take them over. A creation is therefore first
+        // applied without force, which the server refuses with a conflict when another manager
+        // owns a field kro sets to another value (such as the ApplySet label); only then is the
+        // live object looked at. A new object costs one request, not a read and a write. The
+        // server does not refuse kro's own objects (same manager): the cache enters each write's
+        // response when it returns, so another instance's object is not absent here (short of
+        // a relist that started before the write, until the watch reports the object).
+        if absent_from_cache {
+            match api
+                .patch(
+                    &item.key.name,
+                    &PatchParams::apply(CHILD_FIELD_MANAGER),
+                    &Patch::Apply(&item.body),
+                )
+                .await
+            {
+                Ok(response) => return Ok(self.applied(item, target, hash, &response)),
+                Err(kube::Error::Api(status)) if status.code == 409 => {}
+                Err(error) => return self.apply_failed(item, error),
+            }
+            let live = match api.get_opt(&item.key.name).await {
+                Ok(live) => live,
+                // Without read access the take-over check cannot be made: nothing is applied,
+                // and the node reports the refusal.
+                Err(kube::Error::Api(status)) if status.code == 403 => {
+                    self.memo.forget(&item.key);
+                    return Ok(Applied::Forbidden(status.message.clone()));
+                }
+                Err(source) => return Err(Error::kube(format!("reading {}", item.key), source)),
+            };
+            if let Some(live) = live {
+                let live = observed_json(&live, target);
+                let current =
+                    ChildMeta::from_object(&live).map_err(|source| Error::InvalidObject {
+                        key: item.key.to_string(),
+                        source,
+                    })?;
+                let applyset_id = part_of(&item.body).unwrap_or_default();
+                if let Err(conflict) = check_membership(applyset_id, &item.key, Some(&current)) {
+                    return Ok(Applied::Rejected(conflict.to_string()));
+                }
+            }
+        }
+        match api
+            .patch(
+                &item.key.name,
+                &PatchParams::apply(CHILD_FIELD_MANAGER).force(),
+                &Patch::Apply(&item.body),
+            )
+            .await
+        {
+            Ok(response) => Ok(self.applied(item, target, hash, &response)),
+            Err(error) => self.apply_failed(item, error),
+        }
+    }
+
+    /// Records an accepted apply: the memo of what was applied, and the response in the cache.
+    pub(super) fn applied(
+        &self,
+        item: &ApplyItem,
+        target: &ResourceTarget,
+        hash: u64,
+        response: &DynamicObject,
+    ) -> Applied {
+        let observed = observed_json(response, target);
+        let uid = uid_of(&observed).unwrap_or_default();
+        self.memo.record(&item.key, uid, hash);
+        let observed = Arc::new(observed);
+        self.cache.remember(&mapping_of(target), &observed);
+        Applied::Observed(observed)
+    }
+
+    /// A refused apply: missing permission and rejections are the node's error; anything else
+    /// fails the reconcile.
+    pub(super) fn apply_failed(
+        &self,
+        item: &ApplyItem,
+        error: kube::Error,
+    ) -> Result<Applied, Error> {
+        match error {
+            kube::Error::Api(status) if status.code == 403 => {
+                self.memo.forget(&item.key);
+                Ok(Applied::Forbidden(status.message.clone()))
+            }
+            kube::Error::Api(status) if (400..500).contains(&status.code) => {
+                self.memo.forget(&item.key);
+                Ok(Applied::Rejected(status.message.clone()))
+            }
+            source => Err(Error::kube(format!("applying {}", item.key), source)),
+        }
+    }
+}

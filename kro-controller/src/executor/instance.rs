@@ -1,0 +1,330 @@
+//! Writes to the instance itself (kro's labels and finalizer, ApplySet metadata, status), and
+//! the JSON forms of the instance and of observed objects.
+
+use kro_applyset::ParentMetadata;
+use kro_applyset::labels::{FINALIZER, LABELLER_FIELD_MANAGER, PARENT_FIELD_MANAGER};
+use kro_graph::Graph;
+use kro_runtime::core::{Plan, ResourceTarget, carries_finalizer};
+use kube::api::{DynamicObject, Patch, PatchParams, PostParams};
+use serde_json::{Map, Value, json};
+
+use super::error::status_code;
+use super::view::mapping_of;
+use super::{Error, Executor, InstanceKey, KindMapping, ReconcileStats, contains, json_equal};
+
+impl Executor {
+    /// Writes the instance's kro labels and finalizer (`labels`, manager
+    /// `kro.run/labeller`) and its ApplySet metadata (`parent`, manager
+    /// `kro.run/applyset-parent`), each only when given. Two separate managers keep upstream's
+    /// field ownership; when both are due they go out together, and the instance afterwards is
+    /// the response that carries both (the write that committed last).
+    pub(super) async fn write_instance_metadata(
+        &self,
+        instance: &mut Value,
+        labels: Option<Value>,
+        parent: Option<Value>,
+        stats: &mut ReconcileStats,
+    ) -> Result<(), Error> {
+        match (labels, parent) {
+            (None, None) => Ok(()),
+            (Some(body), None) => {
+                self.apply_to_instance(instance, &body, LABELLER_FIELD_MANAGER, stats)
+                    .await
+            }
+            (None, Some(body)) => {
+                self.apply_to_instance(instance, &body, PARENT_FIELD_MANAGER, stats)
+                    .await
+            }
+            (Some(labels), Some(parent)) => {
+                let (labelled, parented) = futures::join!(
+                    self.send_instance_apply(instance, &labels, LABELLER_FIELD_MANAGER),
+                    self.send_instance_apply(instance, &parent, PARENT_FIELD_MANAGER),
+                );
+                let (labelled, parented) = (labelled?, parented?);
+                stats.instance_writes += 2;
+                let carries_both = |response: &Value| {
+                    let metadata = &response["metadata"];
+                    contains(&metadata["labels"], &labels["metadata"]["labels"])
+                        && contains(metadata, &parent["metadata"])
+                };
+                let latest = if carries_both(&labelled) {
+                    labelled
+                } else {
+                    parented
+                };
+                adopt_instance_response(instance, latest);
+                Ok(())
+            }
+        }
+    }
+
+    /// ApplySet labels and annotations, written with `kro.run/applyset-parent` when not in
+    /// place.
+    pub(super) async fn write_parent_metadata(
+        &self,
+        instance: &mut Value,
+        metadata: &ParentMetadata,
+        stats: &mut ReconcileStats,
+    ) -> Result<(), Error> {
+        self.write_instance_metadata(instance, None, parent_body(instance, metadata), stats)
+            .await
+    }
+
+    pub(super) async fn apply_to_instance(
+        &self,
+        instance: &mut Value,
+        body: &Value,
+        manager: &str,
+        stats: &mut ReconcileStats,
+    ) -> Result<(), Error> {
+        let response = self.send_instance_apply(instance, body, manager).await?;
+        stats.instance_writes += 1;
+        adopt_instance_response(instance, response);
+        Ok(())
+    }
+
+    /// Server-side applies `body` to the instance; the response as JSON with its kind.
+    pub(super) async fn send_instance_apply(
+        &self,
+        instance: &Value,
+        body: &Value,
+        manager: &str,
+    ) -> Result<Value, Error> {
+        let (kind, namespace, name) = self.instance_api_parts(instance)?;
+        let api = kind.api(self.client.clone(), namespace.as_deref());
+        let response = api
+            .patch(
+                &name,
+                &PatchParams::apply(manager).force(),
+                &Patch::Apply(body),
+            )
+            .await
+            .map_err(|source| {
+                Error::kube(
+                    format!("applying {manager} metadata to instance {name}"),
+                    source,
+                )
+            })?;
+        Ok(observed_json_kind(&response, &kind))
+    }
+
+    pub(super) async fn write_status(
+        &self,
+        graph: &Graph,
+        instance: &mut Value,
+        status: Value,
+        stats: &mut ReconcileStats,
+    ) -> Result<(), Error> {
+        let current = instance.get("status").cloned().unwrap_or(Value::Null);
+        if json_equal(&current, &status) {
+            return Ok(());
+        }
+        let (kind, namespace, name) = self.instance_api_parts(instance)?;
+        let api = kind.api(self.client.clone(), namespace.as_deref());
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut body = instance.clone();
+            if let Some(map) = body.as_object_mut() {
+                map.insert("status".into(), status.clone());
+            }
+            let body: DynamicObject =
+                serde_json::from_value(body).map_err(|_| Error::InvalidInstance {
+                    field: "metadata",
+                    expected: "Kubernetes object metadata",
+                })?;
+            match api
+                .replace_status(&name, &PostParams::default(), &body)
+                .await
+            {
+                Ok(response) => {
+                    stats.status_written = true;
+                    *instance = observed_json_kind(&response, &kind);
+                    return Ok(());
+                }
+                Err(error) if status_code(&error) == Some(409) && attempt < 3 => {
+                    let fresh = api.get(&name).await.map_err(|source| {
+                        Error::kube(format!("reading instance {name}"), source)
+                    })?;
+                    *instance = instance_json(graph, &fresh)?;
+                }
+                Err(error) if status_code(&error) == Some(404) => return Ok(()),
+                Err(source) => {
+                    return Err(Error::kube(
+                        format!("writing the status of instance {name}"),
+                        source,
+                    ));
+                }
+            }
+        }
+    }
+
+    pub(super) fn instance_api_parts(
+        &self,
+        instance: &Value,
+    ) -> Result<(KindMapping, Option<String>, String), Error> {
+        let api_version =
+            instance
+                .get("apiVersion")
+                .and_then(Value::as_str)
+                .ok_or(Error::InvalidInstance {
+                    field: "apiVersion",
+                    expected: "a string",
+                })?;
+        let kind_name =
+            instance
+                .get("kind")
+                .and_then(Value::as_str)
+                .ok_or(Error::InvalidInstance {
+                    field: "kind",
+                    expected: "a string",
+                })?;
+        let (group, _) = kro_applyset::object::split_api_version(api_version);
+        let kind = self
+            .mapper
+            .known(&kro_applyset::GroupKind::new(group, kind_name))
+            .ok_or(Error::InvalidInstance {
+                field: "kind",
+                expected: "the generated kind of the graph",
+            })?;
+        let name = instance
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .ok_or(Error::InvalidInstance {
+                field: "metadata.name",
+                expected: "a string",
+            })?
+            .to_owned();
+        let namespace = instance
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .filter(|ns| !ns.is_empty())
+            .map(str::to_owned);
+        Ok((kind, namespace, name))
+    }
+}
+
+/// The key under which the cache publishes events for `instance`.
+pub(super) fn instance_key(graph: &Graph, instance: &Value) -> Option<InstanceKey> {
+    let gvk = graph.instance().gvk();
+    Some(InstanceKey {
+        group: gvk.group.clone(),
+        version: gvk.version.clone(),
+        kind: gvk.kind.clone(),
+        namespace: instance
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .filter(|namespace| !namespace.is_empty())
+            .map(str::to_owned),
+        name: instance.pointer("/metadata/name")?.as_str()?.to_owned(),
+    })
+}
+
+/// The instance as JSON, with `apiVersion`/`kind` filled from the graph when the object came
+/// from a list (list items carry none).
+pub(super) fn instance_json(graph: &Graph, instance: &DynamicObject) -> Result<Value, Error> {
+    if instance.metadata.uid.is_none() {
+        return Err(Error::InvalidInstance {
+            field: "metadata.uid",
+            expected: "a string (an object read from the API server)",
+        });
+    }
+    let mut value = serde_json::to_value(instance).map_err(|_| Error::InvalidInstance {
+        field: "metadata",
+        expected: "an object that serializes to JSON",
+    })?;
+    if let Some(map) = value.as_object_mut() {
+        let gvk = graph.instance().gvk();
+        map.entry("apiVersion")
+            .or_insert_with(|| gvk.api_version().into());
+        map.entry("kind").or_insert_with(|| gvk.kind.clone().into());
+    }
+    Ok(value)
+}
+
+pub(super) fn observed_json(object: &DynamicObject, target: &ResourceTarget) -> Value {
+    observed_json_kind(object, &mapping_of(target))
+}
+
+/// An object read or returned by the server, as the planner expects it: with `apiVersion` and
+/// `kind`, without `managedFields`.
+pub(super) fn observed_json_kind(object: &DynamicObject, kind: &KindMapping) -> Value {
+    let mut value = serde_json::to_value(object).unwrap_or(Value::Null);
+    if let Some(map) = value.as_object_mut() {
+        map.entry("apiVersion")
+            .or_insert_with(|| kind.api_version().into());
+        map.entry("kind")
+            .or_insert_with(|| kind.kind.clone().into());
+        if let Some(metadata) = map.get_mut("metadata").and_then(Value::as_object_mut) {
+            metadata.remove("managedFields");
+        }
+    }
+    value
+}
+
+/// The instance as a metadata write returned it. The patch response carries the stored status;
+/// the one kro is about to write is kept when it has none.
+pub(super) fn adopt_instance_response(instance: &mut Value, response: Value) {
+    let status = instance.get("status").cloned();
+    *instance = response;
+    if instance.get("status").is_none()
+        && let (Some(map), Some(status)) = (instance.as_object_mut(), status)
+    {
+        map.insert("status".into(), status);
+    }
+}
+
+/// The labeller's write (kro labels and finalizer), or `None` when both are in place.
+pub(super) fn labels_body(instance: &Value, plan: &Plan) -> Option<Value> {
+    let has_finalizer = carries_finalizer(instance);
+    let labels = json!(plan.labels_for_instance);
+    let current_labels = instance
+        .pointer("/metadata/labels")
+        .cloned()
+        .unwrap_or(json!({}));
+    if has_finalizer && contains(&current_labels, &labels) {
+        return None;
+    }
+    Some(instance_patch_body(instance, |metadata| {
+        metadata.insert("labels".into(), labels);
+        metadata.insert("finalizers".into(), json!([FINALIZER]));
+    }))
+}
+
+/// The ApplySet parent's write (labels and annotations), or `None` when in place.
+pub(super) fn parent_body(instance: &Value, metadata: &ParentMetadata) -> Option<Value> {
+    let desired = json!({"labels": metadata.labels, "annotations": metadata.annotations});
+    let current = instance.get("metadata").cloned().unwrap_or(json!({}));
+    if contains(&current, &desired) {
+        return None;
+    }
+    Some(instance_patch_body(instance, |fields| {
+        fields.insert("labels".into(), json!(metadata.labels));
+        fields.insert("annotations".into(), json!(metadata.annotations));
+    }))
+}
+
+/// An apply body for the instance holding only identity plus what `fill` adds to metadata.
+/// The UID makes the apply conditional: an apply to a missing object creates it, so without the
+/// UID a reconcile racing the instance's deletion would bring the instance back.
+pub(super) fn instance_patch_body(
+    instance: &Value,
+    fill: impl FnOnce(&mut Map<String, Value>),
+) -> Value {
+    let mut metadata = Map::new();
+    for field in ["name", "namespace", "uid"] {
+        if let Some(value) = instance.pointer(&format!("/metadata/{field}")) {
+            metadata.insert(field.into(), value.clone());
+        }
+    }
+    fill(&mut metadata);
+    json!({
+        "apiVersion": instance.get("apiVersion"),
+        "kind": instance.get("kind"),
+        "metadata": metadata,
+    })
+}
+
+pub(super) fn now_rfc3339() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
