@@ -176,9 +176,9 @@ async fn free_coredns_cluster_ip(client: &Client) -> anyhow::Result<()> {
     .await
 }
 
-async fn run_corpus(client: &Client, created: &mut Created) -> anyhow::Result<()> {
-    // Short, so that RGD names stay valid label values (63 characters).
-    let run: String = unique_name("c").chars().rev().take(8).collect();
+/// One namespace, group and token per corpus directory; the fixtures share one namespace, which
+/// stands for their `upgrade-test`.
+async fn isolated_directories(client: &Client, run: &str) -> anyhow::Result<Vec<Directory>> {
     let fixtures_namespace = create_test_namespace(client, TEST, "kro-e2e-fixtures").await?;
     let mut directories = Vec::new();
     for (path, documents) in corpus_by_directory()? {
@@ -201,15 +201,26 @@ async fn run_corpus(client: &Client, created: &mut Created) -> anyhow::Result<()
             namespace,
         });
     }
+    Ok(directories)
+}
 
-    let rgds = rgd_api(client);
+/// The isolated RGDs, and each instance paired with its RGD.
+type Sorted = (Vec<Value>, Vec<(Value, Value)>);
+
+/// Creates the ConfigMaps the examples read, and sorts the rest into RGDs and instances (each
+/// with its RGD, which the instance API comes from).
+async fn create_prerequisites_and_sort(
+    client: &Client,
+    directories: &[Directory],
+    run: &str,
+) -> anyhow::Result<Sorted> {
     let mut rgd_documents = Vec::new();
     let mut instances = Vec::new();
-    for directory in &directories {
+    for directory in directories {
         let isolated: Vec<Value> = directory
             .documents
             .iter()
-            .map(|document| isolate(document, directory, &run))
+            .map(|document| isolate(document, directory, run))
             .collect();
         for value in &isolated {
             match value["kind"].as_str() {
@@ -232,7 +243,7 @@ async fn run_corpus(client: &Client, created: &mut Created) -> anyhow::Result<()
                             && candidate["spec"]["schema"]["kind"] == kind
                     });
                     let mut instance = value.clone();
-                    place_instance(&mut instance, rgd, &directory.namespace, &run);
+                    place_instance(&mut instance, rgd, &directory.namespace, run);
                     let rgd = rgd.cloned().ok_or_else(|| {
                         anyhow::anyhow!("no RGD for {kind} in {}", directory.token)
                     })?;
@@ -241,7 +252,17 @@ async fn run_corpus(client: &Client, created: &mut Created) -> anyhow::Result<()
             }
         }
     }
-    for rgd in &rgd_documents {
+    Ok((rgd_documents, instances))
+}
+
+/// Creates every RGD and waits for all of them to be Active; the error names those that are not.
+async fn create_rgds_and_wait_active(
+    client: &Client,
+    rgd_documents: &[Value],
+    created: &mut Created,
+) -> anyhow::Result<()> {
+    let rgds = rgd_api(client);
+    for rgd in rgd_documents {
         create(&rgds, rgd).await?;
         created.rgd_names.push(
             rgd["metadata"]["name"]
@@ -270,8 +291,17 @@ async fn run_corpus(client: &Client, created: &mut Created) -> anyhow::Result<()
         }
         anyhow::bail!("{error:#}\nRGDs not Active:\n{report}");
     }
+    Ok(())
+}
 
-    for (rgd, instance) in &instances {
+/// Creates every instance and waits for all of them to be ACTIVE; the error names those that are
+/// not.
+async fn create_instances_and_wait_active(
+    client: &Client,
+    instances: &[(Value, Value)],
+    created: &mut Created,
+) -> anyhow::Result<()> {
+    for (rgd, instance) in instances {
         let namespace = instance["metadata"]["namespace"]
             .as_str()
             .unwrap_or_default();
@@ -308,8 +338,14 @@ async fn run_corpus(client: &Client, created: &mut Created) -> anyhow::Result<()
         }
         anyhow::bail!("{error:#}\ninstances not ACTIVE:\n{report}");
     }
+    Ok(())
+}
 
-    // The pinned clusterIP is in the service range: CoreDNS's Service holds it.
+/// The pinned clusterIP is in the service range: CoreDNS's Service holds it.
+async fn coredns_holds_its_cluster_ip(
+    client: &Client,
+    directories: &[Directory],
+) -> anyhow::Result<()> {
     let coredns = directories
         .iter()
         .find(|directory| directory.token == "coredns")
@@ -333,6 +369,17 @@ async fn run_corpus(client: &Client, created: &mut Created) -> anyhow::Result<()
         coredns.namespace
     );
     Ok(())
+}
+
+async fn run_corpus(client: &Client, created: &mut Created) -> anyhow::Result<()> {
+    // Short, so that RGD names stay valid label values (63 characters).
+    let run: String = unique_name("c").chars().rev().take(8).collect();
+    let directories = isolated_directories(client, &run).await?;
+    let (rgd_documents, instances) =
+        create_prerequisites_and_sort(client, &directories, &run).await?;
+    create_rgds_and_wait_active(client, &rgd_documents, created).await?;
+    create_instances_and_wait_active(client, &instances, created).await?;
+    coredns_holds_its_cluster_ip(client, &directories).await
 }
 
 #[tokio::test]

@@ -13,12 +13,14 @@
 //! The aggregation selector of this run's role also requires a label naming the run, so runs
 //! against one control plane (or a kro-rs installed in it) never grant each other anything.
 
+mod e2e_rbac_rgds;
 mod e2e_support;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context as _, bail, ensure};
+use e2e_rbac_rgds::rgds;
 use e2e_support::{
     SweptKind, TEST_LABEL, create, dynamic_api, instance_api, label_for_test, no_unlabelled,
     remove_test_objects, rgd_api, state_of, unique_group, wait_instance_state, wait_rgd_active,
@@ -71,65 +73,6 @@ const KINDS: [(&str, &str); 3] = [
 ];
 /// The Secret the external reference reads, created by the test (as an admin).
 const SOURCE_SECRET: &str = "rbac-source";
-
-fn config_map(id: &str, data: &Value) -> Value {
-    json!({"id": id, "template": {
-        "apiVersion": "v1", "kind": "ConfigMap",
-        "metadata": {"name": format!("${{schema.metadata.name}}-{id}")},
-        "data": data
-    }})
-}
-
-/// An RGD of this test: kind `kind` in `group` with `resources`.
-fn rgd(run: &str, suffix: &str, group: &str, kind: &str, resources: &Value) -> Value {
-    let mut rgd = json!({
-        "apiVersion": "kro.run/v1alpha1",
-        "kind": "ResourceGraphDefinition",
-        "metadata": {"name": format!("{run}-{suffix}")},
-        "spec": {
-            "schema": {
-                "apiVersion": "v1alpha1",
-                "group": group,
-                "kind": kind,
-                "spec": {"color": "string | default=blue"}
-            },
-            "resources": resources
-        }
-    });
-    label_for_test(&mut rgd, TEST);
-    rgd
-}
-
-/// ConfigMaps only; a ConfigMap and a Secret; a ConfigMap copied from an external Secret.
-fn rgds(run: &str, group: &str) -> Vec<Value> {
-    let [
-        (config, config_kind),
-        (secret, secret_kind),
-        (external, external_kind),
-    ] = KINDS;
-    let color = config_map("config", &json!({"color": "${schema.spec.color}"}));
-    let secret_child = json!({"id": "secret", "template": {
-        "apiVersion": "v1", "kind": "Secret",
-        "metadata": {"name": "${schema.metadata.name}-secret"},
-        "data": {"token": "c2VjcmV0"}
-    }});
-    let source = json!({"id": "source", "externalRef": {
-        "apiVersion": "v1", "kind": "Secret",
-        "metadata": {"name": SOURCE_SECRET}
-    }});
-    let copy = config_map("copy", &json!({"type": "${source.type}"}));
-    vec![
-        rgd(run, config, group, config_kind, &json!([color])),
-        rgd(
-            run,
-            secret,
-            group,
-            secret_kind,
-            &json!([color, secret_child]),
-        ),
-        rgd(run, external, group, external_kind, &json!([source, copy])),
-    ]
-}
 
 fn yaml_documents(path: &Path) -> anyhow::Result<Vec<Value>> {
     let text =
@@ -493,7 +436,46 @@ impl Run {
 }
 
 async fn least_privilege(fixture: &Run, kubeconfig: &Path) -> anyhow::Result<()> {
-    // The kubeconfig really is the service account's: Secrets are not granted.
+    service_account_may_not_list_secrets(fixture, kubeconfig).await?;
+
+    let mut operator = start_operator_as(&fixture.client, kubeconfig).await?;
+    let pid = operator.pid();
+    let objects = Objects {
+        secrets: Api::namespaced(fixture.client.clone(), &fixture.namespace),
+        config_maps: Api::namespaced(fixture.client.clone(), &fixture.namespace),
+    };
+    let source: Secret = serde_json::from_value(json!({
+        "metadata": {"name": SOURCE_SECRET, "namespace": fixture.namespace},
+        "data": {"token": "c291cmNl"}
+    }))?;
+    objects
+        .secrets
+        .create(&PostParams::default(), &source)
+        .await?;
+
+    create_rgds_and_instances(fixture, &operator).await?;
+    granted_kinds_become_active(fixture, &objects, &operator).await?;
+    secret_child_names_the_refusal(fixture, &objects, &operator).await?;
+    external_reference_names_the_refusal(fixture, &objects, &operator).await?;
+    granting_reads_resolves_the_reference(fixture, &objects, &operator).await?;
+    granting_writes_converges(fixture, &objects, &mut operator, pid).await?;
+
+    remove_test_objects(&fixture.client, TEST, no_unlabelled, SWEPT, CLEANUP_TIMEOUT)
+        .await
+        .context("clean-up")
+}
+
+/// The namespaced objects the checks look at, read as the cluster admin.
+struct Objects {
+    secrets: Api<Secret>,
+    config_maps: Api<ConfigMap>,
+}
+
+/// The kubeconfig really is the service account's: Secrets are not granted.
+async fn service_account_may_not_list_secrets(
+    fixture: &Run,
+    kubeconfig: &Path,
+) -> anyhow::Result<()> {
     let restricted = client_from(kubeconfig).await?;
     let refused_list = Api::<Secret>::namespaced(restricted, &fixture.namespace)
         .list(&ListParams::default())
@@ -502,24 +484,21 @@ async fn least_privilege(fixture: &Run, kubeconfig: &Path) -> anyhow::Result<()>
         matches!(&refused_list, Err(kube::Error::Api(status)) if status.code == 403),
         "the service account may list Secrets: {refused_list:?}"
     );
+    Ok(())
+}
 
-    let mut operator = start_operator_as(&fixture.client, kubeconfig).await?;
-    let pid = operator.pid();
-    let secrets: Api<Secret> = Api::namespaced(fixture.client.clone(), &fixture.namespace);
-    let config_maps: Api<ConfigMap> = Api::namespaced(fixture.client.clone(), &fixture.namespace);
-    let source: Secret = serde_json::from_value(json!({
-        "metadata": {"name": SOURCE_SECRET, "namespace": fixture.namespace},
-        "data": {"token": "c291cmNl"}
-    }))?;
-    secrets.create(&PostParams::default(), &source).await?;
-
+/// Every RGD Active, then one instance of each kind.
+async fn create_rgds_and_instances(
+    fixture: &Run,
+    operator: &OperatorProcess,
+) -> anyhow::Result<()> {
     let definitions = rgds(&fixture.run, &fixture.group);
     for definition in &definitions {
         create(&rgd_api(&fixture.client), definition).await?;
     }
     for definition in &definitions {
         let name = definition["metadata"]["name"].as_str().unwrap_or_default();
-        wait_rgd_active(&fixture.client, name, TIMEOUT, &operator).await?;
+        wait_rgd_active(&fixture.client, name, TIMEOUT, operator).await?;
     }
     // Each instance is named after its RGD, so their children's names never collide.
     for (name, kind) in KINDS {
@@ -530,22 +509,42 @@ async fn least_privilege(fixture: &Run, kubeconfig: &Path) -> anyhow::Result<()>
         });
         create(&fixture.instances(kind), &instance).await?;
     }
+    Ok(())
+}
 
-    // Granted kinds only: ACTIVE.
+/// Granted kinds only: ACTIVE.
+async fn granted_kinds_become_active(
+    fixture: &Run,
+    objects: &Objects,
+    operator: &OperatorProcess,
+) -> anyhow::Result<()> {
     let config = fixture.instances("RbacConfig");
-    wait_instance_state(&config, "config", "ACTIVE", TIMEOUT, &operator).await?;
-    ensure!(config_maps.get_opt("config-config").await?.is_some());
+    wait_instance_state(&config, "config", "ACTIVE", TIMEOUT, operator).await?;
+    ensure!(
+        objects
+            .config_maps
+            .get_opt("config-config")
+            .await?
+            .is_some()
+    );
     record(
         CATEGORY,
         "RGD whose children are all granted (ConfigMaps), operator as its service account",
         1,
         "RGD Active, instance ACTIVE, ConfigMap created",
     );
+    Ok(())
+}
 
-    // A Secret child: the instance names the refused verb and resource; no Secret exists; the
-    // granted sibling is applied all the same.
+/// A Secret child: the instance names the refused verb and resource; no Secret exists; the
+/// granted sibling is applied all the same.
+async fn secret_child_names_the_refusal(
+    fixture: &Run,
+    objects: &Objects,
+    operator: &OperatorProcess,
+) -> anyhow::Result<()> {
     let secret = fixture.instances("RbacSecret");
-    let (instance, refusal) = wait_refusal(&secret, "secret", &ALL_VERBS, &operator).await?;
+    let (instance, refusal) = wait_refusal(&secret, "secret", &ALL_VERBS, operator).await?;
     ensure!(
         state_of(&instance) == Some("ERROR"),
         "state {:?}: {}",
@@ -559,10 +558,16 @@ async fn least_privilege(fixture: &Run, kubeconfig: &Path) -> anyhow::Result<()>
         "Secret node: {node_state} {node_message}"
     );
     ensure!(
-        secrets.get_opt("secret-secret").await?.is_none(),
+        objects.secrets.get_opt("secret-secret").await?.is_none(),
         "the Secret was created without permission"
     );
-    ensure!(config_maps.get_opt("secret-config").await?.is_some());
+    ensure!(
+        objects
+            .config_maps
+            .get_opt("secret-config")
+            .await?
+            .is_some()
+    );
     record(
         CATEGORY,
         "RGD with a Secret child, Secrets not granted",
@@ -572,10 +577,17 @@ async fn least_privilege(fixture: &Run, kubeconfig: &Path) -> anyhow::Result<()>
              created, ConfigMap sibling applied"
         ),
     );
+    Ok(())
+}
 
-    // An external reference the operator may not read: named the same way.
+/// An external reference the operator may not read: named the same way.
+async fn external_reference_names_the_refusal(
+    fixture: &Run,
+    objects: &Objects,
+    operator: &OperatorProcess,
+) -> anyhow::Result<()> {
     let external = fixture.instances("RbacExternal");
-    let (instance, refusal) = wait_refusal(&external, "external", &READ_VERBS, &operator).await?;
+    let (instance, refusal) = wait_refusal(&external, "external", &READ_VERBS, operator).await?;
     ensure!(
         state_of(&instance) == Some("ERROR"),
         "state {:?}: {}",
@@ -585,7 +597,13 @@ async fn least_privilege(fixture: &Run, kubeconfig: &Path) -> anyhow::Result<()>
     let (node_state, _) =
         resource_entry(&instance, "source").context("no status entry for the external node")?;
     ensure!(node_state == "ERROR", "external node: {node_state}");
-    ensure!(config_maps.get_opt("external-copy").await?.is_none());
+    ensure!(
+        objects
+            .config_maps
+            .get_opt("external-copy")
+            .await?
+            .is_none()
+    );
     record(
         CATEGORY,
         "externalRef to a Secret, Secrets not granted (a refused read)",
@@ -594,14 +612,23 @@ async fn least_privilege(fixture: &Run, kubeconfig: &Path) -> anyhow::Result<()>
             "instance ERROR, Ready False ({REASON_FORBIDDEN}) naming `{refusal}`, dependent ConfigMap not created"
         ),
     );
+    Ok(())
+}
 
-    // Reading Secrets granted: the external reference resolves, and the Secret child now names
-    // the write it may not make. The operator retries on its own, without a restart.
+/// Reading Secrets granted: the external reference resolves, and the Secret child now names
+/// the write it may not make. The operator retries on its own, without a restart.
+async fn granting_reads_resolves_the_reference(
+    fixture: &Run,
+    objects: &Objects,
+    operator: &OperatorProcess,
+) -> anyhow::Result<()> {
+    let external = fixture.instances("RbacExternal");
+    let secret = fixture.instances("RbacSecret");
     fixture.grant_secrets("secrets-read", &READ_VERBS).await?;
-    wait_instance_state(&external, "external", "ACTIVE", TIMEOUT, &operator).await?;
-    let (_, write_refusal) = wait_refusal(&secret, "secret", &WRITE_VERBS, &operator).await?;
+    wait_instance_state(&external, "external", "ACTIVE", TIMEOUT, operator).await?;
+    let (_, write_refusal) = wait_refusal(&secret, "secret", &WRITE_VERBS, operator).await?;
     ensure!(
-        secrets.get_opt("secret-secret").await?.is_none(),
+        objects.secrets.get_opt("secret-secret").await?.is_none(),
         "the Secret was created without permission"
     );
     record(
@@ -613,12 +640,23 @@ async fn least_privilege(fixture: &Run, kubeconfig: &Path) -> anyhow::Result<()>
              Secret created"
         ),
     );
+    Ok(())
+}
 
-    // Writing granted too: the Secret child converges.
+/// Writing granted too: the Secret child converges, and the operator (process `pid`) was never
+/// restarted.
+async fn granting_writes_converges(
+    fixture: &Run,
+    objects: &Objects,
+    operator: &mut OperatorProcess,
+    pid: u32,
+) -> anyhow::Result<()> {
+    let secret = fixture.instances("RbacSecret");
     fixture.grant_secrets("secrets-write", &WRITE_VERBS).await?;
-    wait_instance_state(&secret, "secret", "ACTIVE", TIMEOUT, &operator).await?;
-    ensure!(secrets.get_opt("secret-secret").await?.is_some());
-    let copy = config_maps
+    wait_instance_state(&secret, "secret", "ACTIVE", TIMEOUT, operator).await?;
+    ensure!(objects.secrets.get_opt("secret-secret").await?.is_some());
+    let copy = objects
+        .config_maps
         .get_opt("external-copy")
         .await?
         .and_then(|copy| copy.data)
@@ -634,10 +672,7 @@ async fn least_privilege(fixture: &Run, kubeconfig: &Path) -> anyhow::Result<()>
         1,
         "both instances ACTIVE without an operator restart; Secret created, external Secret read",
     );
-
-    remove_test_objects(&fixture.client, TEST, no_unlabelled, SWEPT, CLEANUP_TIMEOUT)
-        .await
-        .context("clean-up")
+    Ok(())
 }
 
 /// Deletes the CRDs generated for this run's group (after a failure, when no operator was left

@@ -207,7 +207,15 @@ async fn updates(fixture: &Fixture, rgd: &Value) -> anyhow::Result<()> {
     fixture.wait_instances_active().await?;
     fixture.wait_children(&["base", "extra"], "red").await?;
 
-    // A resource added to the graph appears in every instance.
+    resources_added_and_removed(fixture).await?;
+    breaking_change_is_blocked(fixture).await?;
+    annotation_allows_the_breaking_change(fixture).await?;
+    uncompilable_edit_keeps_the_last_good_graph(fixture).await
+}
+
+/// A resource added to the graph appears in every instance; one removed is pruned from every
+/// instance.
+async fn resources_added_and_removed(fixture: &Fixture) -> anyhow::Result<()> {
     fixture
         .patch_rgd(json!({"spec": {"resources": [
             config_map("base"), config_map("extra"), config_map("added")
@@ -217,14 +225,15 @@ async fn updates(fixture: &Fixture, rgd: &Value) -> anyhow::Result<()> {
         .wait_children(&["added", "base", "extra"], "red")
         .await?;
 
-    // A resource removed from the graph is pruned from every instance.
     fixture
         .patch_rgd(json!({"spec": {"resources": [config_map("base"), config_map("added")]}}))
         .await?;
     fixture.wait_children(&["added", "base"], "red").await?;
-    fixture.wait_instances_active().await?;
+    fixture.wait_instances_active().await
+}
 
-    // A breaking schema change (a field removed) is blocked and names the change.
+/// A breaking schema change (a field removed) is blocked and names the change.
+async fn breaking_change_is_blocked(fixture: &Fixture) -> anyhow::Result<()> {
     fixture
         .patch_rgd(
             json!({"spec": {"schema": {"spec": {"color": "string | default=red", "size": null}}}}),
@@ -257,9 +266,11 @@ async fn updates(fixture: &Fixture, rgd: &Value) -> anyhow::Result<()> {
         )
         .await?;
     fixture.paint("blue").await?;
-    fixture.wait_children(&["added", "base"], "blue").await?;
+    fixture.wait_children(&["added", "base"], "blue").await
+}
 
-    // The annotation lets the breaking change through.
+/// The annotation lets the breaking change through.
+async fn annotation_allows_the_breaking_change(fixture: &Fixture) -> anyhow::Result<()> {
     fixture
         .patch_rgd(json!({"metadata": {"annotations": {"kro.run/allow-breaking-changes": "true"}}}))
         .await?;
@@ -271,9 +282,11 @@ async fn updates(fixture: &Fixture, rgd: &Value) -> anyhow::Result<()> {
     );
     fixture.paint("green").await?;
     fixture.wait_children(&["added", "base"], "green").await?;
-    fixture.wait_instances_active().await?;
+    fixture.wait_instances_active().await
+}
 
-    // An edit that does not compile: Inactive, GraphAccepted False, the last good graph serves.
+/// An edit that does not compile: Inactive, GraphAccepted False, the last good graph serves.
+async fn uncompilable_edit_keeps_the_last_good_graph(fixture: &Fixture) -> anyhow::Result<()> {
     fixture
         .patch_rgd(json!({"spec": {"resources": [
             config_map("base"),
@@ -296,8 +309,7 @@ async fn updates(fixture: &Fixture, rgd: &Value) -> anyhow::Result<()> {
     );
     fixture.paint("yellow").await?;
     fixture.wait_children(&["added", "base"], "yellow").await?;
-    fixture.wait_instances_active().await?;
-    Ok(())
+    fixture.wait_instances_active().await
 }
 
 #[tokio::test]

@@ -16,8 +16,8 @@ use e2e_support::{
     unique_group, wait_instance_state, wait_rgd_active,
 };
 use k8s_openapi::api::core::v1::ConfigMap;
-use kro_integration_tests::{client, create_namespace, wait_for};
-use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use kro_integration_tests::{OperatorProcess, client, create_namespace, wait_for};
+use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 
 const TIMEOUT: Duration = Duration::from_secs(90);
@@ -74,7 +74,6 @@ async fn external_references_and_children_wake_their_instance() -> anyhow::Resul
     check(create(&rgd_api(&client), &definition).await, &operator);
     wait_rgd_active(&client, &rgd_name, TIMEOUT, &operator).await?;
 
-    // The instance comes first: its external ConfigMap does not exist yet.
     let instances = dynamic_api(
         &client,
         &format!("{group}/v1alpha1"),
@@ -82,13 +81,48 @@ async fn external_references_and_children_wake_their_instance() -> anyhow::Resul
         "watchprobes",
         Some(&namespace),
     );
+    let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), &namespace);
+    instance_waits_for_its_external_object(&instances, &config_maps, &group, &namespace, &operator)
+        .await?;
+    external_object_wakes_the_instance(&instances, &config_maps, &namespace, &operator).await?;
+    deleted_child_comes_back(&config_maps, &operator).await?;
+    metrics_report_requests_evaluations_and_queue(&operator)?;
+
+    // Deleting the instance stops its external watch and removes the child.
+    instances.delete("probe", &DeleteParams::default()).await?;
+    check(
+        wait_for(TIMEOUT, "the instance and its child to be gone", || {
+            let instances = instances.clone();
+            let config_maps = config_maps.clone();
+            async move {
+                Ok(instances.get_opt("probe").await?.is_none()
+                    && config_maps.get_opt("probe-copy").await?.is_none())
+            }
+        })
+        .await,
+        &operator,
+    );
+    rgd_api(&client)
+        .delete(&rgd_name, &DeleteParams::default())
+        .await?;
+    Ok(())
+}
+
+/// The instance comes first: its external ConfigMap does not exist yet, so it reports what it
+/// waits for and has no child.
+async fn instance_waits_for_its_external_object(
+    instances: &Api<DynamicObject>,
+    config_maps: &Api<ConfigMap>,
+    group: &str,
+    namespace: &str,
+    operator: &OperatorProcess,
+) -> anyhow::Result<()> {
     let instance = json!({
         "apiVersion": format!("{group}/v1alpha1"), "kind": "WatchProbe",
         "metadata": {"name": "probe", "namespace": namespace},
         "spec": {"settings": "shared-settings"}
     });
-    check(create(&instances, &instance).await, &operator);
-    let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), &namespace);
+    check(create(instances, &instance).await, operator);
     wait_for(TIMEOUT, "the instance to report what it waits for", || {
         let instances = instances.clone();
         async move {
@@ -98,8 +132,17 @@ async fn external_references_and_children_wake_their_instance() -> anyhow::Resul
     })
     .await?;
     assert!(config_maps.get_opt("probe-copy").await?.is_none());
+    Ok(())
+}
 
-    // The external object appears: the instance goes ACTIVE without waiting for a re-check.
+/// The external object appears: the instance goes ACTIVE without waiting for a re-check; the
+/// external object changes: the child follows.
+async fn external_object_wakes_the_instance(
+    instances: &Api<DynamicObject>,
+    config_maps: &Api<ConfigMap>,
+    namespace: &str,
+    operator: &OperatorProcess,
+) -> anyhow::Result<()> {
     let settings: ConfigMap = serde_json::from_value(json!({
         "metadata": {"name": "shared-settings", "namespace": namespace},
         "data": {"level": "debug"}
@@ -107,7 +150,7 @@ async fn external_references_and_children_wake_their_instance() -> anyhow::Resul
     config_maps
         .create(&PostParams::default(), &settings)
         .await?;
-    wait_instance_state(&instances, "probe", "ACTIVE", EVENT_DRIVEN, &operator).await?;
+    wait_instance_state(instances, "probe", "ACTIVE", EVENT_DRIVEN, operator).await?;
     let copied = |expected: &'static str| {
         let config_maps = config_maps.clone();
         move || {
@@ -129,10 +172,9 @@ async fn external_references_and_children_wake_their_instance() -> anyhow::Resul
             copied("debug"),
         )
         .await,
-        &operator,
+        operator,
     );
 
-    // The external object changes: the child follows.
     config_maps
         .patch(
             "shared-settings",
@@ -147,10 +189,16 @@ async fn external_references_and_children_wake_their_instance() -> anyhow::Resul
             copied("info"),
         )
         .await,
-        &operator,
+        operator,
     );
+    Ok(())
+}
 
-    // A child deleted behind the operator's back comes back.
+/// A child deleted behind the operator's back comes back.
+async fn deleted_child_comes_back(
+    config_maps: &Api<ConfigMap>,
+    operator: &OperatorProcess,
+) -> anyhow::Result<()> {
     let deleted_uid = config_maps
         .get("probe-copy")
         .await?
@@ -173,11 +221,14 @@ async fn external_references_and_children_wake_their_instance() -> anyhow::Resul
             }
         })
         .await,
-        &operator,
+        operator,
     );
+    Ok(())
+}
 
-    // The metrics report the client's requests, the evaluation passes and the queue.
-    let metrics = scrape_metrics(&operator)?;
+/// The metrics report the client's requests, the evaluation passes and the queue.
+fn metrics_report_requests_evaluations_and_queue(operator: &OperatorProcess) -> anyhow::Result<()> {
+    let metrics = scrape_metrics(operator)?;
     assert!(
         counter_value(&metrics, "rest_client_requests_total", "method=\"PATCH\"") > 0.0,
         "no PATCH counted:\n{metrics}"
@@ -196,23 +247,5 @@ async fn external_references_and_children_wake_their_instance() -> anyhow::Resul
             .any(|line| line.starts_with("dynamic_controller_queue_length ")),
         "no queue length:\n{metrics}"
     );
-
-    // Deleting the instance stops its external watch and removes the child.
-    instances.delete("probe", &DeleteParams::default()).await?;
-    check(
-        wait_for(TIMEOUT, "the instance and its child to be gone", || {
-            let instances = instances.clone();
-            let config_maps = config_maps.clone();
-            async move {
-                Ok(instances.get_opt("probe").await?.is_none()
-                    && config_maps.get_opt("probe-copy").await?.is_none())
-            }
-        })
-        .await,
-        &operator,
-    );
-    rgd_api(&client)
-        .delete(&rgd_name, &DeleteParams::default())
-        .await?;
     Ok(())
 }

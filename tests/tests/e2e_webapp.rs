@@ -11,7 +11,8 @@ use e2e_support::{
     unique_group, wait_instance_state, wait_rgd_active,
 };
 use futures::TryStreamExt as _;
-use kro_integration_tests::{client, create_namespace, wait_for};
+use kro_integration_tests::{OperatorProcess, client, create_namespace, wait_for};
+use kube::Client;
 use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams, WatchEvent, WatchParams};
 use serde_json::{Value, json};
 
@@ -51,6 +52,32 @@ async fn creation_revision(
     anyhow::bail!("no ADDED event for {name} since revision {since}")
 }
 
+/// The APIs of the instance and of the children the walkthrough looks at.
+struct WebAppApis {
+    instances: Api<DynamicObject>,
+    deployments: Api<DynamicObject>,
+    services: Api<DynamicObject>,
+    ingresses: Api<DynamicObject>,
+}
+
+impl WebAppApis {
+    fn new(client: &Client, api_version: &str, namespace: &str) -> Self {
+        let namespace = Some(namespace);
+        Self {
+            instances: dynamic_api(client, api_version, "WebApp", "webapps", namespace),
+            deployments: dynamic_api(client, "apps/v1", "Deployment", "deployments", namespace),
+            services: dynamic_api(client, "v1", "Service", "services", namespace),
+            ingresses: dynamic_api(
+                client,
+                "networking.k8s.io/v1",
+                "Ingress",
+                "ingresses",
+                namespace,
+            ),
+        }
+    }
+}
+
 #[tokio::test]
 async fn webapp_walkthrough() -> anyhow::Result<()> {
     let client = client().await?;
@@ -58,17 +85,32 @@ async fn webapp_walkthrough() -> anyhow::Result<()> {
     let namespace = create_namespace(&client, "kro-e2e-webapp").await?;
     let group = unique_group("webapp");
 
-    // The RGD becomes Active with its topological order.
+    let rgd_name = rgd_becomes_active(&client, &group, &operator).await?;
+    let api_version = format!("{group}/v1alpha1");
+    let apis = WebAppApis::new(&client, &api_version, &namespace);
+    instance_creates_children_in_order(&apis, &api_version, &namespace, &operator).await?;
+    spec_updates_roll_through(&apis, &operator).await?;
+    drift_is_corrected(&apis, &operator).await?;
+    kubectl_shows_the_rgd_columns(&rgd_name)?;
+    deletion_removes_children_and_crd(&client, &apis, &rgd_name, &group, &operator).await
+}
+
+/// The RGD becomes Active with its topological order; returns its name.
+async fn rgd_becomes_active(
+    client: &Client,
+    group: &str,
+    operator: &OperatorProcess,
+) -> anyhow::Result<String> {
     let rgd = isolate_rgd(
         corpus_file("examples/kubernetes/webapp/rg.yaml")?.remove(0),
-        &group,
+        group,
     );
     let rgd_name = rgd["metadata"]["name"]
         .as_str()
         .unwrap_or_default()
         .to_owned();
-    check(create(&rgd_api(&client), &rgd).await, &operator);
-    let active = wait_rgd_active(&client, &rgd_name, TIMEOUT, &operator).await?;
+    check(create(&rgd_api(client), &rgd).await, operator);
+    let active = wait_rgd_active(client, &rgd_name, TIMEOUT, operator).await?;
     assert_eq!(
         active.data["status"]["topologicalOrder"],
         json!(["deployment", "service", "ingress"])
@@ -91,25 +133,22 @@ async fn webapp_walkthrough() -> anyhow::Result<()> {
             "{type_} not True: {conditions:?}"
         );
     }
+    Ok(rgd_name)
+}
 
-    // An instance: Deployment then Service, status projected, ACTIVE.
-    let api_version = format!("{group}/v1alpha1");
-    let instances = dynamic_api(&client, &api_version, "WebApp", "webapps", Some(&namespace));
-    let deployments = dynamic_api(
-        &client,
-        "apps/v1",
-        "Deployment",
-        "deployments",
-        Some(&namespace),
-    );
-    let services = dynamic_api(&client, "v1", "Service", "services", Some(&namespace));
-    let ingresses = dynamic_api(
-        &client,
-        "networking.k8s.io/v1",
-        "Ingress",
-        "ingresses",
-        Some(&namespace),
-    );
+/// An instance: Deployment then Service, status projected, ACTIVE.
+async fn instance_creates_children_in_order(
+    apis: &WebAppApis,
+    api_version: &str,
+    namespace: &str,
+    operator: &OperatorProcess,
+) -> anyhow::Result<()> {
+    let WebAppApis {
+        instances,
+        deployments,
+        services,
+        ingresses,
+    } = apis;
     let instance = json!({
         "apiVersion": api_version, "kind": "WebApp",
         "metadata": {"name": "test-app", "namespace": namespace},
@@ -123,16 +162,16 @@ async fn webapp_walkthrough() -> anyhow::Result<()> {
         .metadata
         .resource_version
         .unwrap_or_default();
-    check(create(&instances, &instance).await, &operator);
-    let ready = wait_instance_state(&instances, "test-app", "ACTIVE", TIMEOUT, &operator).await?;
+    check(create(instances, &instance).await, operator);
+    let ready = wait_instance_state(instances, "test-app", "ACTIVE", TIMEOUT, operator).await?;
     assert_eq!(
         ready.data["status"]["availableReplicas"],
         json!(1),
         "{}",
         ready.data["status"]
     );
-    let deployment_created = creation_revision(&deployments, "test-app", &before_instance).await?;
-    let service_created = creation_revision(&services, "test-app", &before_instance).await?;
+    let deployment_created = creation_revision(deployments, "test-app", &before_instance).await?;
+    let service_created = creation_revision(services, "test-app", &before_instance).await?;
     assert!(
         deployment_created < service_created,
         "the Service (which reads the Deployment) must be created after it: Deployment at \
@@ -152,15 +191,34 @@ async fn webapp_walkthrough() -> anyhow::Result<()> {
         ingresses.get_opt("test-app").await?.is_none(),
         "ingress is disabled"
     );
+    Ok(())
+}
 
-    // A spec update rolls through to the Deployment.
+/// A merge patch of the instance's spec.
+async fn patch_instance_spec(instances: &Api<DynamicObject>, spec: Value) -> anyhow::Result<()> {
     instances
         .patch(
             "test-app",
             &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"image": "nginx:1.27"}})),
+            &Patch::Merge(json!({ "spec": spec })),
         )
         .await?;
+    Ok(())
+}
+
+/// A spec update rolls through to the Deployment; includeWhen: enabling the ingress creates it,
+/// disabling prunes it.
+async fn spec_updates_roll_through(
+    apis: &WebAppApis,
+    operator: &OperatorProcess,
+) -> anyhow::Result<()> {
+    let WebAppApis {
+        instances,
+        deployments,
+        ingresses,
+        ..
+    } = apis;
+    patch_instance_spec(instances, json!({"image": "nginx:1.27"})).await?;
     check(
         wait_for(TIMEOUT, "the Deployment image to be updated", || async {
             let deployment = deployments.get("test-app").await?;
@@ -170,40 +228,35 @@ async fn webapp_walkthrough() -> anyhow::Result<()> {
                 == Some(&Value::from("nginx:1.27")))
         })
         .await,
-        &operator,
+        operator,
     );
 
-    // includeWhen: enabling the ingress creates it, disabling prunes it.
-    instances
-        .patch(
-            "test-app",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"ingress": {"enabled": true}}})),
-        )
-        .await?;
+    patch_instance_spec(instances, json!({"ingress": {"enabled": true}})).await?;
     check(
         wait_for(TIMEOUT, "the Ingress to be created", || async {
             Ok(ingresses.get_opt("test-app").await?.is_some())
         })
         .await,
-        &operator,
+        operator,
     );
-    instances
-        .patch(
-            "test-app",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"ingress": {"enabled": false}}})),
-        )
-        .await?;
+    patch_instance_spec(instances, json!({"ingress": {"enabled": false}})).await?;
     check(
         wait_for(TIMEOUT, "the Ingress to be pruned", || async {
             Ok(ingresses.get_opt("test-app").await?.is_none())
         })
         .await,
-        &operator,
+        operator,
     );
+    Ok(())
+}
 
-    // Drift: a field kro owns is put back; a deleted child is recreated.
+/// Drift: a field kro owns is put back; a deleted child is recreated.
+async fn drift_is_corrected(apis: &WebAppApis, operator: &OperatorProcess) -> anyhow::Result<()> {
+    let WebAppApis {
+        deployments,
+        services,
+        ..
+    } = apis;
     deployments
         .patch(
             "test-app",
@@ -221,7 +274,7 @@ async fn webapp_walkthrough() -> anyhow::Result<()> {
             },
         )
         .await,
-        &operator,
+        operator,
     );
     let old_uid = services.get("test-app").await?.metadata.uid;
     services.delete("test-app", &Default::default()).await?;
@@ -233,16 +286,19 @@ async fn webapp_walkthrough() -> anyhow::Result<()> {
                 .is_some_and(|service| service.metadata.uid != old_uid))
         })
         .await,
-        &operator,
+        operator,
     );
+    Ok(())
+}
 
-    // kubectl shows the RGD's columns.
+/// kubectl shows the RGD's columns.
+fn kubectl_shows_the_rgd_columns(rgd_name: &str) -> anyhow::Result<()> {
     let kubectl = std::env::var("KRO_TESTENV_BIN")
         .map(|dir| format!("{dir}/kubectl"))
         .unwrap_or_else(|_| "kubectl".to_owned());
     let output = std::process::Command::new(kubectl)
         .args(["--kubeconfig", &std::env::var("KRO_TEST_KUBECONFIG")?])
-        .args(["get", "rgd", &rgd_name, "-o", "wide"])
+        .args(["get", "rgd", rgd_name, "-o", "wide"])
         .output()?;
     let table = String::from_utf8_lossy(&output.stdout);
     for column in [
@@ -260,22 +316,31 @@ async fn webapp_walkthrough() -> anyhow::Result<()> {
         );
     }
     assert!(table.contains("deployment"), "{table}");
+    Ok(())
+}
 
-    // Deleting the instance removes the children, then the instance itself.
+/// Deleting the instance removes the children, then the instance itself; deleting the RGD with
+/// --allow-crd-deletion removes the generated CRD.
+async fn deletion_removes_children_and_crd(
+    client: &Client,
+    apis: &WebAppApis,
+    rgd_name: &str,
+    group: &str,
+    operator: &OperatorProcess,
+) -> anyhow::Result<()> {
     check(
-        delete_and_wait(&instances, "test-app", TIMEOUT).await,
-        &operator,
+        delete_and_wait(&apis.instances, "test-app", TIMEOUT).await,
+        operator,
     );
-    assert!(deployments.get_opt("test-app").await?.is_none());
-    assert!(services.get_opt("test-app").await?.is_none());
+    assert!(apis.deployments.get_opt("test-app").await?.is_none());
+    assert!(apis.services.get_opt("test-app").await?.is_none());
 
-    // Deleting the RGD with --allow-crd-deletion removes the generated CRD.
     check(
-        delete_and_wait(&rgd_api(&client), &rgd_name, TIMEOUT).await,
-        &operator,
+        delete_and_wait(&rgd_api(client), rgd_name, TIMEOUT).await,
+        operator,
     );
     let crds = dynamic_api(
-        &client,
+        client,
         "apiextensions.k8s.io/v1",
         "CustomResourceDefinition",
         "customresourcedefinitions",
@@ -287,7 +352,7 @@ async fn webapp_walkthrough() -> anyhow::Result<()> {
             Ok(crds.get_opt(&crd_name).await?.is_none())
         })
         .await,
-        &operator,
+        operator,
     );
     Ok(())
 }

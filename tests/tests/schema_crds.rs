@@ -75,9 +75,48 @@ async fn corpus_crds_are_established_and_instances_get_their_defaults() -> anyho
     let mut instances_checked = 0;
     let mut defaults_checked = Vec::new();
 
-    // Create every CRD first: the API server establishes them in parallel.
+    let generated = create_every_crd(&crds, &rgds).await?;
+    for (rgd, group, crd) in &generated {
+        let file = rgd.path.display().to_string();
+        let crd_name = crd.metadata.name.clone().unwrap_or_default();
+        tokio::time::timeout(
+            Duration::from_secs(30),
+            await_condition(crds.clone(), &crd_name, is_crd_established()),
+        )
+        .await
+        .with_context(|| format!("{file}: CRD {crd_name} never became Established"))??;
+
+        let kind = KindUnderTest::new(&client, &namespace, group, crd);
+        // The instances that sit next to this RGD in the corpus.
+        let directory = rgd.path.parent();
+        for instance in documents.iter().filter(|d| {
+            kind_of(d) == kind.kind && d.path.parent() == directory && d.value["spec"].is_object()
+        }) {
+            admit_instance(&kind, instance, &mut defaults_checked).await?;
+            instances_checked += 1;
+        }
+        crds.delete(&crd_name, &DeleteParams::default()).await?;
+    }
+    assert!(
+        instances_checked >= 15,
+        "only {instances_checked} corpus instances were checked"
+    );
+    assert!(
+        defaults_checked.len() >= 10,
+        "only {} defaulted fields were checked: {defaults_checked:?}",
+        defaults_checked.len()
+    );
+    Ok(())
+}
+
+/// Creates every CRD first, before waiting on any: the API server establishes them in parallel.
+/// Each gets a group of its own.
+async fn create_every_crd<'a>(
+    crds: &Api<CustomResourceDefinition>,
+    rgds: &[&'a CorpusDocument],
+) -> anyhow::Result<Vec<(&'a CorpusDocument, String, CustomResourceDefinition)>> {
     let mut generated = Vec::new();
-    for rgd in &rgds {
+    for rgd in rgds {
         let file = rgd.path.display().to_string();
         let mut schema = rgd.value["spec"]["schema"].clone();
         let group = format!("{}.corpus.test.kro.run", unique_name("c"));
@@ -90,17 +129,24 @@ async fn corpus_crds_are_established_and_instances_get_their_defaults() -> anyho
             .with_context(|| format!("{file}: the API server rejected CRD {crd_name}"))?;
         generated.push((*rgd, group, crd));
     }
+    Ok(generated)
+}
 
-    for (rgd, group, crd) in &generated {
-        let file = rgd.path.display().to_string();
-        let crd_name = crd.metadata.name.clone().unwrap_or_default();
-        tokio::time::timeout(
-            Duration::from_secs(30),
-            await_condition(crds.clone(), &crd_name, is_crd_established()),
-        )
-        .await
-        .with_context(|| format!("{file}: CRD {crd_name} never became Established"))??;
+/// A generated kind: its name, the apiVersion its instances use, its spec schema and its API.
+struct KindUnderTest {
+    kind: String,
+    api_version: String,
+    spec_schema: JSONSchemaProps,
+    api: Api<DynamicObject>,
+}
 
+impl KindUnderTest {
+    fn new(
+        client: &kube::Client,
+        namespace: &str,
+        group: &str,
+        crd: &CustomResourceDefinition,
+    ) -> Self {
         let version = &crd.spec.versions[0];
         let kind = crd.spec.names.kind.clone();
         let namespaced = crd.spec.scope == "Namespaced";
@@ -117,57 +163,54 @@ async fn corpus_crds_are_established_and_instances_get_their_defaults() -> anyho
             &crd.spec.names.plural,
         );
         let api: Api<DynamicObject> = if namespaced {
-            Api::namespaced_with(client.clone(), &namespace, &resource)
+            Api::namespaced_with(client.clone(), namespace, &resource)
         } else {
             Api::all_with(client.clone(), &resource)
         };
-        // The instances that sit next to this RGD in the corpus.
-        let directory = rgd.path.parent();
-        for instance in documents.iter().filter(|d| {
-            kind_of(d) == kind && d.path.parent() == directory && d.value["spec"].is_object()
-        }) {
-            let instance_file = instance.path.display().to_string();
-            let mut value = instance.value.clone();
-            value["apiVersion"] = Value::String(format!("{group}/{}", version.name));
-            let name = unique_name("inst");
-            value["metadata"] = serde_json::json!({ "name": name });
-            let object: DynamicObject = serde_json::from_value(value)?;
-            let created = api
-                .create(&PostParams::default(), &object)
-                .await
-                .with_context(|| {
-                    format!("{instance_file}: the API server rejected the instance")
-                })?;
-            assert_defaults_applied(
-                &spec_schema,
-                &created.data["spec"],
-                "spec",
-                &mut defaults_checked,
-            )
-            .with_context(|| instance_file.clone())?;
-            // Nothing the user wrote was changed by admission.
-            for (key, written) in instance.value["spec"].as_object().into_iter().flatten() {
-                if written.is_object() {
-                    continue; // objects may gain defaulted children
-                }
-                assert_eq!(
-                    &created.data["spec"][key], written,
-                    "{instance_file}: spec.{key} changed on admission"
-                );
-            }
-            api.delete(&name, &DeleteParams::default()).await?;
-            instances_checked += 1;
+        Self {
+            kind,
+            api_version: format!("{group}/{}", version.name),
+            spec_schema,
+            api,
         }
-        crds.delete(&crd_name, &DeleteParams::default()).await?;
     }
-    assert!(
-        instances_checked >= 15,
-        "only {instances_checked} corpus instances were checked"
-    );
-    assert!(
-        defaults_checked.len() >= 10,
-        "only {} defaulted fields were checked: {defaults_checked:?}",
-        defaults_checked.len()
-    );
+}
+
+/// Creates a corpus instance under a unique name, checks the defaults admission applied and that
+/// nothing the user wrote changed, then deletes it.
+async fn admit_instance(
+    kind: &KindUnderTest,
+    instance: &CorpusDocument,
+    defaults_checked: &mut Vec<String>,
+) -> anyhow::Result<()> {
+    let instance_file = instance.path.display().to_string();
+    let mut value = instance.value.clone();
+    value["apiVersion"] = Value::String(kind.api_version.clone());
+    let name = unique_name("inst");
+    value["metadata"] = serde_json::json!({ "name": name });
+    let object: DynamicObject = serde_json::from_value(value)?;
+    let created = kind
+        .api
+        .create(&PostParams::default(), &object)
+        .await
+        .with_context(|| format!("{instance_file}: the API server rejected the instance"))?;
+    assert_defaults_applied(
+        &kind.spec_schema,
+        &created.data["spec"],
+        "spec",
+        defaults_checked,
+    )
+    .with_context(|| instance_file.clone())?;
+    // Nothing the user wrote was changed by admission.
+    for (key, written) in instance.value["spec"].as_object().into_iter().flatten() {
+        if written.is_object() {
+            continue; // objects may gain defaulted children
+        }
+        assert_eq!(
+            &created.data["spec"][key], written,
+            "{instance_file}: spec.{key} changed on admission"
+        );
+    }
+    kind.api.delete(&name, &DeleteParams::default()).await?;
     Ok(())
 }

@@ -326,12 +326,47 @@ pub async fn remove_test_objects(
             None => unlabelled(rgd),
         })
         .collect();
-    let mut groups = BTreeSet::new();
-    let mut instances = Vec::new();
-    let mut nested_instances = Vec::new();
-    for rgd in &listed {
+    let found = instances_of(client, &listed).await;
+    // Instances that are another instance's children go with their parent, as they would for a
+    // user; deleting them alongside would race the parent's own deletion of them.
+    let mut first_error = delete_all_and_wait(&found.instances, timeout).await.err();
+    if let Err(error) = delete_all_and_wait(&found.nested_instances, timeout).await {
+        first_error.get_or_insert(error);
+    }
+    let rgd_names: Vec<(Api<DynamicObject>, String)> = listed
+        .iter()
+        .map(|rgd| (rgds.clone(), rgd.name_any()))
+        .collect();
+    if let Err(error) = delete_all_and_wait(&rgd_names, timeout).await {
+        first_error.get_or_insert(error);
+    }
+    delete_labelled_namespaces(client, &selector).await?;
+    sweep_owned(client, swept, &found.groups).await?;
+    match first_error {
+        Some(error) => Err(error),
+        None => Ok(()),
+    }
+}
+
+/// The instances of a set of RGDs, and the groups of their kinds.
+struct TestInstances {
+    groups: BTreeSet<String>,
+    /// Instances no other instance owns.
+    instances: Vec<(Api<DynamicObject>, String)>,
+    /// Instances that are another instance's children.
+    nested_instances: Vec<(Api<DynamicObject>, String)>,
+}
+
+/// Lists the instances of every RGD in `listed`, split by whether another instance owns them.
+async fn instances_of(client: &Client, listed: &[DynamicObject]) -> TestInstances {
+    let mut found = TestInstances {
+        groups: BTreeSet::new(),
+        instances: Vec::new(),
+        nested_instances: Vec::new(),
+    };
+    for rgd in listed {
         let spec = serde_json::json!({"spec": rgd.data["spec"].clone()});
-        groups.insert(
+        found.groups.insert(
             spec["spec"]["schema"]["group"]
                 .as_str()
                 .unwrap_or("kro.run")
@@ -350,29 +385,22 @@ pub async fn remove_test_objects(
                     instance.name_any(),
                 );
                 if nested {
-                    nested_instances.push(entry);
+                    found.nested_instances.push(entry);
                 } else {
-                    instances.push(entry);
+                    found.instances.push(entry);
                 }
             }
         }
     }
-    // Instances that are another instance's children go with their parent, as they would for a
-    // user; deleting them alongside would race the parent's own deletion of them.
-    let mut first_error = delete_all_and_wait(&instances, timeout).await.err();
-    if let Err(error) = delete_all_and_wait(&nested_instances, timeout).await {
-        first_error.get_or_insert(error);
-    }
-    let rgd_names: Vec<(Api<DynamicObject>, String)> = listed
-        .iter()
-        .map(|rgd| (rgds.clone(), rgd.name_any()))
-        .collect();
-    if let Err(error) = delete_all_and_wait(&rgd_names, timeout).await {
-        first_error.get_or_insert(error);
-    }
+    found
+}
+
+/// Starts deleting the namespaces labelled `selector` (in the background: their contents go
+/// with them, and nothing waits on it).
+async fn delete_labelled_namespaces(client: &Client, selector: &str) -> anyhow::Result<()> {
     let namespaces = dynamic_api(client, "v1", "Namespace", "namespaces", None);
     for namespace in namespaces
-        .list(&ListParams::default().labels(&selector))
+        .list(&ListParams::default().labels(selector))
         .await?
         .items
     {
@@ -382,6 +410,16 @@ pub async fn remove_test_objects(
                 .await;
         }
     }
+    Ok(())
+}
+
+/// Deletes the kro-owned objects of the `swept` kinds whose instance group is one of `groups`:
+/// the children of instances whose finalizers were removed by force.
+async fn sweep_owned(
+    client: &Client,
+    swept: &[SweptKind],
+    groups: &BTreeSet<String>,
+) -> anyhow::Result<()> {
     for kind in swept {
         let all = dynamic_api(client, kind.api_version, kind.kind, kind.plural, None);
         let owned = all
@@ -409,10 +447,7 @@ pub async fn remove_test_objects(
             }
         }
     }
-    match first_error {
-        Some(error) => Err(error),
-        None => Ok(()),
-    }
+    Ok(())
 }
 
 /// The operator's whole log so far.
