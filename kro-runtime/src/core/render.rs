@@ -17,11 +17,16 @@ pub(crate) fn set_at(object: &mut Value, path: &FieldPath, value: Value) {
                 if !current.is_object() {
                     *current = Value::Object(Map::new());
                 }
-                match current {
-                    Value::Object(map) => map
-                        .entry(name.clone())
-                        .or_insert_with(|| Value::Object(Map::new())),
-                    _ => return,
+                let Value::Object(map) = current else {
+                    return;
+                };
+                // Looked up before inserting: an owned key only for a new field.
+                if !map.contains_key(name) {
+                    map.insert(name.clone(), Value::Object(Map::new()));
+                }
+                match map.get_mut(name) {
+                    Some(next) => next,
+                    None => return,
                 }
             }
             PathSegment::Index(index) => match current.get_mut(*index) {
@@ -36,7 +41,12 @@ pub(crate) fn set_at(object: &mut Value, path: &FieldPath, value: Value) {
                 *current = Value::Object(Map::new());
             }
             if let Value::Object(map) = current {
-                map.insert(name.clone(), value);
+                match map.get_mut(name) {
+                    Some(slot) => *slot = value,
+                    None => {
+                        map.insert(name.clone(), value);
+                    }
+                }
             }
         }
         PathSegment::Index(index) => {

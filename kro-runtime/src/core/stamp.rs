@@ -13,12 +13,14 @@ use kro_applyset::labels::{
 use kro_applyset::{
     CollectionPosition, InstanceRef, KroVersion, ObjectError, child_annotations, child_labels,
 };
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 /// The labels and annotations kro stamps on the children of one instance.
 pub(crate) struct ChildStamp {
     /// [`child_labels`] without the labels of the node and the collection position.
     shared: BTreeMap<String, String>,
+    /// `shared` as JSON, copied whole into each child.
+    shared_json: Map<String, Value>,
 }
 
 impl ChildStamp {
@@ -27,7 +29,11 @@ impl ChildStamp {
         shared.remove(NODE_ID_LABEL);
         shared.remove(COLLECTION_INDEX_LABEL);
         shared.remove(COLLECTION_SIZE_LABEL);
-        Self { shared }
+        let shared_json = json_map(&shared);
+        Self {
+            shared,
+            shared_json,
+        }
     }
 
     /// Stamps `object` as `stamp_metadata(object, &child_labels(instance, version, node_id,
@@ -50,9 +56,51 @@ impl ChildStamp {
             );
             own.insert(COLLECTION_SIZE_LABEL.to_owned(), position.size.to_string());
         }
+        let annotations = child_annotations(apply_order);
+        // The common shape: metadata a map, labels and annotations absent, null or maps.
+        if let Some(metadata) = object.get_mut("metadata").and_then(Value::as_object_mut)
+            && mergeable(metadata.get("labels"))
+            && mergeable(metadata.get("annotations"))
+        {
+            let mut labels = self.shared_json.clone();
+            for (key, value) in own {
+                labels.insert(key, Value::String(value));
+            }
+            merge(metadata, "labels", labels);
+            merge(metadata, "annotations", json_map(&annotations));
+            return Ok(());
+        }
         // The two label sets are disjoint: stamping one after the other writes their union.
-        stamp_metadata(object, &self.shared, &child_annotations(apply_order))?;
+        stamp_metadata(object, &self.shared, &annotations)?;
         stamp_metadata(object, &own, &BTreeMap::new())
+    }
+}
+
+fn json_map(entries: &BTreeMap<String, String>) -> Map<String, Value> {
+    entries
+        .iter()
+        .map(|(key, value)| (key.clone(), Value::String(value.clone())))
+        .collect()
+}
+
+/// Whether `stamp_metadata` writes into this metadata field without failing.
+fn mergeable(field: Option<&Value>) -> bool {
+    matches!(field, None | Some(Value::Null | Value::Object(_)))
+}
+
+/// Writes kro's entries over `metadata.<field>` (a [`mergeable`] field), as `stamp_metadata`
+/// does: the object's own entries stay unless kro writes the same key.
+fn merge(metadata: &mut Map<String, Value>, field: &str, mut kro: Map<String, Value>) {
+    match metadata.get_mut(field) {
+        Some(Value::Object(own)) => {
+            for (key, value) in std::mem::take(own) {
+                kro.entry(key).or_insert(value);
+            }
+            *own = kro;
+        }
+        _ => {
+            metadata.insert(field.to_owned(), Value::Object(kro));
+        }
     }
 }
 
@@ -129,6 +177,9 @@ mod tests {
             json!({"metadata": {"name": "x"}}),
             json!({"metadata": {"name": "x", "labels": {"user": "yes", NODE_ID_LABEL: "mine"}}}),
             json!({"metadata": {"labels": null, "annotations": {"a": "b"}}}),
+            json!({"metadata": {"labels": {"kro.run/owned": "false", "z": "1"}, "annotations": null}}),
+            json!({"metadata": {"annotations": {"internal.kro.run/apply-order": "9", "x": "y"}}}),
+            json!({"metadata": null}),
             json!({}),
         ];
         for namespace in [None, Some("team")] {

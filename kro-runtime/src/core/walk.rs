@@ -1,7 +1,7 @@
 //! The node walk: every resource node in topological order through includeWhen, dependency
 //! gating, forEach expansion, rendering, observation and readiness.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
 
@@ -52,7 +52,7 @@ pub(crate) struct Walker<'a> {
     pub instance: &'a InstanceRef,
     pub max_collection_size: usize,
     pub activation: Activation,
-    states: HashMap<&'a str, (NodeState, Option<String>)>,
+    states: BTreeMap<&'a str, (NodeState, Option<String>)>,
     /// The node of every object rendered so far, in the order of [`WalkResult::wanted`].
     rendered_by: Vec<&'a str>,
     /// Fingerprints of the identities of [`WalkResult::wanted`], so that a node without a
@@ -67,7 +67,7 @@ pub(crate) struct Walker<'a> {
     namespace_path: FieldPath,
     /// Values of expressions already evaluated this pass, by source (see
     /// [`Walker::evaluate_slot`]).
-    memo: HashMap<&'a str, Option<Value>>,
+    memo: BTreeMap<&'a str, Option<Value>>,
 }
 
 /// A fingerprint of an object's identity (group, kind, namespace, name).
@@ -90,13 +90,13 @@ impl<'a> Walker<'a> {
             instance,
             max_collection_size,
             activation,
-            states: HashMap::new(),
+            states: BTreeMap::new(),
             rendered_by: Vec::new(),
             rendered_identities: BTreeSet::new(),
             applyset_id: instance.applyset_id(),
             stamp: ChildStamp::new(instance, version),
             namespace_path: FieldPath::root().field("metadata").field("namespace"),
-            memo: HashMap::new(),
+            memo: BTreeMap::new(),
         }
     }
 
