@@ -223,8 +223,10 @@ impl Lowerer {
 
     fn call_node(&mut self, call: Call) -> Node {
         // The native operations never look at the deadline; the rest may (see `Lowered::clock`).
-        if matches!(call.op, Op::Other | Op::Value(_) | Op::Iter) {
-            self.clock = true;
+        match call.op {
+            Op::Other | Op::Iter => self.clock = true,
+            Op::Value(value) if value.deadline => self.clock = true,
+            _ => {}
         }
         Node::Call(Box::new(call))
     }

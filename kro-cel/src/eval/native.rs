@@ -15,61 +15,98 @@ use std::sync::Arc;
 /// A kro-cel function on whole values with its declared argument types (receiver first).
 #[derive(Clone, Copy)]
 pub(crate) struct ValueCall {
-    func: ValueFn,
-    types: &'static [&'static str],
-    /// The name the size of the result is charged under, for functions whose result may
-    /// outgrow their arguments.
-    charged: Option<&'static str>,
+    spec: &'static Spec,
+    /// The function charges the budget with `budget::charge`, which looks at the deadline.
+    pub(crate) deadline: bool,
 }
 
-/// The functions called directly: (name, receiver, argument types, function, charged).
-type Entry = (&'static str, bool, &'static [&'static str], ValueFn, bool);
-const VALUE_CALLS: &[Entry] = &[
-    ("hash.fnv64a", false, &["string"], kro::fnv64a, false),
-    ("hash.sha256", false, &["string"], kro::sha256_hash, false),
-    ("hash.md5", false, &["string"], kro::md5_hash, false),
-    ("json.marshal", false, &["dyn"], kro::json_marshal, false),
-    (
-        "json.unmarshal",
-        false,
-        &["string"],
-        kro::json_unmarshal,
-        true,
-    ),
-    (
+/// One function called directly.
+struct Spec {
+    name: &'static str,
+    receiver: bool,
+    /// The declared argument types, receiver first.
+    types: &'static [&'static str],
+    func: ValueFn,
+    /// The size of the result is charged (under the function's name): it may outgrow the
+    /// arguments.
+    charged: bool,
+    /// See [`ValueCall::deadline`].
+    deadline: bool,
+    /// The function reads kro-cel's objects itself: its arguments are not made plain.
+    objects: bool,
+}
+
+impl Spec {
+    const fn new(
+        name: &'static str,
+        receiver: bool,
+        types: &'static [&'static str],
+        func: ValueFn,
+    ) -> Self {
+        Spec {
+            name,
+            receiver,
+            types,
+            func,
+            charged: false,
+            deadline: false,
+            objects: false,
+        }
+    }
+
+    const fn charged(mut self) -> Self {
+        self.charged = true;
+        self
+    }
+
+    const fn deadline(mut self) -> Self {
+        self.deadline = true;
+        self
+    }
+
+    const fn objects(mut self) -> Self {
+        self.objects = true;
+        self
+    }
+}
+
+/// The functions called directly.
+static VALUE_CALLS: &[Spec] = &[
+    Spec::new("hash.fnv64a", false, &["string"], kro::fnv64a),
+    Spec::new("hash.sha256", false, &["string"], kro::sha256_hash),
+    Spec::new("hash.md5", false, &["string"], kro::md5_hash),
+    Spec::new("json.marshal", false, &["dyn"], kro::json_marshal)
+        .deadline()
+        .objects(),
+    Spec::new("json.unmarshal", false, &["string"], kro::json_unmarshal)
+        .charged()
+        .deadline(),
+    Spec::new(
         "random.seededString",
         false,
         &["int", "string"],
         kro::seeded_string,
-        false,
-    ),
-    (
+    )
+    .deadline(),
+    Spec::new(
         "random.seededInt",
         false,
         &["int", "int", "string"],
         kro::seeded_int,
-        false,
     ),
-    ("merge", true, &["map", "map"], kro::merge, true),
-    ("deepMerge", true, &["dyn", "dyn"], kro::deep_merge, true),
-    (
-        comprehension::KEYS,
-        false,
-        &["dyn"],
-        comprehension::keys,
-        false,
-    ),
+    Spec::new("merge", true, &["map", "map"], kro::merge).charged(),
+    Spec::new("deepMerge", true, &["dyn", "dyn"], kro::deep_merge).charged(),
+    Spec::new(comprehension::KEYS, false, &["dyn"], comprehension::keys).deadline(),
 ];
 
 /// The direct call for `name`, if it is one of [`VALUE_CALLS`].
 pub(crate) fn value_call(name: &str, receiver: bool, arity: usize) -> Option<ValueCall> {
     VALUE_CALLS
         .iter()
-        .find(|(n, r, types, _, _)| *n == name && *r == receiver && types.len() == arity)
-        .map(|(n, _, types, func, charged)| ValueCall {
-            func: *func,
-            types,
-            charged: charged.then_some(*n),
+        .find(|spec| spec.name == name && spec.receiver == receiver && spec.types.len() == arity)
+        .map(|spec| ValueCall {
+            spec,
+            deadline: spec.deadline,
         })
 }
 
@@ -82,6 +119,22 @@ fn has_type(value: &Value, name: &str) -> bool {
         "list" => matches!(value, Value::List(_)),
         _ => false,
     }
+}
+
+/// A value that holds no other value (so no object to make plain).
+fn is_scalar(value: &Value) -> bool {
+    matches!(
+        value,
+        Value::Int(_)
+            | Value::UInt(_)
+            | Value::Float(_)
+            | Value::String(_)
+            | Value::Bytes(_)
+            | Value::Bool(_)
+            | Value::Null
+            | Value::Duration(_)
+            | Value::Timestamp(_)
+    )
 }
 
 pub(crate) fn optional(value: &Value) -> Option<&OptionalValue> {
@@ -159,15 +212,23 @@ pub(crate) fn apply(op: Op, args: &mut [Value]) -> Result<Option<Value>, Executi
             Some(value.clone())
         }
         (Op::Value(call), args) => {
-            if args.len() != call.types.len()
-                || !args.iter().zip(call.types).all(|(a, t)| has_type(a, t))
+            let spec = call.spec;
+            if args.len() != spec.types.len()
+                || !args.iter().zip(spec.types).all(|(a, t)| has_type(a, t))
             {
                 return Ok(None);
             }
-            let plain: Vec<Value> = args.iter().cloned().map(to_plain).collect();
-            let result = (call.func)(&plain)?;
-            if let (Some(name), Some(cap)) = (call.charged, remaining()) {
-                charge_size(weight(&result, cap), name)?;
+            // Scalars are plain already: no copy of the arguments for them.
+            let result = if spec.objects || args.iter().all(is_scalar) {
+                (spec.func)(args)?
+            } else {
+                let plain: Vec<Value> = args.iter().cloned().map(to_plain).collect();
+                (spec.func)(&plain)?
+            };
+            if spec.charged
+                && let Some(cap) = remaining()
+            {
+                charge_size(weight(&result, cap), spec.name)?;
             }
             Some(result)
         }

@@ -59,6 +59,16 @@ const EXPRESSIONS: &[&str] = &[
     "a.spec.items[a.spec.index].name",
     "undefined.x",
     "undefined.?x.orValue(1)",
+    // kro's functions called directly, with objects and plain values.
+    "json.marshal(a.spec)",
+    "json.marshal([a.spec.items, o, n, {'k': a.spec.labels}])",
+    "json.unmarshal('{\"a\": 1, \"b\": [2.5, -3, 18446744073709551615], \"c\": {\"d\": null}}')",
+    "hash.fnv64a(a.spec.name + '/' + a.spec.labels.app)",
+    "hash.sha256(a.spec.name)",
+    "random.seededString(12, a.spec.name)",
+    "random.seededInt(1, 9, a.spec.name)",
+    "a.spec.labels.merge({'x': a.spec.name})",
+    "a.spec.deepMerge({'labels': {'y': 'z'}, 'extra': true})",
 ];
 
 fn variables(objects: bool) -> BTreeMap<String, Value> {

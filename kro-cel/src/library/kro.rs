@@ -221,26 +221,25 @@ pub(crate) fn json_unmarshal(args: &[Value]) -> Result<Value, ExecutionError> {
     charge(input.len() as u64 / 64, "json.unmarshal")?;
     let json: serde_json::Value = serde_json::from_str(input)
         .map_err(|e| fail("json.unmarshal", format!("invalid JSON: {e}")))?;
-    Ok(all_numbers_double(json_to_cel(&json)))
+    Ok(json_to_cel_doubles(&json))
 }
 
-/// Go's `encoding/json` decodes every number into a float64; kro keeps that.
-fn all_numbers_double(value: Value) -> Value {
-    match value {
-        Value::Int(i) => Value::Float(i as f64),
-        Value::UInt(u) => Value::Float(u as f64),
-        Value::List(items) => Value::List(Arc::new(
-            items.iter().cloned().map(all_numbers_double).collect(),
-        )),
-        Value::Map(map) => Value::Map(Map {
-            map: Arc::new(
-                map.map
-                    .iter()
-                    .map(|(k, v)| (k.clone(), all_numbers_double(v.clone())))
-                    .collect(),
-            ),
-        }),
-        other => other,
+/// [`json_to_cel`] with every number a double: Go's `encoding/json` decodes every number into
+/// a float64; kro keeps that.
+fn json_to_cel_doubles(json: &serde_json::Value) -> Value {
+    match json {
+        serde_json::Value::Number(n) => Value::Float(n.as_f64().unwrap_or(f64::NAN)),
+        serde_json::Value::Array(items) => {
+            Value::List(Arc::new(items.iter().map(json_to_cel_doubles).collect()))
+        }
+        serde_json::Value::Object(fields) => {
+            let map: HashMap<Key, Value> = fields
+                .iter()
+                .map(|(k, v)| (Key::String(Arc::new(k.clone())), json_to_cel_doubles(v)))
+                .collect();
+            Value::Map(Map { map: Arc::new(map) })
+        }
+        other => json_to_cel(other),
     }
 }
 
@@ -262,18 +261,17 @@ pub(crate) fn seeded_string(args: &[Value]) -> Result<Value, ExecutionError> {
     }
     charge(length as u64 / 64, "random.seededString")?;
     let digest = Sha256::digest(seed.as_bytes());
-    let out: String = (0..length as usize)
-        .map(|i| {
-            let start = (4 * i) % 32;
-            let word = u32::from_be_bytes([
-                digest[start],
-                digest[start + 1],
-                digest[start + 2],
-                digest[start + 3],
-            ]);
-            char::from(ALPHABET[(word % 36) as usize])
-        })
-        .collect();
+    let mut out = String::with_capacity(length as usize);
+    out.extend((0..length as usize).map(|i| {
+        let start = (4 * i) % 32;
+        let word = u32::from_be_bytes([
+            digest[start],
+            digest[start + 1],
+            digest[start + 2],
+            digest[start + 3],
+        ]);
+        char::from(ALPHABET[(word % 36) as usize])
+    }));
     Ok(Value::String(Arc::new(out)))
 }
 

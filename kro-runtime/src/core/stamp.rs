@@ -45,10 +45,36 @@ impl ChildStamp {
         apply_order: u32,
         position: Option<CollectionPosition>,
     ) -> Result<(), ObjectError> {
-        let mut own = BTreeMap::from([(
-            NODE_ID_LABEL.to_owned(),
-            label_value_token(node_id).into_owned(),
-        )]);
+        let node_label = label_value_token(node_id);
+        // The common shape: metadata a map, labels and annotations absent, null or maps.
+        if let Some(metadata) = object.get_mut("metadata").and_then(Value::as_object_mut)
+            && mergeable(metadata.get("labels"))
+            && mergeable(metadata.get("annotations"))
+        {
+            let mut labels = self.shared_json.clone();
+            labels.insert(
+                NODE_ID_LABEL.to_owned(),
+                Value::String(node_label.into_owned()),
+            );
+            if let Some(position) = position {
+                labels.insert(
+                    COLLECTION_INDEX_LABEL.to_owned(),
+                    Value::String(position.index.to_string()),
+                );
+                labels.insert(
+                    COLLECTION_SIZE_LABEL.to_owned(),
+                    Value::String(position.size.to_string()),
+                );
+            }
+            merge(metadata, "labels", labels);
+            merge(
+                metadata,
+                "annotations",
+                json_map(&child_annotations(apply_order)),
+            );
+            return Ok(());
+        }
+        let mut own = BTreeMap::from([(NODE_ID_LABEL.to_owned(), node_label.into_owned())]);
         if let Some(position) = position {
             own.insert(
                 COLLECTION_INDEX_LABEL.to_owned(),
@@ -56,22 +82,8 @@ impl ChildStamp {
             );
             own.insert(COLLECTION_SIZE_LABEL.to_owned(), position.size.to_string());
         }
-        let annotations = child_annotations(apply_order);
-        // The common shape: metadata a map, labels and annotations absent, null or maps.
-        if let Some(metadata) = object.get_mut("metadata").and_then(Value::as_object_mut)
-            && mergeable(metadata.get("labels"))
-            && mergeable(metadata.get("annotations"))
-        {
-            let mut labels = self.shared_json.clone();
-            for (key, value) in own {
-                labels.insert(key, Value::String(value));
-            }
-            merge(metadata, "labels", labels);
-            merge(metadata, "annotations", json_map(&annotations));
-            return Ok(());
-        }
         // The two label sets are disjoint: stamping one after the other writes their union.
-        stamp_metadata(object, &self.shared, &annotations)?;
+        stamp_metadata(object, &self.shared, &child_annotations(apply_order))?;
         stamp_metadata(object, &own, &BTreeMap::new())
     }
 }
