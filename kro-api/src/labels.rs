@@ -73,7 +73,7 @@ pub const PARENT_FIELD_MANAGER: &str = "kro.run/applyset-parent";
 
 /// Longest value Kubernetes accepts for a label.
 pub const LABEL_VALUE_MAX_LENGTH: usize = 63;
-/// Prefix marking a label value that had to be hashed (see [`label_value_token`]).
+/// Prefix marking a label value that had to be hashed (`kro_applyset::labels::label_value_token` writes them).
 pub const HASHED_LABEL_VALUE_PREFIX: &str = "h-";
 
 /// `kro.run/graph-revision-hash`: the spec hash a GraphRevision snapshots (on GraphRevisions).

@@ -525,7 +525,7 @@ impl Activation {
     /// Binds `name` to a JSON value converted under its OpenAPI schema.
     ///
     /// # Errors
-    /// A value that contradicts its schema (see [`crate::json_to_cel_with_schema`]).
+    /// A value that contradicts its schema (see [`CelValue::from_json_with_schema`]).
     pub fn bind_with_schema(
         &mut self,
         name: &str,

@@ -209,7 +209,7 @@ pub(crate) fn object_value(object: Object) -> Value {
     Value::Opaque(Arc::new(object))
 }
 
-/// Converts JSON without a schema, as [`crate::json_to_cel`] does, with objects for maps.
+/// Converts JSON without a schema, as [`crate::value::json_to_cel`] does, with objects for maps.
 pub(crate) fn from_json(json: &serde_json::Value) -> Value {
     match json {
         serde_json::Value::Array(items) => {
