@@ -47,6 +47,14 @@ done
 [ $status -eq 0 ] || exit $status
 
 # 2. Package all library crates together and build each from its package.
+# Verification resolves each crate's kro dependencies through a temporary local registry, whose
+# unpacked sources stay in CARGO_HOME between runs and are not refreshed when a package changes
+# under the same version: drop them, so every run verifies the crates of this tree.
+cargo_home=${CARGO_HOME:-$HOME/.cargo}
+for registry_dir in "$cargo_home"/registry/src/-* "$cargo_home"/registry/cache/-*; do
+    [ -d "$registry_dir" ] && rm -rf "$registry_dir"/kro-*
+done
+
 package_args=()
 for crate in "${library_crates[@]}"; do
     package_args+=(-p "$crate")
