@@ -54,6 +54,16 @@ cargo_home=${CARGO_HOME:-$HOME/.cargo}
 for registry_dir in "$cargo_home"/registry/src/-* "$cargo_home"/registry/cache/-*; do
     [ -d "$registry_dir" ] && rm -rf "$registry_dir"/kro-*
 done
+# Cargo treats registry packages as immutable, so the build of a kro package from last run's
+# temporary registry would be reused as is: forget those builds (found by their sources' path).
+target_dir=${CARGO_TARGET_DIR:-target}
+for depinfo in "$target_dir"/debug/deps/kro_*.d; do
+    [ -f "$depinfo" ] || continue
+    if grep -q '/registry/src/-' "$depinfo"; then
+        stem=$(basename "$depinfo" .d)
+        rm -rf "$target_dir/debug/.fingerprint/${stem//_/-}"
+    fi
+done
 
 package_args=()
 for crate in "${library_crates[@]}"; do
