@@ -10,7 +10,21 @@ export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 # Builds survive between runs on the same machine; a machine with no cache just builds.
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/kro-rs/target}
 t0=$SECONDS
-step() { echo; echo "=== [$((SECONDS - t0))s] $*"; }
+current_step="start"
+step() { current_step=$*; echo; echo "=== [$((SECONDS - t0))s] $*"; }
+# What failed, repeated at the very end of the output (after the control plane's logs), so a
+# CI log cut to its tail still says which step and which tests failed.
+failure_summary=$(mktemp)
+summarise_failure() {
+  local code=$1
+  if [ "$code" -ne 0 ]; then
+    echo
+    echo "=== test-all FAILED (exit $code) in step: $current_step"
+    cat "$failure_summary"
+  fi
+  rm -f "$failure_summary"
+}
+trap 'summarise_failure $?' EXIT
 
 step "toolchain"
 cargo --version
@@ -65,6 +79,7 @@ cleanup() {
     done
   fi
   bash scripts/testenv-down.sh "$run" || true
+  summarise_failure "$code"
   exit $code
 }
 trap cleanup EXIT
@@ -77,12 +92,20 @@ echo "helm-check: passed in $((SECONDS - helm_check_t0)) s"
 step "cargo test (workspace, unit + doc + integration, real control plane)"
 # The fault and hostile-input tests record what they tried; the table is rendered from that.
 rows=$(mktemp -d)
-KRO_RELIABILITY_DIR="$rows" cargo test --workspace --locked --no-fail-fast
+test_log=$(mktemp)
+if ! KRO_RELIABILITY_DIR="$rows" cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$test_log"; then
+  { echo "failing tests (see their output above):"
+    grep -E '^test .* FAILED$|^---- .* stdout ----$|panicked at|^error: test failed' "$test_log" | head -n 80
+  } >>"$failure_summary"
+  exit 1
+fi
+rm -f "$test_log"
 # The committed table must be what this run's tests recorded (measured numbers aside, see the
 # script). When it is not, the diff is shown and this run's table is written for committing.
 if ! python3 scripts/reliability-report.py --check "$rows" docs/reliability-table.md; then
   python3 scripts/reliability-report.py "$rows" docs/reliability-table.md
   echo "test-all: docs/reliability-table.md is out of date; this run's table was written there: commit it" >&2
+  git --no-pager diff -- docs/reliability-table.md | head -n 60 >>"$failure_summary"
   exit 1
 fi
 rm -rf "$rows"

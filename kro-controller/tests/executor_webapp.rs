@@ -52,6 +52,37 @@ async fn webapp_converges_with_labels_and_a_steady_state_makes_no_writes() -> an
     a_steady_state_makes_no_writes_and_no_live_reads(&engine, &ns).await
 }
 
+/// A resource that waits for a controller wakes the instance through its watch events: the
+/// webapp reaches ACTIVE with every reconcile after the first woken by a child's event, and no
+/// waiting outcome asks for a timed retry.
+#[tokio::test]
+async fn waiting_resources_converge_from_watch_events_not_timers() -> anyhow::Result<()> {
+    let harness = Harness::new().await?;
+    let engine = harness
+        .install(corpus_file("examples/kubernetes/webapp/rg.yaml"))
+        .await?;
+    let ns = create_namespace(&harness.client, "exec-events").await?;
+    let mut instance = corpus_file("examples/kubernetes/webapp/instance.yaml");
+    instance["spec"]["namespace"] = json!(ns);
+    engine.apply_instance(&ns, instance).await?;
+    let converged = engine
+        .converge_from_events(&ns, "test-app", Duration::from_secs(90), |outcome| {
+            outcome.state == InstanceState::Active
+        })
+        .await?;
+    // The Deployment is not available when it is created: at least one event was needed.
+    assert!(converged.reconciles >= 2, "{:?}", converged.history);
+    assert!(
+        converged.history[0]
+            .waiting_on
+            .iter()
+            .any(|waiting| waiting.id == "deployment"),
+        "{:?}",
+        converged.history[0]
+    );
+    Ok(())
+}
+
 /// Every child carries its node id, kro's ownership labels and its apply order.
 async fn webapp_children_carry_kros_labels(harness: &Harness, ns: &str) -> anyhow::Result<()> {
     let deployment = get_json(&harness.client, &deployments(), ns, "test-app")

@@ -7,7 +7,9 @@
 //! See the crate README for an overview and an example.
 #![forbid(unsafe_code)]
 
+pub mod compare;
 pub mod core;
+pub mod machine;
 pub mod preview;
 
 // The README's example is compiled and run as a doc test, so it cannot drift from the API.

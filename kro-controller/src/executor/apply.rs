@@ -1,54 +1,34 @@
 //! Server-side applies of a plan's items.
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use futures::StreamExt as _;
 use kro_applyset::labels::CHILD_FIELD_MANAGER;
 use kro_applyset::{ChildMeta, check_membership};
 use kro_runtime::core::{ApplyItem, ResourceTarget};
+use kro_runtime::machine::ApplyAnswer;
 use kube::api::{DynamicObject, Patch, PatchParams};
 use serde_json::Value;
 
 use super::cache::{part_of, uid_of};
 use super::instance::observed_json;
 use super::memo::body_hash;
-use super::view::{ExecutorView, Overlay, mapping_of};
+use super::view::mapping_of;
 use super::{Error, Executor, ReconcileStats, contains};
 
-/// One apply's result.
-pub(super) enum Applied {
-    Observed(Arc<Value>),
-    Rejected(String),
-    /// 403 Forbidden on the apply or on the read before it: a permission the operator lacks.
-    Forbidden(String),
-}
-
 impl Executor {
-    pub(super) async fn apply_items(
+    /// Applies each item over its observed object, skipping requests that would change
+    /// nothing (the observed object holds the body, which was applied before); one answer per
+    /// item, in order.
+    pub(super) async fn apply_targeted(
         &self,
-        items: &[ApplyItem],
-        targets: &BTreeMap<&str, ResourceTarget>,
-        overlay: &Overlay,
+        items: Vec<(&ApplyItem, ResourceTarget, Option<Arc<Value>>)>,
         stats: &mut ReconcileStats,
-    ) -> Result<Vec<Applied>, Error> {
-        let view_kinds = BTreeSet::new();
-        let view = ExecutorView::new(&self.cache, overlay, &view_kinds);
+    ) -> Result<Vec<ApplyAnswer>, Error> {
         let mut requests = Vec::new();
-        let mut results: Vec<Option<Applied>> = Vec::with_capacity(items.len());
-        for (index, item) in items.iter().enumerate() {
-            let target = targets
-                .get(item.node_id.as_str())
-                .ok_or_else(|| Error::UnknownKind {
-                    key: item.key.clone(),
-                })?;
+        let mut results: Vec<Option<ApplyAnswer>> = Vec::with_capacity(items.len());
+        for (index, (item, target, observed)) in items.into_iter().enumerate() {
             let hash = body_hash(&item.body);
-            let observed = kro_runtime::core::ClusterView::get(
-                &view,
-                target,
-                item.key.namespace.as_deref(),
-                &item.key.name,
-            );
             let unchanged = observed.as_ref().is_some_and(|observed| {
                 let uid = uid_of(observed).unwrap_or_default();
                 self.memo.matches(&item.key, uid, hash) && contains(observed, &item.body)
@@ -56,11 +36,11 @@ impl Executor {
             match observed {
                 Some(observed) if unchanged => {
                     stats.skipped_applies += 1;
-                    results.push(Some(Applied::Observed(observed)));
+                    results.push(Some(ApplyAnswer::Applied(observed)));
                 }
                 observed => {
                     results.push(None);
-                    requests.push((index, item, target.clone(), hash, observed.is_none()));
+                    requests.push((index, item, target, hash, observed.is_none()));
                 }
             }
         }
@@ -73,7 +53,7 @@ impl Executor {
                 (index, self.apply_one(item, &target, hash, absent).await)
             })
             .collect();
-        let responses: Vec<(usize, Result<Applied, Error>)> = futures::stream::iter(pending)
+        let responses: Vec<(usize, Result<ApplyAnswer, Error>)> = futures::stream::iter(pending)
             .buffer_unordered(self.config.concurrency.max(1))
             .collect()
             .await;
@@ -84,7 +64,7 @@ impl Executor {
         }
         Ok(results
             .into_iter()
-            .map(|result| result.unwrap_or_else(|| Applied::Rejected("no response".into())))
+            .map(|result| result.unwrap_or_else(|| ApplyAnswer::Rejected("no response".into())))
             .collect())
     }
 
@@ -94,7 +74,7 @@ impl Executor {
         target: &ResourceTarget,
         hash: u64,
         absent_from_cache: bool,
-    ) -> Result<Applied, Error> {
+    ) -> Result<ApplyAnswer, Error> {
         let write = self.cache.begin_write(
             &mapping_of(target),
             item.key.namespace.as_deref(),
@@ -102,7 +82,7 @@ impl Executor {
         );
         let result = self.send_apply(item, target, hash, absent_from_cache).await;
         write.finish(match &result {
-            Ok(Applied::Observed(observed)) => Some(observed),
+            Ok(ApplyAnswer::Applied(observed)) => Some(observed),
             _ => None,
         });
         result
@@ -114,7 +94,7 @@ impl Executor {
         target: &ResourceTarget,
         hash: u64,
         absent_from_cache: bool,
-    ) -> Result<Applied, Error> {
+    ) -> Result<ApplyAnswer, Error> {
         let api = mapping_of(target).api(self.client.clone(), item.key.namespace.as_deref());
         // The cache never sees objects without kro's label (other tools' ApplySets, objects
         // made by hand): a forced apply would take them over. A creation is therefore first
@@ -143,7 +123,7 @@ impl Executor {
                 // and the node reports the refusal.
                 Err(kube::Error::Api(status)) if status.code == 403 => {
                     self.memo.forget(&item.key);
-                    return Ok(Applied::Forbidden(status.message.clone()));
+                    return Ok(ApplyAnswer::Forbidden(status.message.clone()));
                 }
                 Err(source) => return Err(Error::kube(format!("reading {}", item.key), source)),
             };
@@ -156,7 +136,7 @@ impl Executor {
                     })?;
                 let applyset_id = part_of(&item.body).unwrap_or_default();
                 if let Err(conflict) = check_membership(applyset_id, &item.key, Some(&current)) {
-                    return Ok(Applied::Rejected(conflict.to_string()));
+                    return Ok(ApplyAnswer::Rejected(conflict.to_string()));
                 }
             }
         }
@@ -180,13 +160,13 @@ impl Executor {
         target: &ResourceTarget,
         hash: u64,
         response: &DynamicObject,
-    ) -> Applied {
+    ) -> ApplyAnswer {
         let observed = observed_json(response, target);
         let uid = uid_of(&observed).unwrap_or_default();
         self.memo.record(&item.key, uid, hash);
         let observed = Arc::new(observed);
         self.cache.remember(&mapping_of(target), &observed);
-        Applied::Observed(observed)
+        ApplyAnswer::Applied(observed)
     }
 
     /// A refused apply: missing permission and rejections are the node's error; anything else
@@ -195,15 +175,15 @@ impl Executor {
         &self,
         item: &ApplyItem,
         error: kube::Error,
-    ) -> Result<Applied, Error> {
+    ) -> Result<ApplyAnswer, Error> {
         match error {
             kube::Error::Api(status) if status.code == 403 => {
                 self.memo.forget(&item.key);
-                Ok(Applied::Forbidden(status.message.clone()))
+                Ok(ApplyAnswer::Forbidden(status.message.clone()))
             }
             kube::Error::Api(status) if (400..500).contains(&status.code) => {
                 self.memo.forget(&item.key);
-                Ok(Applied::Rejected(status.message.clone()))
+                Ok(ApplyAnswer::Rejected(status.message.clone()))
             }
             source => Err(Error::kube(format!("applying {}", item.key), source)),
         }

@@ -6,153 +6,129 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use kro_applyset::DeletionWave;
-use kro_applyset::labels::{APPLYSET_ID_LABEL, FINALIZER, TOOLING_ANNOTATION};
 use kro_graph::Graph;
 use kro_runtime::core::{
-    DeletionOutcome, InstanceState, instance_deletion_scope, plan_deletion,
-    vanished_instance_deletions, vanished_unfinalized,
+    InstanceState, instance_deletion_scope, vanished_instance_deletions, vanished_unfinalized,
+};
+use kro_runtime::machine::{
+    DeletionError, DeletionReconcile, DeletionResponse, DeletionStep, FinalizerAnswer,
+    never_applied,
 };
 use kube::api::{DynamicObject, Patch, PatchParams};
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use super::cache::{annotations_of, labels_of};
 use super::error::status_code;
 use super::instance::{instance_json, instance_key, now_rfc3339};
 use super::members::{ListFrom, delete_all, list_members};
-use super::{Error, Executor, KindMapping, Outcome, ReconcileStats, VanishedInstance, WaitingOn};
+use super::{Error, Executor, Outcome, ReconcileStats, VanishedInstance, WaitingOn};
 
 impl Executor {
+    /// One step of a deleting instance: [`DeletionReconcile`] decides, this carries it out.
     pub(super) async fn reconcile_deletion(
         &self,
         graph: &Graph,
         instance: &mut Value,
         stats: &mut ReconcileStats,
     ) -> Result<Outcome, Error> {
-        let finalizers = finalizers_of(instance);
         if let Some(key) = instance_key(graph, instance) {
             self.cache.watch_external_refs(&key, BTreeSet::new());
         }
-        if !finalizers.iter().any(|f| f == FINALIZER) {
-            return Ok(deleting(Vec::new(), true));
-        }
-        let (kind, namespace, name) = self.instance_api_parts(instance)?;
-        if !never_applied(instance) {
-            let blocked = |reason| deletion_blocked(namespace.as_deref(), &name, reason);
-            let members = self
-                .inventory_members(instance, ListFrom::Cache, blocked)
-                .await?;
-            let now = now_rfc3339();
-            let step = plan_deletion(instance, &members, instance.get("status"), &now);
-            match step.outcome {
-                DeletionOutcome::Blocked { reason } => return Err(blocked(reason)),
-                DeletionOutcome::Delete(wave) => {
-                    return self
-                        .delete_wave(graph, instance, &wave, step.status, stats)
-                        .await;
+        let mut machine = DeletionReconcile::new(instance.clone(), &now_rfc3339());
+        loop {
+            let step = machine
+                .step()
+                .map_err(|error| deletion_error(machine.instance(), error))?;
+            let response = match step {
+                DeletionStep::Done(done) => {
+                    *instance = machine.instance().clone();
+                    return Ok(Outcome {
+                        requeue_after: done.requeue_after,
+                        ..deleting(done.waiting_on, done.finalized)
+                    });
                 }
-                DeletionOutcome::Complete => {}
-            }
+                DeletionStep::ListMembers(scope) => DeletionResponse::Members(
+                    list_members(
+                        &self.client,
+                        &self.cache,
+                        &self.mapper,
+                        &scope,
+                        ListFrom::Cache,
+                    )
+                    .await?
+                    .into_iter()
+                    .map(|member| Arc::unwrap_or_clone(member.object))
+                    .collect(),
+                ),
+                DeletionStep::Delete(deletions) => {
+                    let watched = self.delete_wave(&deletions, stats).await?;
+                    DeletionResponse::Deleted { watched }
+                }
+                DeletionStep::WriteStatus(status) => {
+                    let mut current = machine.instance().clone();
+                    self.write_status(graph, &mut current, status, stats)
+                        .await?;
+                    DeletionResponse::StatusWritten(Some(current))
+                }
+                DeletionStep::RemoveFinalizer(patch) => DeletionResponse::FinalizerRemoved(
+                    self.remove_finalizer(machine.instance(), &patch, stats)
+                        .await?,
+                ),
+            };
+            machine
+                .respond(response)
+                .map_err(|error| deletion_error(machine.instance(), error))?;
         }
-        self.remove_finalizer(
-            instance,
-            &finalizers,
-            &kind,
-            namespace.as_deref(),
-            &name,
-            stats,
-        )
-        .await
     }
 
-    /// Deletes the wave's members that are not terminating yet, writes the deleting status,
-    /// and waits for the wave to be gone.
+    /// Deletes one wave; whether every deleted kind is watched and synced, so that the
+    /// deletion events will wake the instance.
     async fn delete_wave(
         &self,
-        graph: &Graph,
-        instance: &mut Value,
-        wave: &DeletionWave,
-        status: Value,
+        deletions: &[kro_applyset::Deletion],
         stats: &mut ReconcileStats,
-    ) -> Result<Outcome, Error> {
-        let deletions: Vec<_> = wave.to_delete().collect();
+    ) -> Result<bool, Error> {
         stats.deletes += deletions.len();
+        let requests: Vec<_> = deletions.iter().collect();
         delete_all(
             &self.client,
             &self.mapper,
-            &deletions,
+            &requests,
             self.config.concurrency,
         )
         .await?;
-        for deletion in &deletions {
+        for deletion in deletions {
             self.memo.forget(&deletion.key);
         }
-        self.write_status(graph, instance, status, stats).await?;
-        // The deletion events of this wave wake the next step; a kind whose watch is
-        // still listing (right after a restart) may report them only as part of its
-        // initial list, which publishes nothing for objects it never knew.
-        let kinds_synced = deletions.iter().all(|deletion| {
+        Ok(deletions.iter().all(|deletion| {
             self.mapper
                 .known(&kro_applyset::GroupKind::new(
                     deletion.key.group.as_str(),
                     deletion.key.kind.as_str(),
                 ))
                 .is_some_and(|kind| self.cache.is_synced(&kind))
-        });
-        let requeue_after = if kinds_synced {
-            DELETION_SAFETY_REQUEUE
-        } else {
-            Duration::from_secs(1)
-        };
-        let waiting_on = wave
-            .members
-            .iter()
-            .map(|member| WaitingOn {
-                id: member.node_id.clone().unwrap_or_default(),
-                state: InstanceState::Deleting.as_str(),
-                reason: format!(
-                    "waiting for {} to be deleted (apply-order wave {})",
-                    member.key, wave.order
-                ),
-            })
-            .collect();
-        Ok(Outcome {
-            requeue_after: Some(requeue_after),
-            ..deleting(waiting_on, false)
-        })
+        }))
     }
 
-    /// Removes kro's finalizer, keeping the others, conditional on the instance's
-    /// `resourceVersion`.
+    /// Sends the finalizer removal the machine built (a merge patch conditional on the
+    /// instance's `resourceVersion`).
     async fn remove_finalizer(
         &self,
         instance: &Value,
-        finalizers: &[String],
-        kind: &KindMapping,
-        namespace: Option<&str>,
-        name: &str,
+        patch: &Value,
         stats: &mut ReconcileStats,
-    ) -> Result<Outcome, Error> {
-        let remaining: Vec<&String> = finalizers.iter().filter(|f| *f != FINALIZER).collect();
-        let patch = json!({"metadata": {
-            "finalizers": remaining,
-            "resourceVersion": instance.pointer("/metadata/resourceVersion"),
-        }});
-        let api = kind.api(self.client.clone(), namespace);
+    ) -> Result<FinalizerAnswer, Error> {
+        let (kind, namespace, name) = self.instance_api_parts(instance)?;
+        let api = kind.api(self.client.clone(), namespace.as_deref());
         match api
-            .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+            .patch(&name, &PatchParams::default(), &Patch::Merge(patch))
             .await
         {
             Ok(_) => {
                 stats.instance_writes += 1;
-                Ok(deleting(Vec::new(), true))
+                Ok(FinalizerAnswer::Removed)
             }
-            // Changed meanwhile: the instance's own update event retries with the new version.
-            Err(error) if status_code(&error) == Some(409) => Ok(Outcome {
-                requeue_after: Some(Duration::from_millis(200)),
-                ..deleting(Vec::new(), false)
-            }),
-            Err(error) if status_code(&error) == Some(404) => Ok(deleting(Vec::new(), true)),
+            Err(error) if status_code(&error) == Some(409) => Ok(FinalizerAnswer::Conflict),
+            Err(error) if status_code(&error) == Some(404) => Ok(FinalizerAnswer::Gone),
             Err(source) => Err(Error::kube(
                 format!("removing the finalizer of instance {name}"),
                 source,
@@ -238,8 +214,6 @@ impl Executor {
     }
 }
 
-/// How long a deleting instance waits for its wave's deletion events before looking again.
-const DELETION_SAFETY_REQUEUE: Duration = Duration::from_secs(10);
 /// The error of a deletion the instance's inventory does not allow.
 fn deletion_blocked(namespace: Option<&str>, name: &str, reason: String) -> Error {
     Error::DeletionBlocked {
@@ -248,25 +222,24 @@ fn deletion_blocked(namespace: Option<&str>, name: &str, reason: String) -> Erro
     }
 }
 
-/// Whether the instance lacks its ApplySet metadata. It is written before any child is applied,
-/// so without it no child was ever created (e.g. the instance was suspended from the start).
-fn never_applied(instance: &Value) -> bool {
-    !labels_of(instance).contains_key(APPLYSET_ID_LABEL)
-        && !annotations_of(instance).contains_key(TOOLING_ANNOTATION)
-}
-
-/// `metadata.finalizers` of the instance.
-fn finalizers_of(instance: &Value) -> Vec<String> {
-    instance
-        .pointer("/metadata/finalizers")
-        .and_then(Value::as_array)
-        .map(|list| {
-            list.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_owned)
-                .collect()
-        })
-        .unwrap_or_default()
+/// The executor's error for a deletion the machine stopped.
+fn deletion_error(instance: &Value, error: DeletionError) -> Error {
+    match error {
+        DeletionError::Blocked { reason } => {
+            let text = |path| {
+                instance
+                    .pointer(path)
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+            };
+            deletion_blocked(
+                Some(text("/metadata/namespace")).filter(|ns| !ns.is_empty()),
+                text("/metadata/name"),
+                reason,
+            )
+        }
+        DeletionError::Protocol(source) => Error::Machine { source },
+    }
 }
 
 /// The outcome of a deletion step: nothing to retry on a timer unless the step says so.

@@ -89,6 +89,14 @@ pub enum Error {
         /// The object.
         key: ObjectKey,
     },
+    /// The reconcile machine refused an answer: a step was carried out wrongly (a bug of the
+    /// driver, never of the RGD or the cluster).
+    #[error("the reconcile machine refused the executor's answer")]
+    Machine {
+        /// What the machine expected.
+        #[source]
+        source: kro_runtime::machine::MachineError,
+    },
 }
 
 impl Error {

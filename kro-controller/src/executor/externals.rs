@@ -19,14 +19,7 @@ use tokio::sync::broadcast;
 
 use super::cache::{InstanceKey, KindMapping};
 
-/// How an external reference picks its objects.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum RefSelection {
-    /// One object by name.
-    Name(String),
-    /// Every object matching a label selector (in its query-string form, `a=b,c in (d)`).
-    Labels(String),
-}
+pub use kro_runtime::machine::RefSelection;
 
 /// One external reference as read by an instance: kind, namespace and selection.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -1,12 +1,12 @@
 //! Writes to the instance itself (kro's labels and finalizer, ApplySet metadata, status), and
 //! the JSON forms of the instance and of observed objects.
 
-use kro_applyset::ParentMetadata;
-use kro_applyset::labels::{FINALIZER, LABELLER_FIELD_MANAGER, PARENT_FIELD_MANAGER};
+use kro_applyset::labels::{LABELLER_FIELD_MANAGER, PARENT_FIELD_MANAGER};
 use kro_graph::Graph;
-use kro_runtime::core::{Plan, ResourceTarget, carries_finalizer};
+use kro_runtime::core::ResourceTarget;
+use kro_runtime::machine::adopt_instance_response;
 use kube::api::{DynamicObject, Patch, PatchParams, PostParams};
-use serde_json::{Map, Value, json};
+use serde_json::Value;
 
 use super::error::status_code;
 use super::view::mapping_of;
@@ -56,18 +56,6 @@ impl Executor {
                 Ok(())
             }
         }
-    }
-
-    /// ApplySet labels and annotations, written with `kro.run/applyset-parent` when not in
-    /// place.
-    pub(super) async fn write_parent_metadata(
-        &self,
-        instance: &mut Value,
-        metadata: &ParentMetadata,
-        stats: &mut ReconcileStats,
-    ) -> Result<(), Error> {
-        self.write_instance_metadata(instance, None, parent_body(instance, metadata), stats)
-            .await
     }
 
     pub(super) async fn apply_to_instance(
@@ -260,69 +248,6 @@ pub(super) fn observed_json_kind(object: &DynamicObject, kind: &KindMapping) -> 
         }
     }
     value
-}
-
-/// The instance as a metadata write returned it. The patch response carries the stored status;
-/// the one kro is about to write is kept when it has none.
-pub(super) fn adopt_instance_response(instance: &mut Value, response: Value) {
-    let status = instance.get("status").cloned();
-    *instance = response;
-    if instance.get("status").is_none()
-        && let (Some(map), Some(status)) = (instance.as_object_mut(), status)
-    {
-        map.insert("status".into(), status);
-    }
-}
-
-/// The labeller's write (kro labels and finalizer), or `None` when both are in place.
-pub(super) fn labels_body(instance: &Value, plan: &Plan) -> Option<Value> {
-    let has_finalizer = carries_finalizer(instance);
-    let labels = json!(plan.labels_for_instance);
-    let current_labels = instance
-        .pointer("/metadata/labels")
-        .cloned()
-        .unwrap_or(json!({}));
-    if has_finalizer && contains(&current_labels, &labels) {
-        return None;
-    }
-    Some(instance_patch_body(instance, |metadata| {
-        metadata.insert("labels".into(), labels);
-        metadata.insert("finalizers".into(), json!([FINALIZER]));
-    }))
-}
-
-/// The ApplySet parent's write (labels and annotations), or `None` when in place.
-pub(super) fn parent_body(instance: &Value, metadata: &ParentMetadata) -> Option<Value> {
-    let desired = json!({"labels": metadata.labels, "annotations": metadata.annotations});
-    let current = instance.get("metadata").cloned().unwrap_or(json!({}));
-    if contains(&current, &desired) {
-        return None;
-    }
-    Some(instance_patch_body(instance, |fields| {
-        fields.insert("labels".into(), json!(metadata.labels));
-        fields.insert("annotations".into(), json!(metadata.annotations));
-    }))
-}
-
-/// An apply body for the instance holding only identity plus what `fill` adds to metadata.
-/// The UID makes the apply conditional: an apply to a missing object creates it, so without the
-/// UID a reconcile racing the instance's deletion would bring the instance back.
-pub(super) fn instance_patch_body(
-    instance: &Value,
-    fill: impl FnOnce(&mut Map<String, Value>),
-) -> Value {
-    let mut metadata = Map::new();
-    for field in ["name", "namespace", "uid"] {
-        if let Some(value) = instance.pointer(&format!("/metadata/{field}")) {
-            metadata.insert(field.into(), value.clone());
-        }
-    }
-    fill(&mut metadata);
-    json!({
-        "apiVersion": instance.get("apiVersion"),
-        "kind": instance.get("kind"),
-        "metadata": metadata,
-    })
 }
 
 pub(super) fn now_rfc3339() -> String {

@@ -26,7 +26,6 @@
 
 mod apply;
 mod cache;
-mod compare;
 mod deletion;
 mod error;
 mod events;
@@ -38,7 +37,6 @@ mod memo;
 mod orphans;
 mod rest;
 mod schemas;
-mod status;
 #[cfg(test)]
 mod tests;
 mod view;
@@ -55,13 +53,15 @@ use serde_json::Value;
 pub use cache::{
     CacheAnswer, DEFAULT_BODY_CAPACITY, InstanceKey, KindMapping, Lookup, ObjectCache, WriteGuard,
 };
-pub use compare::{contains, json_equal};
 pub use error::Error;
 pub use events::{ChildEvent, ChildEvents};
 pub use externals::{ExternalRef, RefSelection};
+pub use kro_runtime::compare::{contains, json_equal};
+pub use kro_runtime::machine::{
+    REASON_APPLY_FAILED, REASON_FORBIDDEN, WaitingOn, mark_apply_errors,
+};
 pub use rest::RestMapper;
 pub use schemas::{ClusterResolver, compile_rgd};
-pub use status::{REASON_APPLY_FAILED, REASON_FORBIDDEN, mark_apply_errors};
 
 use instance::instance_json;
 use memo::AppliedMemo;
@@ -95,17 +95,6 @@ impl Default for ExecutorConfig {
             apply_error_retry: Duration::from_secs(5),
         }
     }
-}
-
-/// A resource the instance waits for.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WaitingOn {
-    /// The resource id.
-    pub id: String,
-    /// Its node state (`IN_PROGRESS`, `WAITING_FOR_READINESS`, `ERROR`, `DELETING`, ...).
-    pub state: &'static str,
-    /// What it waits for, or its error.
-    pub reason: String,
 }
 
 /// Counters of one reconcile, for logs and benchmarks.

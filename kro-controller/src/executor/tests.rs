@@ -2,9 +2,9 @@ use kro_applyset::ObjectKey;
 use kro_applyset::labels::FINALIZER;
 use serde_json::json;
 
-use super::instance::instance_patch_body;
 use super::memo::body_hash;
 use super::*;
+use kro_runtime::machine::instance_patch_body;
 
 /// Compiles only if a reconcile can be spawned on a multi-threaded runtime.
 #[allow(dead_code)]

@@ -174,13 +174,7 @@ impl Engine {
         done: impl Fn(&Outcome) -> bool,
     ) -> anyhow::Result<Convergence> {
         let mut events = self.cache.subscribe();
-        let key = InstanceKey {
-            group: self.kind.group.clone(),
-            version: self.kind.version.clone(),
-            kind: self.kind.kind.clone(),
-            namespace: Some(namespace.to_owned()),
-            name: name.to_owned(),
-        };
+        let key = self.instance_key(namespace, name);
         let started = Instant::now();
         let mut history = Vec::new();
         let mut event_triggers = 0;
@@ -223,6 +217,61 @@ impl Engine {
                     Ok(_) | Err(_) => break,
                 }
             }
+        }
+    }
+
+    /// Reconciles until `done` holds, each reconcile after the first woken by a watch event of
+    /// this instance's children and never by a timer: fails when an outcome asks for a timed
+    /// retry, or when no event comes within the rest of `timeout`.
+    pub async fn converge_from_events(
+        &self,
+        namespace: &str,
+        name: &str,
+        timeout: Duration,
+        done: impl Fn(&Outcome) -> bool,
+    ) -> anyhow::Result<Convergence> {
+        let mut events = self.cache.subscribe();
+        let key = self.instance_key(namespace, name);
+        let started = Instant::now();
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut history = Vec::new();
+        loop {
+            while events.try_recv().is_some() {}
+            let instance = self.api(namespace).get(name).await?;
+            let outcome = self.executor.reconcile(&self.graph, &instance).await?;
+            history.push(outcome.clone());
+            if done(&outcome) {
+                return Ok(Convergence {
+                    outcome,
+                    reconciles: history.len(),
+                    event_triggers: history.len() - 1,
+                    elapsed: started.elapsed(),
+                    history,
+                });
+            }
+            if outcome.requeue_after.is_some() {
+                bail!("a waiting instance asked for a timed retry: {outcome:#?}");
+            }
+            loop {
+                match tokio::time::timeout_at(deadline, events.recv()).await {
+                    Ok(Some(ChildEvent::Changed(changed))) if changed == key => break,
+                    Ok(Some(_)) => {}
+                    Ok(None) => bail!("the cache's event stream ended"),
+                    Err(_) => bail!(
+                        "no watch event woke instance {namespace}/{name} within {timeout:?}; last outcome: {outcome:#?}"
+                    ),
+                }
+            }
+        }
+    }
+
+    fn instance_key(&self, namespace: &str, name: &str) -> InstanceKey {
+        InstanceKey {
+            group: self.kind.group.clone(),
+            version: self.kind.version.clone(),
+            kind: self.kind.kind.clone(),
+            namespace: Some(namespace.to_owned()),
+            name: name.to_owned(),
         }
     }
 

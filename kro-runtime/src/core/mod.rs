@@ -31,7 +31,8 @@
 //!
 //! # Executor contract
 //!
-//! For a live instance the executor, per reconcile:
+//! [`crate::machine::Reconcile`] implements this contract as a sans-I/O state machine; a
+//! driver only performs its steps. The contract, per reconcile of a live instance:
 //! 1. Writes [`Plan::labels_for_instance`] and the finalizer `kro.run/finalizer` with field
 //!    manager `kro.run/labeller` (force).
 //! 2. Unless [`Plan::suspended`], writes [`Plan::parent_metadata`] (the ApplySet id label and
@@ -59,8 +60,8 @@
 //!
 //! # Without a cluster
 //!
-//! [`settle`] runs the same plan → apply → plan loop with the API server replaced by a merge
-//! of each apply body over the observed object ([`merge_applied`]), for offline tools;
+//! [`settle`] drives the same machine with the API server replaced by a merge of each apply
+//! body over the observed object ([`merge_applied`]), for offline tools;
 //! [`apply_instance_defaults`] defaults an instance read from a file as the API server would.
 
 mod conditions;
@@ -77,7 +78,7 @@ mod selector;
 mod settle;
 mod stamp;
 mod status;
-mod view;
+pub(crate) mod view;
 mod walk;
 
 use std::collections::BTreeMap;

@@ -1,18 +1,19 @@
-//! Planning to a fixed point without a cluster: every pass's apply items are overlaid on the
-//! observed state as if the API server had accepted them, and the graph is planned again until
-//! the apply set stops changing. This is the executor's plan → apply → plan loop with the
-//! server replaced by a merge, so offline tools (`kro render`) show what the operator applies.
+//! Planning to a fixed point without a cluster: the reconcile machine
+//! ([`crate::machine::Reconcile`]) driven offline, with the API server replaced by a merge of
+//! each apply body over the observed object, so offline tools (`kro render`) show what the
+//! operator applies. It is the same machine the operator drives; only the answers differ.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use kro_cel::Activation;
 use serde_json::Value;
 
-use crate::core::plan::{ApplyItem, Plan};
-use crate::core::selector::LabelSelector;
-use crate::core::view::{ClusterView, InMemoryView, ResourceTarget, object_labels, view_key};
+use crate::core::plan::Plan;
+use crate::core::view::InMemoryView;
 use crate::core::{PlanInput, plan_with_activation};
+use crate::machine::{
+    ApplyAnswer, Complete, DeleteAnswer, ReadAnswer, Reconcile, Response, Settings, Step,
+};
 
 /// The result of [`settle`].
 #[derive(Debug)]
@@ -30,48 +31,82 @@ pub struct Settled {
     pub activation: Activation,
 }
 
-/// Plans `input` repeatedly, overlaying each pass's new or changed apply items on
-/// `input.view` (merged into any observed object with the same identity, whose `status` is
-/// kept), until no apply item changes or `max_passes` passes ran.
+/// Runs the reconcile machine on `input` offline, at most `max_passes` apply rounds: each
+/// apply is answered with its body merged into any observed object with the same identity
+/// (whose `status` is kept), writes to the instance are merged into it, reads find nothing
+/// beyond `input.view`, and no member is pruned.
 pub fn settle(input: &PlanInput<'_>, max_passes: usize) -> Settled {
-    let mut overlay = InMemoryView::new();
-    let mut applied: Vec<ApplyItem> = Vec::new();
-    let mut passes = 0;
-    loop {
-        let layered = LayeredView {
-            base: input.view,
-            overlay: &overlay,
-        };
-        let (pass, activation) = plan_with_activation(&PlanInput {
-            view: &layered,
-            ..*input
-        });
-        passes += 1;
-        let changed: Vec<ApplyItem> = pass.changed_since(&applied).into_iter().cloned().collect();
-        if changed.is_empty() || passes >= max_passes.max(1) {
-            return Settled {
-                converged: changed.is_empty(),
-                plan: pass,
-                passes,
-                applied: overlay,
-                activation,
-            };
-        }
-        for item in changed {
-            let target = target_of(&item);
-            let namespace = item.key.namespace.as_deref();
-            let observed = overlay
-                .get(&target, namespace, &item.key.name)
-                .or_else(|| input.view.get(&target, namespace, &item.key.name));
-            let merged = merge_applied(observed.as_deref(), &item.body);
-            // An apply body always has apiVersion, kind and metadata.name (the planner set them).
-            if overlay.insert(merged).is_ok() {
-                match applied.iter_mut().find(|done| done.key == item.key) {
-                    Some(done) => *done = item,
-                    None => applied.push(item),
-                }
+    let settings = Settings {
+        kro_version: input.kro_version.to_owned(),
+        rgd: input.rgd.clone(),
+        limits: input.limits,
+        max_apply_rounds: max_passes.max(1) - 1,
+        ..Settings::default()
+    };
+    let mut machine = Reconcile::new(input.graph, input.instance.clone(), input.now, settings);
+    let known = Complete(input.view);
+    let mut applied = InMemoryView::new();
+    let mut converged = false;
+    while let Ok(step) = machine.step(&known) {
+        let response = match step {
+            Step::Done(outcome) => {
+                converged = outcome.converged;
+                break;
             }
+            Step::Read(reads) => Response::Read(vec![ReadAnswer::Absent; reads.len()]),
+            Step::WriteInstanceMetadata { labels, parent } => {
+                let mut instance = machine.instance().clone();
+                for body in labels.iter().chain(parent.iter()) {
+                    merge_into(&mut instance, body);
+                }
+                Response::InstanceWritten(instance)
+            }
+            Step::Apply(items) => Response::Applied(
+                items
+                    .iter()
+                    .map(|item| {
+                        let observed = machine.target(&item.node_id).and_then(|target| {
+                            machine.observed(target, &item.key).or_else(|| {
+                                input.view.get(
+                                    target,
+                                    item.key.namespace.as_deref(),
+                                    &item.key.name,
+                                )
+                            })
+                        });
+                        let merged = merge_applied(observed.as_deref(), &item.body);
+                        // An apply body always has apiVersion, kind and metadata.name.
+                        let _ = applied.insert(merged.clone());
+                        ApplyAnswer::Applied(Arc::new(merged))
+                    })
+                    .collect(),
+            ),
+            Step::ListMembers(_) => Response::Members(Vec::new()),
+            Step::Delete(deletions) => {
+                Response::Deleted(vec![DeleteAnswer::Deleted; deletions.len()])
+            }
+            Step::WriteStatus(status) => {
+                let mut instance = machine.instance().clone();
+                if let Some(map) = instance.as_object_mut() {
+                    map.insert("status".to_owned(), status);
+                }
+                Response::StatusWritten(Some(instance))
+            }
+        };
+        if machine.respond(response).is_err() {
+            break;
         }
+    }
+    let passes = machine.plan_passes();
+    let (plan, activation) = machine
+        .into_last_plan()
+        .unwrap_or_else(|| plan_with_activation(input));
+    Settled {
+        plan,
+        passes,
+        converged,
+        applied,
+        activation,
     }
 }
 
@@ -113,70 +148,6 @@ fn merge_into(target: &mut Value, patch: &Value) {
             }
         }
         (target, patch) => *target = patch.clone(),
-    }
-}
-
-fn target_of(item: &ApplyItem) -> ResourceTarget {
-    ResourceTarget {
-        group: item.key.group.clone(),
-        version: item.key.version.clone(),
-        kind: item.key.kind.clone(),
-        // Lookups are by group and kind; the plural is never consulted.
-        plural: String::new(),
-        namespaced: item.key.namespace.is_some(),
-    }
-}
-
-/// The observed state with the simulated applies on top: an object of the overlay hides the
-/// base object with the same identity.
-struct LayeredView<'a> {
-    base: &'a dyn ClusterView,
-    overlay: &'a InMemoryView,
-}
-
-impl ClusterView for LayeredView<'_> {
-    fn get(
-        &self,
-        target: &ResourceTarget,
-        namespace: Option<&str>,
-        name: &str,
-    ) -> Option<Arc<Value>> {
-        self.overlay
-            .get(target, namespace, name)
-            .or_else(|| self.base.get(target, namespace, name))
-    }
-
-    fn list(
-        &self,
-        target: &ResourceTarget,
-        namespace: Option<&str>,
-        selector: &LabelSelector,
-    ) -> Vec<Arc<Value>> {
-        let mut objects: BTreeMap<_, Arc<Value>> = BTreeMap::new();
-        for object in self.base.list(target, namespace, selector) {
-            if let Ok(key) = view_key(&object) {
-                objects.insert(key, object);
-            }
-        }
-        let overlaid = self.overlay.objects().filter_map(|object| {
-            let key = view_key(object).ok()?;
-            (key.0 == target.group
-                && key.1 == target.kind
-                && namespace.is_none_or(|wanted| wanted == key.2))
-            .then(|| (key, Arc::clone(object)))
-        });
-        for (key, object) in overlaid {
-            // The overlay decides whether an object it holds matches, not the base copy.
-            objects.remove(&key);
-            if selector.matches(&object_labels(&object)) {
-                objects.insert(key, object);
-            }
-        }
-        objects.into_values().collect()
-    }
-
-    fn assumed_ready(&self, node_id: &str) -> bool {
-        self.base.assumed_ready(node_id)
     }
 }
 

@@ -34,11 +34,6 @@ pub(crate) fn labels_of(object: &Value) -> BTreeMap<String, String> {
     string_map(object.pointer("/metadata/labels"))
 }
 
-/// `metadata.annotations` of an object as a map (non-string values ignored).
-pub(crate) fn annotations_of(object: &Value) -> BTreeMap<String, String> {
-    string_map(object.pointer("/metadata/annotations"))
-}
-
 pub(super) fn string_map(value: Option<&Value>) -> BTreeMap<String, String> {
     value
         .and_then(Value::as_object)

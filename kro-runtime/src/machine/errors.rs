@@ -1,13 +1,75 @@
 //! Apply failures and refused reads folded into the planned status.
 //!
 //! The planner does not see the apply responses' errors (it plans before applying), nor which of
-//! its reads the server refused (they reach it as absent objects), so the executor marks the
+//! its reads the server refused (they reach it as absent objects), so the machine marks the
 //! failed nodes in the status it writes: the node's explanation entry, the instance state, and
 //! `ResourcesReady`/`Ready` with the server's message.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use serde_json::{Value, json};
+
+use super::ApplyAnswer;
+use super::overlay::Overlay;
+use crate::core::ResourceTarget;
+
+/// The nodes whose apply (or read) failed in this reconcile, with the server's message.
+#[derive(Debug, Default)]
+pub(crate) struct NodeErrors {
+    pub(crate) messages: BTreeMap<String, String>,
+    /// The nodes of `messages` that failed for a missing permission.
+    forbidden: BTreeSet<String>,
+}
+
+impl NodeErrors {
+    /// Records one apply's answer; the observed object when it was accepted.
+    pub(crate) fn record(&mut self, node_id: &str, answer: ApplyAnswer) -> Option<Arc<Value>> {
+        match answer {
+            ApplyAnswer::Applied(object) => {
+                self.messages.remove(node_id);
+                self.forbidden.remove(node_id);
+                Some(object)
+            }
+            ApplyAnswer::Rejected(message) => {
+                self.forbidden.remove(node_id);
+                self.messages.insert(node_id.to_owned(), message);
+                None
+            }
+            ApplyAnswer::Forbidden(message) => {
+                self.forbidden.insert(node_id.to_owned());
+                self.messages.insert(node_id.to_owned(), message);
+                None
+            }
+        }
+    }
+
+    /// A kind the operator may not read fails its nodes with the server's refusal, unless an
+    /// apply of the node failed with its own message.
+    pub(crate) fn add_read_refusals(
+        &mut self,
+        targets: &BTreeMap<String, ResourceTarget>,
+        overlay: &Overlay,
+    ) {
+        for (id, target) in targets {
+            if let Some(message) = overlay.refusal(target)
+                && !self.messages.contains_key(id)
+            {
+                self.messages.insert(id.clone(), message.to_owned());
+                self.forbidden.insert(id.clone());
+            }
+        }
+    }
+
+    /// Missing permissions get a reason of their own: an admin fixes them, not the RGD author.
+    pub(crate) fn reason(&self) -> &'static str {
+        if self.messages.keys().all(|id| self.forbidden.contains(id)) {
+            REASON_FORBIDDEN
+        } else {
+            REASON_APPLY_FAILED
+        }
+    }
+}
 
 /// `ResourcesReady` False reason when an apply failed.
 pub const REASON_APPLY_FAILED: &str = "ResourceApplyFailed";
@@ -22,7 +84,7 @@ pub fn mark_apply_errors(status: &mut Value, errors: &BTreeMap<String, String>, 
 }
 
 /// [`mark_apply_errors`] with the conditions' `reason`.
-pub(crate) fn mark_node_errors(
+pub fn mark_node_errors(
     status: &mut Value,
     errors: &BTreeMap<String, String>,
     reason: &str,
