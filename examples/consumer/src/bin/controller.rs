@@ -13,7 +13,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kro_controller::executor::{ClusterResolver, Error, ExecutorConfig, compile_rgd};
 use kro_controller::{Executor, ObjectCache, VanishedInstances, triggers};
-use kro_api::ResourceGraphDefinition;
+use kro_api::{ErrorChain, ResourceGraphDefinition};
 use kro_graph::{CompileOptions, Graph};
 use kro_runtime::core::RgdIdentity;
 use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
@@ -52,7 +52,8 @@ async fn reconcile(instance: Arc<DynamicObject>, context: Arc<Context>) -> Resul
 // The signature is the one `applier` requires.
 #[allow(clippy::needless_pass_by_value)]
 fn error_policy(instance: Arc<DynamicObject>, error: &Error, _: Arc<Context>) -> Action {
-    eprintln!("reconcile of {} failed: {error}", instance.name_any());
+    // The executor's error names what it was doing; `ErrorChain` adds the causes.
+    eprintln!("reconcile of {} failed: {}", instance.name_any(), ErrorChain::new(error));
     Action::requeue(Duration::from_secs(2))
 }
 
