@@ -28,7 +28,7 @@ pub enum ClusterError {
         detail: String,
     },
     /// An API call failed.
-    #[error("{what}: {source}")]
+    #[error("{what}")]
     Api {
         /// The call, with the object it was about.
         what: String,
@@ -52,7 +52,7 @@ pub enum ClusterError {
         detail: String,
     },
     /// The API server's metrics page was unreadable.
-    #[error("API server /metrics: {0}")]
+    #[error("API server /metrics")]
     Metrics(#[from] MetricsParseError),
 }
 

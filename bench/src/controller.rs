@@ -28,7 +28,7 @@ pub struct ControllerSpec {
 #[derive(Debug, Error)]
 pub enum ControllerError {
     /// The process could not be started.
-    #[error("starting {binary}: {source}")]
+    #[error("starting {binary}")]
     Spawn {
         /// The executable.
         binary: PathBuf,

@@ -19,7 +19,7 @@ pub struct ProcSample {
 #[derive(Debug, Error)]
 pub enum ProcError {
     /// The `/proc` file could not be read (the process has probably exited).
-    #[error("reading {path}: {source}")]
+    #[error("reading {path}")]
     Read {
         /// The file.
         path: PathBuf,

@@ -2,7 +2,9 @@
 //! GraphRevision types (compatible with upstream kro's YAML) and the CRD manifests generated from
 //! them, and every `kro.run/*` label, annotation, finalizer and field-manager name ([`labels`]).
 //!
-//! Every other kro crate takes these names and types from here, so each is defined once.
+//! Every other kro crate takes these names and types from here, so each is defined once. kro's
+//! errors describe their own layer and leave their cause to `source()`; [`ErrorChain`] prints one
+//! with its causes, as kro's status conditions, logs and CLI do.
 #![forbid(unsafe_code)]
 
 pub mod conditions;
@@ -13,7 +15,7 @@ pub mod labels;
 mod revision;
 mod rgd;
 
-pub use error::ParseError;
+pub use error::{ErrorChain, ParseError};
 pub use identity::Gvk;
 
 pub use crd::{graph_revision_crd, resource_graph_definition_crd};

@@ -97,8 +97,9 @@ pub enum TemplateError {
         /// 0-based character offset of the nested `${`.
         offset: usize,
     },
-    /// An expression of the template does not compile.
-    #[error("template `{template}`, expression at character {offset}: {source}")]
+    /// An expression of the template does not compile; the compile error, positioned within the
+    /// expression, is the [`source`](std::error::Error::source).
+    #[error("template `{template}`, expression at character {offset}")]
     Compile {
         /// The whole template string.
         template: String,

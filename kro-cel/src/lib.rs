@@ -26,7 +26,8 @@ pub mod check;
 pub mod gojson;
 pub mod types;
 pub use check::{
-    CheckError, CheckErrors, Checked, Checker, FieldCheckError, LocatedCheckError, TypeEnv,
-    TypeMismatch, Warning, assignable, check_assignable,
+    CheckError, CheckErrors, Checked, Checker, FieldCheckError, LocatedCheckError,
+    TemplateCheckError, TemplateCheckErrors, TemplateProblem, TypeEnv, TypeMismatch, Warning,
+    assignable, check_assignable,
 };
 pub use types::{CelType, FieldType, StructType, instance_schema_type, object_meta_type};

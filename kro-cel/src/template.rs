@@ -32,6 +32,22 @@ pub enum Segment {
 /// # Errors
 /// [`TemplateError::Nested`] for a `${` inside an expression that does not directly follow `"`.
 pub fn scan(template: &str) -> Result<Vec<Segment>, TemplateError> {
+    scan_detailed(template).map_err(|nested| TemplateError::Nested {
+        template: template.to_owned(),
+        offset: template[..nested.at].chars().count(),
+    })
+}
+
+/// A `${` inside an expression, as [`scan_detailed`] found it.
+pub(crate) struct NestedAt {
+    /// Byte index of the enclosing expression's first character (just after its `${`).
+    pub(crate) expression: usize,
+    /// Byte index of the nested `${`.
+    pub(crate) at: usize,
+}
+
+/// [`scan`], telling where the enclosing expression of a nested `${` starts.
+pub(crate) fn scan_detailed(template: &str) -> Result<Vec<Segment>, NestedAt> {
     let bytes = template.as_bytes();
     let char_offset = |byte: usize| template[..byte].chars().count();
     let mut segments = Vec::new();
@@ -55,9 +71,9 @@ pub fn scan(template: &str) -> Result<Vec<Segment>, TemplateError> {
                 continue;
             }
             if c == b'$' && bytes.get(j + 1) == Some(&b'{') && (j == 0 || bytes[j - 1] != b'"') {
-                return Err(TemplateError::Nested {
-                    template: template.to_owned(),
-                    offset: char_offset(j),
+                return Err(NestedAt {
+                    expression: start,
+                    at: j,
                 });
             }
             match c {

@@ -212,6 +212,15 @@ fn template_compile_errors_point_into_the_template() {
     };
     assert_eq!(*offset, 6);
     assert_eq!(source.expression, "schema.spec.((");
+    // The template error names the template and the expression's place; the compile error is
+    // its source, not repeated in its message.
+    assert_eq!(
+        error.to_string(),
+        "template `abc-${schema.spec.((}`, expression at character 6"
+    );
+    assert!(!error.to_string().contains(&source.to_string()), "{error}");
+    let cause = std::error::Error::source(&error).expect("a source");
+    assert_eq!(cause.to_string(), source.to_string());
     assert_eq!(source.line, 1);
     assert!(
         (12..=14).contains(&source.column),

@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use kro_api::ErrorChain;
+
 use crate::resolver::ResolveError;
 
 /// What is wrong, without where.
@@ -47,8 +49,9 @@ pub enum ProblemKind {
         /// The reserved prefix it starts with.
         prefix: &'static str,
     },
-    /// The resource's kind could not be resolved to a schema.
-    #[error("failed to get schema for resource {id}: {source}")]
+    /// The resource's kind could not be resolved to a schema (the
+    /// [`source`](std::error::Error::source) says why).
+    #[error("failed to get schema for resource {id}")]
     Schema {
         /// The resource id.
         id: String,
@@ -160,13 +163,16 @@ impl Problem {
     }
 }
 
+/// A problem is a diagnostic: it shows where it is and what is wrong, with the causes of what is
+/// wrong ([`ErrorChain`] of its kind), and has no [`source`](std::error::Error::source) of its own.
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = ErrorChain::new(&self.kind);
         match (&self.resource, self.path.is_empty()) {
-            (Some(id), false) => write!(f, "resource \"{id}\" {}: {}", self.path, self.kind),
-            (Some(id), true) => write!(f, "resource \"{id}\": {}", self.kind),
-            (None, false) => write!(f, "{}: {}", self.path, self.kind),
-            (None, true) => write!(f, "{}", self.kind),
+            (Some(id), false) => write!(f, "resource \"{id}\" {}: {kind}", self.path),
+            (Some(id), true) => write!(f, "resource \"{id}\": {kind}"),
+            (None, false) => write!(f, "{}: {kind}", self.path),
+            (None, true) => write!(f, "{kind}"),
         }
     }
 }
@@ -201,5 +207,45 @@ impl CompileError {
     /// Every problem rendered as a line each.
     pub fn messages(&self) -> Vec<String> {
         self.problems.iter().map(ToString::to_string).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use kro_api::Gvk;
+
+    use super::*;
+
+    #[test]
+    fn a_schema_problem_names_the_resource_and_its_location_shows_the_cause() {
+        let kind = ProblemKind::Schema {
+            id: "widget".to_owned(),
+            source: ResolveError::NotFound {
+                gvk: Gvk::from_api_version("example.com/v1", "Widget"),
+            },
+        };
+        let cause = "schema not found for example.com/v1, Kind=Widget";
+        // The kind says what failed; why is its source.
+        assert_eq!(kind.to_string(), "failed to get schema for resource widget");
+        assert_eq!(
+            std::error::Error::source(&kind).map(ToString::to_string),
+            Some(cause.to_owned())
+        );
+        // The problem, a diagnostic with no source of its own, shows both once, as before.
+        let problem = Problem::resource("widget", "template", kind);
+        assert_eq!(
+            problem.to_string(),
+            format!(
+                "resource \"widget\" template: failed to get schema for resource widget: {cause}"
+            )
+        );
+        assert!(std::error::Error::source(&problem).is_none());
+        assert_eq!(
+            CompileError::new(vec![problem.clone(), problem]).to_string(),
+            format!(
+                "resource \"widget\" template: failed to get schema for resource widget: {cause}; \
+                 resource \"widget\" template: failed to get schema for resource widget: {cause}"
+            )
+        );
     }
 }

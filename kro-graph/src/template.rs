@@ -112,7 +112,7 @@ pub(crate) fn walk(
         Value::String(text) => match kro_cel::scan(text) {
             Err(error) => problems.push(WalkProblem {
                 path: path.clone(),
-                message: error.to_string(),
+                message: kro_api::ErrorChain::new(&error).to_string(),
             }),
             Ok(segments)
                 if segments

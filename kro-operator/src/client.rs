@@ -25,10 +25,13 @@ use tokio::time::Instant;
 use crate::metrics::ClientMetrics;
 
 /// The client could not be configured.
+///
+/// `Display` says what failed; kube's error is the [`source`](std::error::Error::source) (print
+/// both with [`kro_api::ErrorChain`]).
 #[derive(Debug, Error)]
 pub enum ClientError {
     /// `--kubeconfig` could not be read or parsed.
-    #[error("--kubeconfig {path}: {source}")]
+    #[error("--kubeconfig {path}")]
     Kubeconfig {
         /// The path given.
         path: String,
@@ -37,10 +40,10 @@ pub enum ClientError {
         source: kube::config::KubeconfigError,
     },
     /// No configuration found (no KUBECONFIG, not in a cluster, no ~/.kube/config).
-    #[error("cannot find a Kubernetes configuration: {0}")]
+    #[error("cannot find a Kubernetes configuration")]
     Infer(#[from] kube::config::InferConfigError),
     /// Building the HTTP client failed (TLS material, proxy, ...).
-    #[error("cannot build the Kubernetes client: {0}")]
+    #[error("cannot build the Kubernetes client")]
     Build(#[from] kube::Error),
 }
 
@@ -304,6 +307,24 @@ pub fn ignore_proxy_for_loopback(config: &mut Config) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn an_unreadable_kubeconfig_names_the_flag_and_leaves_kubes_error_to_its_source() {
+        let path = Path::new("/nonexistent/kro-operator/kubeconfig");
+        let error = load_config(Some(path)).await.expect_err("no such file");
+        let kube = std::error::Error::source(&error)
+            .expect("a source")
+            .to_string();
+        assert_eq!(
+            error.to_string(),
+            format!("--kubeconfig {}", path.display())
+        );
+        assert!(!error.to_string().contains(&kube), "{error}");
+        assert_eq!(
+            kro_api::ErrorChain::new(&error).to_string(),
+            format!("--kubeconfig {}: {kube}", path.display())
+        );
+    }
 
     #[test]
     fn the_bucket_allows_a_burst_then_spaces_requests_at_the_rate() {

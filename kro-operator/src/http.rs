@@ -53,11 +53,12 @@ pub trait Endpoints: Send + Sync + 'static {
     fn respond(&self, path: &str) -> Option<PlainResponse>;
 }
 
-/// An HTTP server could not start or stopped on an I/O error.
+/// An HTTP server could not start or stopped on an I/O error (the
+/// [`source`](std::error::Error::source)).
 #[derive(Debug, Error)]
 pub enum ServerError {
     /// Binding the listening socket failed (port in use, no permission, ...).
-    #[error("cannot listen on {addr} for the {server} server: {source}")]
+    #[error("cannot listen on {addr} for the {server} server")]
     Bind {
         /// Which server (`metrics` or `health`).
         server: &'static str,
@@ -68,7 +69,7 @@ pub enum ServerError {
         source: std::io::Error,
     },
     /// Accepting connections failed.
-    #[error("the {server} server stopped accepting connections: {source}")]
+    #[error("the {server} server stopped accepting connections")]
     Accept {
         /// Which server.
         server: &'static str,

@@ -158,8 +158,9 @@ impl LogOptions {
 /// The global subscriber could not be installed.
 #[derive(Debug, Error)]
 pub enum LoggingError {
-    /// `RUST_LOG` is set but is not a valid filter.
-    #[error("RUST_LOG is not a valid tracing filter: {0}")]
+    /// `RUST_LOG` is set but is not a valid filter (the parser's error is the
+    /// [`source`](std::error::Error::source)).
+    #[error("RUST_LOG is not a valid tracing filter")]
     Filter(#[from] tracing_subscriber::filter::ParseError),
     /// A global subscriber was already installed.
     #[error("a global log subscriber is already installed: {0}")]
@@ -221,6 +222,19 @@ mod tests {
         assert_eq!(filter.to_string(), "debug");
         let filter = log_filter("warn", Some("  ")).expect("valid");
         assert_eq!(filter.to_string(), "warn");
+    }
+
+    #[test]
+    fn an_invalid_rust_log_names_the_variable_and_leaves_the_parser_error_to_its_source() {
+        let error = log_filter("info", Some("kro_operator=loud")).expect_err("invalid");
+        let parser = std::error::Error::source(&error)
+            .expect("a source")
+            .to_string();
+        assert_eq!(error.to_string(), "RUST_LOG is not a valid tracing filter");
+        assert_eq!(
+            kro_api::ErrorChain::new(&error).to_string(),
+            format!("RUST_LOG is not a valid tracing filter: {parser}")
+        );
     }
 
     #[test]

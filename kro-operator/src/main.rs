@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
+use kro_api::ErrorChain;
 use kro_operator::client::{RateLimits, build_client};
 use kro_operator::config::OperatorConfig;
 use kro_operator::controllers::RgdControllerService;
@@ -21,7 +22,7 @@ fn main() -> ExitCode {
         Err(error) => error.exit(),
     };
     if let Err(error) = init_logging(&LogOptions::from_config(&config)) {
-        eprintln!("kro-operator: {error}");
+        eprintln!("kro-operator: {}", ErrorChain::new(&error));
         return ExitCode::FAILURE;
     }
     // Deeply nested CEL is evaluated recursively; kro-cel rejects ASTs deeper than 100 levels,
@@ -43,7 +44,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(error) => {
-            tracing::error!(error = format!("{error:#}"), "exiting");
+            tracing::error!(error = %ErrorChain::new(error.as_ref()), "exiting");
             ExitCode::FAILURE
         }
     }

@@ -12,6 +12,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
+use kro_api::ErrorChain;
 use thiserror::Error;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -65,8 +66,9 @@ pub trait Service: Send + 'static {
 /// How the supervised run ended badly.
 #[derive(Debug, Error)]
 pub enum SupervisorError {
-    /// A service failed; the others were asked to stop.
-    #[error("service {service} failed: {source}")]
+    /// A service failed; the others were asked to stop. Its error is the
+    /// [`source`](std::error::Error::source).
+    #[error("service {service} failed")]
     ServiceFailed {
         /// The failing service's name.
         service: String,
@@ -117,7 +119,7 @@ pub async fn run_services(
         };
         let Some(joined) = joined else { break };
         if let Some(failure) = record_exit(&mut running, joined) {
-            tracing::error!(error = %failure, "stopping every service");
+            tracing::error!(error = %ErrorChain::new(&failure), "stopping every service");
             first_failure.get_or_insert(failure);
             shutdown.cancel();
         }
@@ -126,7 +128,7 @@ pub async fn run_services(
     let drained = tokio::time::timeout(grace, async {
         while let Some(joined) = tasks.join_next_with_id().await {
             if let Some(failure) = record_exit(&mut running, joined) {
-                tracing::error!(error = %failure, "service failed while stopping");
+                tracing::error!(error = %ErrorChain::new(&failure), "service failed while stopping");
                 first_failure.get_or_insert(failure);
             }
         }
@@ -199,5 +201,33 @@ where
 
     fn run(self: Box<Self>, shutdown: CancellationToken) -> ServiceFuture {
         Box::pin((self.run)(shutdown))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_service_names_the_service_and_the_chain_says_why() {
+        let io = || std::io::Error::from(std::io::ErrorKind::AddrInUse);
+        let failure = SupervisorError::ServiceFailed {
+            service: "metrics-server".to_owned(),
+            source: ServiceError::Server(ServerError::Bind {
+                server: "metrics",
+                addr: ([127, 0, 0, 1], 8080).into(),
+                source: io(),
+            }),
+        };
+        assert_eq!(failure.to_string(), "service metrics-server failed");
+        // What the log said before the causes moved to `source()`, each said once.
+        assert_eq!(
+            ErrorChain::new(&failure).to_string(),
+            format!(
+                "service metrics-server failed: cannot listen on 127.0.0.1:8080 for the metrics \
+                 server: {}",
+                io()
+            )
+        );
     }
 }

@@ -696,6 +696,78 @@ fn external_selector_lists_matching_objects_sorted_and_never_applies_them() {
     );
 }
 
+const SELECTOR_OPERATOR: &str = r#"
+apiVersion: kro.run/v1alpha1
+kind: ResourceGraphDefinition
+metadata:
+  name: selectoroperator
+spec:
+  schema:
+    apiVersion: v1alpha1
+    kind: SelectingBy
+    spec:
+      operator: string
+  resources:
+  - id: peers
+    externalRef:
+      apiVersion: v1
+      kind: ConfigMap
+      metadata:
+        selector:
+          matchExpressions:
+          - key: team
+            operator: ${schema.spec.operator}
+            values: [blue]
+"#;
+
+#[test]
+fn a_selector_that_does_not_parse_fails_its_node_naming_the_field_and_why() {
+    let graph = compile_yaml(SELECTOR_OPERATOR);
+    let instance = instance(&graph, &json!({"operator": "Near"}));
+    let plan = Cluster::new().plan(&graph, &instance, None);
+    let peers = plan.node("peers").expect("node");
+    assert_eq!(peers.state, NodeState::Error);
+    let Some(error @ NodeError::Selector { source, .. }) = &peers.error else {
+        panic!("expected a selector error, got {:?}", peers.error);
+    };
+    // The node error names its layer; the selector's own error is its source, and the node's
+    // message (which the instance's conditions carry) is the whole chain.
+    assert_eq!(
+        error.to_string(),
+        "resource \"peers\" externalRef.metadata.selector"
+    );
+    assert!(!error.to_string().contains(&source.to_string()));
+    assert_eq!(
+        peers.message.as_deref(),
+        Some(format!("resource \"peers\" externalRef.metadata.selector: {source}").as_str())
+    );
+    assert!(
+        source
+            .to_string()
+            .starts_with("label selector at `matchExpressions[0].operator`: "),
+        "{source}"
+    );
+}
+
+#[test]
+fn an_unreadable_inventory_is_an_instance_error_naming_the_annotation() {
+    let graph = compile_yaml(TWO_NODES);
+    let mut instance = instance(&graph, &json!({"first": "one", "second": "two"}));
+    instance["metadata"]["annotations"] = json!({
+        "applyset.kubernetes.io/contains-group-kinds": "not a group kind!",
+        "applyset.kubernetes.io/additional-namespaces": "",
+    });
+    let plan = Cluster::new().plan(&graph, &instance, None);
+    let message = plan.instance_error.as_deref().unwrap_or_default();
+    assert!(
+        message.starts_with(
+            "instance ApplySet inventory annotations are invalid: annotation \
+             applyset.kubernetes.io/contains-group-kinds: entry \"not a group kind!\" is invalid"
+        ),
+        "{message}"
+    );
+}
+
 const CLUSTER_SCOPED: &str = r#"
 apiVersion: kro.run/v1alpha1
 kind: ResourceGraphDefinition

@@ -6,6 +6,7 @@ mod assign;
 mod infer;
 mod overloads;
 mod suggest;
+mod template;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -17,6 +18,7 @@ use crate::types::CelType;
 use cel::common::ast::IdedExpr;
 
 pub use assign::{TypeMismatch, assignable, check_assignable};
+pub use template::{TemplateCheckError, TemplateCheckErrors, TemplateProblem};
 
 /// The declarations an expression is checked against: variables and the optional libraries.
 #[derive(Clone, Debug, Default, PartialEq)]

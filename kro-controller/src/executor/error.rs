@@ -8,11 +8,15 @@ use thiserror::Error;
 /// Per-resource apply failures and reads refused for a missing permission are not errors of the
 /// reconcile: they become node `ERROR` states in the plan's status. These variants are what
 /// stops a whole pass.
+///
+/// `Display` describes what the executor was doing; the cause (the client's error, the compile
+/// problems, ...) is the [`source`](std::error::Error::source). Print the whole chain with
+/// [`kro_api::ErrorChain`], as kro-operator does in its logs and conditions.
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum Error {
     /// A request to the API server failed.
-    #[error("{action}: {source}")]
+    #[error("{action}")]
     Kube {
         /// What the executor was doing (`"applying ConfigMap team/web"`).
         action: String,
@@ -47,7 +51,7 @@ pub enum Error {
         expected: &'static str,
     },
     /// An object read from the cluster lacks a field the executor needs.
-    #[error("object {key}: {source}")]
+    #[error("object {key}")]
     InvalidObject {
         /// The object.
         key: String,
@@ -56,7 +60,7 @@ pub enum Error {
         source: kro_applyset::ObjectError,
     },
     /// The RGD did not compile.
-    #[error("compiling ResourceGraphDefinition {name}: {source}")]
+    #[error("compiling ResourceGraphDefinition {name}")]
     Compile {
         /// The RGD's name.
         name: String,
@@ -113,5 +117,70 @@ pub(crate) fn status_code(error: &kube::Error) -> Option<u16> {
     match error {
         kube::Error::Api(status) => Some(status.code),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use kro_api::{ErrorChain, ResourceGraphDefinition};
+    use kro_graph::OfflineResolver;
+
+    use super::Error;
+
+    fn not_found() -> kube::Error {
+        kube::Error::Api(
+            kube::core::Status::failure("configmaps \"web\" not found", "NotFound")
+                .with_code(404)
+                .boxed(),
+        )
+    }
+
+    #[test]
+    fn a_request_error_names_the_action_and_leaves_the_client_error_to_its_source() {
+        let error = Error::kube("reading ConfigMap team/web", not_found());
+        let client = not_found().to_string();
+        assert_eq!(error.to_string(), "reading ConfigMap team/web");
+        assert!(!error.to_string().contains(&client), "{error}");
+        // The text kro printed before the cause moved to `source()`.
+        assert_eq!(
+            ErrorChain::new(&error).to_string(),
+            format!("reading ConfigMap team/web: {client}")
+        );
+    }
+
+    #[test]
+    fn a_compile_error_names_the_rgd_and_leaves_the_problems_to_its_source() {
+        let rgd = ResourceGraphDefinition::from_yaml(
+            r#"
+apiVersion: kro.run/v1alpha1
+kind: ResourceGraphDefinition
+metadata: {name: widgets}
+spec:
+  schema: {apiVersion: v1alpha1, kind: Widgets, spec: {name: string}}
+  resources:
+  - id: widget
+    template: {apiVersion: example.com/v1, kind: Widget, metadata: {name: w}}
+"#,
+        )
+        .expect("parses");
+        let source = kro_graph::compile(&rgd, &OfflineResolver::new()).expect_err("unknown kind");
+        let problems = source.to_string();
+        let error = Error::Compile {
+            name: "widgets".to_owned(),
+            source,
+        };
+        assert_eq!(
+            error.to_string(),
+            "compiling ResourceGraphDefinition widgets"
+        );
+        assert_eq!(
+            ErrorChain::new(&error).to_string(),
+            "compiling ResourceGraphDefinition widgets: resource \"widget\" template: failed to get \
+             schema for resource widget: schema not found for example.com/v1, Kind=Widget"
+        );
+        assert!(
+            ErrorChain::new(&error).to_string().ends_with(&problems),
+            "{problems}"
+        );
     }
 }

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeSet;
 
+use kro_api::ErrorChain;
 use kro_cel::{
     CelType, Checked, Checker, Program, Segment, Template, TypeEnv, assignable, check_assignable,
 };
@@ -91,7 +92,8 @@ impl Compilation<'_> {
         let template = match compiled {
             Ok(template) => template,
             Err(error) => {
-                self.expression_problem(id, &problem_path, error.to_string());
+                let message = ErrorChain::new(&error).to_string();
+                self.expression_problem(id, &problem_path, message);
                 return None;
             }
         };

@@ -3,10 +3,13 @@
 use thiserror::Error;
 
 /// Why a controller step failed.
+///
+/// `Display` says what the controller was doing; the cause is the
+/// [`source`](std::error::Error::source). Logs print the chain ([`kro_api::ErrorChain`]).
 #[derive(Debug, Error)]
 pub enum ControllerError {
     /// A request to the API server failed.
-    #[error("{action}: {source}")]
+    #[error("{action}")]
     Kube {
         /// What the controller was doing (`"applying CRD webapps.kro.run"`).
         action: String,
@@ -15,7 +18,7 @@ pub enum ControllerError {
         source: kube::Error,
     },
     /// The engine failed (schema fetch, reconcile).
-    #[error("{action}: {source}")]
+    #[error("{action}")]
     Runtime {
         /// What the controller was doing.
         action: String,

@@ -672,12 +672,12 @@ fn error_policy(
     let attempts = *attempts;
     match ctx.shared.retry.on_failure(attempts, Instant::now()) {
         RetryDecision::Requeue(delay) => {
-            tracing::warn!(rgd = %ctx.rgd, instance = %instance.name_any(), %error, ?delay, "instance reconcile failed");
+            tracing::warn!(rgd = %ctx.rgd, instance = %instance.name_any(), error = %kro_api::ErrorChain::new(error), ?delay, "instance reconcile failed");
             Action::requeue(delay)
         }
         RetryDecision::GiveUp => {
             failures.remove(&object_ref);
-            tracing::error!(rgd = %ctx.rgd, instance = %instance.name_any(), %error, attempts, "instance reconcile failed; out of retries, waiting for its next change");
+            tracing::error!(rgd = %ctx.rgd, instance = %instance.name_any(), error = %kro_api::ErrorChain::new(error), attempts, "instance reconcile failed; out of retries, waiting for its next change");
             Action::await_change()
         }
     }

@@ -362,7 +362,7 @@ fn rgd_error_policy(
     error: &ControllerError,
     ctx: Arc<measured::MeasuredRgd>,
 ) -> Action {
-    tracing::warn!(rgd = %rgd.name_any(), %error, "RGD reconcile failed");
+    tracing::warn!(rgd = %rgd.name_any(), error = %kro_api::ErrorChain::new(error), "RGD reconcile failed");
     Action::requeue(
         ctx.inner
             .operator

@@ -41,12 +41,12 @@ pub(crate) async fn sweep_orphans_after_listing(
                     break;
                 }
                 Err(error) if attempt < ATTEMPTS => {
-                    tracing::debug!(rgd = %rgd, %error, "orphan sweep failed; retrying");
+                    tracing::debug!(rgd = %rgd, error = %kro_api::ErrorChain::new(&error), "orphan sweep failed; retrying");
                     tokio::time::sleep(delay).await;
                     delay *= 2;
                 }
                 Err(error) => {
-                    tracing::error!(rgd = %rgd, %error, "cannot sweep the children of vanished instances");
+                    tracing::error!(rgd = %rgd, error = %kro_api::ErrorChain::new(&error), "cannot sweep the children of vanished instances");
                 }
             }
         }

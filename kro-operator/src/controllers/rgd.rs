@@ -200,7 +200,7 @@ async fn compile_checked(
         },
         Ok(graph) => Ok(graph),
         Err(kro_controller::executor::Error::Compile { source, .. }) => Err(source.to_string()),
-        Err(other) => Err(other.to_string()),
+        Err(other) => Err(kro_api::ErrorChain::new(&other).to_string()),
     }
 }
 

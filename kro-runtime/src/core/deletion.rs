@@ -1,6 +1,7 @@
 //! Instance deletion without the graph: the instance's ApplySet inventory says where members
 //! are, their `apply-order` annotations say which wave goes first.
 
+use kro_api::ErrorChain;
 use kro_applyset::labels::FINALIZER;
 use kro_applyset::{
     ChildMeta, Deletion, DeletionPlan, DeletionWave, ParentRef, PruneScope, deletion_scope,
@@ -77,7 +78,7 @@ pub fn instance_parent(instance: &Value) -> Result<ParentRef, InstanceError> {
 /// # Errors
 /// The instance lacks its identity, or its inventory does not validate (the message says why).
 pub fn instance_deletion_scope(instance: &Value) -> Result<PruneScope, String> {
-    let parent = instance_parent(instance).map_err(|error| error.to_string())?;
+    let parent = instance_parent(instance).map_err(|error| ErrorChain::new(&error).to_string())?;
     deletion_scope(
         &parent,
         &object_labels(instance),
@@ -105,7 +106,7 @@ pub fn plan_deletion(
         Ok(parent) => parent,
         Err(error) => {
             let outcome = DeletionOutcome::Blocked {
-                reason: error.to_string(),
+                reason: ErrorChain::new(&error).to_string(),
             };
             return DeletionStep {
                 status: status_for(&outcome),
@@ -182,7 +183,8 @@ pub fn vanished_instance_deletions(
     last_state: &Value,
     members: &[Value],
 ) -> Result<Vec<Deletion>, String> {
-    let parent = instance_parent(last_state).map_err(|error| error.to_string())?;
+    let parent =
+        instance_parent(last_state).map_err(|error| ErrorChain::new(&error).to_string())?;
     let plan = kro_applyset::plan_deletion(
         &parent,
         &object_labels(last_state),

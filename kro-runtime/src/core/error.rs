@@ -1,5 +1,6 @@
 //! Typed errors of the planning core. Node errors name the resource id, the field path and the
-//! expression; they end up in the node's message and the instance's conditions.
+//! expression; they end up in the node's message and the instance's conditions, with their causes
+//! ([`kro_api::ErrorChain`]).
 
 use kro_applyset::{DuplicateResources, ObjectKey, OwnershipConflict};
 use thiserror::Error;
@@ -109,8 +110,9 @@ pub enum NodeError {
         /// The conversion error.
         message: String,
     },
-    /// The external reference's selector does not parse.
-    #[error("resource \"{id}\" externalRef.metadata.selector: {source}")]
+    /// The external reference's selector does not parse (the
+    /// [`source`](std::error::Error::source) says where and why).
+    #[error("resource \"{id}\" externalRef.metadata.selector")]
     Selector {
         /// The resource id.
         id: String,
@@ -150,7 +152,8 @@ pub enum InstanceError {
          (kro_runtime::preview fills one for an instance read from a file)"
     )]
     MissingUid,
-    /// The instance's remembered ApplySet inventory does not parse.
-    #[error("instance ApplySet inventory annotations are invalid: {0}")]
+    /// The instance's remembered ApplySet inventory does not parse (the
+    /// [`source`](std::error::Error::source) names the label or annotation).
+    #[error("instance ApplySet inventory annotations are invalid")]
     Inventory(#[from] kro_applyset::InventoryError),
 }

@@ -141,7 +141,11 @@ pub fn plan_with_activation(input: &PlanInput<'_>) -> (Plan, Activation) {
         Ok(instance) => instance,
         Err(error) => {
             return (
-                failed_plan(input, labels_for_instance, &error.to_string()),
+                failed_plan(
+                    input,
+                    labels_for_instance,
+                    &kro_api::ErrorChain::new(&error).to_string(),
+                ),
                 Activation::new(),
             );
         }
@@ -170,7 +174,8 @@ pub fn plan_with_activation(input: &PlanInput<'_>) -> (Plan, Activation) {
         match PassInventory::new(instance.parent(), &walked.wanted, &annotations) {
             Ok(inventory) => (Some(inventory.superset_metadata(&tooling)), Some(inventory)),
             Err(error) => {
-                instance_error = Some(InstanceError::Inventory(error).to_string());
+                instance_error =
+                    Some(kro_api::ErrorChain::new(&InstanceError::Inventory(error)).to_string());
                 (
                     Some(kro_applyset::ParentMetadata::for_applied(
                         &instance.parent(),

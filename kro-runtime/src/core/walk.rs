@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
 
+use kro_api::ErrorChain;
 use kro_applyset::object::default_child_namespace;
 use kro_applyset::{
     ChildMeta, CollectionPosition, InstanceRef, KroVersion, ObjectKey, check_duplicates,
@@ -603,7 +604,7 @@ fn failed(id: &str, error: NodeError) -> NodeOutcome {
     NodeOutcome {
         id: id.to_owned(),
         state: NodeState::Error,
-        message: Some(error.to_string()),
+        message: Some(ErrorChain::new(&error).to_string()),
         desired: Vec::new(),
         ready: false,
         waiting_for: None,

@@ -11,7 +11,7 @@ use futures::{StreamExt as _, stream};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kro_api::ResourceGraphDefinition;
+use kro_api::{ErrorChain, ResourceGraphDefinition};
 use kro_controller::executor::{ClusterResolver, Error, ExecutorConfig, compile_rgd};
 use kro_controller::{Executor, ObjectCache, VanishedInstances, triggers};
 use kro_graph::{CompileOptions, Graph};
@@ -52,7 +52,12 @@ async fn reconcile(instance: Arc<DynamicObject>, context: Arc<Context>) -> Resul
 // The signature is the one `applier` requires.
 #[allow(clippy::needless_pass_by_value)]
 fn error_policy(instance: Arc<DynamicObject>, error: &Error, _: Arc<Context>) -> Action {
-    eprintln!("reconcile of {} failed: {error}", instance.name_any());
+    // The executor's error names what it was doing; `ErrorChain` adds the causes.
+    eprintln!(
+        "reconcile of {} failed: {}",
+        instance.name_any(),
+        ErrorChain::new(error)
+    );
     Action::requeue(Duration::from_secs(2))
 }
 

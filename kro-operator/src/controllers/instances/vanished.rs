@@ -88,7 +88,7 @@ pub(super) async fn sweep_vanished(ctx: Arc<InstanceContext>, last_state: Stored
                 return;
             }
             Err(error) if attempt < SWEEP_ATTEMPTS => {
-                tracing::debug!(rgd = %ctx.rgd, instance = %name, %error, "sweep failed; retrying");
+                tracing::debug!(rgd = %ctx.rgd, instance = %name, error = %kro_api::ErrorChain::new(&error), "sweep failed; retrying");
                 tokio::time::sleep(delay).await;
                 delay *= 2;
             }
@@ -96,7 +96,7 @@ pub(super) async fn sweep_vanished(ctx: Arc<InstanceContext>, last_state: Stored
                 rgd = %ctx.rgd,
                 instance = %name,
                 namespace = %namespace,
-                %error,
+                error = %kro_api::ErrorChain::new(&error),
                 "cannot delete the children of an instance that disappeared with kro's finalizer"
             ),
         }
