@@ -284,7 +284,7 @@ pub struct OperatorConfig {
     /// Number of GraphRevisions reconciled in parallel (accepted; kro-rs has no separate revision controller).
     ///
     /// Not wired: kro-rs issues and verifies GraphRevisions inside the RGD reconcile (see
-    /// `controllers::revisions`), so their parallelism is
+    /// `kro_controller::controllers`), so their parallelism is
     /// `--resource-graph-definition-concurrent-reconciles`. The value is validated and kept here.
     #[arg(
         long,

@@ -1,9 +1,11 @@
 //! The kro-rs operator's frame: configuration, observability, leader election, graceful
 //! shutdown, and the supervisor that runs the operator's [`service::Service`]s.
 //!
-//! The binary (`main.rs`) wires these together; the reconcile controllers plug in as further
-//! services that receive a [`leader::LeaderGate`], a [`health::ReadinessCheck`] and the shared
-//! [`metrics::Metrics`].
+//! The binary (`main.rs`) wires these together; the reconcile controllers, which live in
+//! `kro_controller::controllers`, plug in as a further service
+//! ([`controllers::RgdControllerService`]) that receives a [`leader::LeaderGate`], a
+//! [`health::ReadinessCheck`] and the shared [`metrics::Metrics`], which implement the
+//! controllers' metrics sink.
 #![forbid(unsafe_code)]
 
 pub mod client;

@@ -13,21 +13,10 @@ use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetri
 use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::gauge::ConstGauge;
 
+pub use kro_controller::controllers::metrics::ObservedCondition;
+
 /// The family's name.
 pub const CONDITION_FAMILY: &str = "instance_condition_current_status_seconds";
-
-/// One instance condition, as read from `status.conditions`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ObservedCondition {
-    /// `type`.
-    pub type_: String,
-    /// `status` (`True`, `False`, `Unknown`).
-    pub status: String,
-    /// `reason`, empty when absent.
-    pub reason: String,
-    /// `lastTransitionTime`, when present and valid.
-    pub last_transition: Option<DateTime<Utc>>,
-}
 
 /// Which instance a condition belongs to.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -91,7 +80,7 @@ impl ConditionDurations {
                 entry.status == condition.status && entry.reason == condition.reason
             });
             let since = match condition.last_transition {
-                Some(at) => at,
+                Some(at) => DateTime::<Utc>::from(at),
                 None if unchanged => continue,
                 None => now,
             };
@@ -172,7 +161,9 @@ mod tests {
             type_: type_.to_owned(),
             status: status.to_owned(),
             reason: "R".to_owned(),
-            last_transition: at.and_then(|at| at.parse().ok()),
+            last_transition: at
+                .and_then(|at| at.parse::<DateTime<Utc>>().ok())
+                .map(std::time::SystemTime::from),
         }
     }
 

@@ -11,6 +11,7 @@
 //! `docs/reference/metrics.md` lists the families and the ones kro-rs leaves out.
 
 mod conditions;
+mod controllers;
 pub mod exposition;
 mod kro;
 mod queue;
@@ -30,11 +31,10 @@ pub use kro::{
     HandlerLabels, InformerEventLabels, InstanceMetrics, InstanceTransitionLabels, ReasonLabels,
     RequeueLabels, ResultLabels, RgdLabels, RgdMetrics, RgdTransitionLabels, RuntimeMetrics,
 };
-pub use queue::{DepthLabels, QueueLabels, QueueTracker, Work, WorkqueueMetrics};
+pub use queue::{DepthLabels, QueueLabels, QueueSink, WorkqueueMetrics};
 pub use runtime::{
-    ActiveWorker, ClientMetrics, ControllerLabels, ControllerResultLabels,
-    ControllerRuntimeMetrics, LeaseLabels, RECONCILE_TIME_BUCKETS, ReconcileResult,
-    RestRequestLabels, VerbLabels,
+    ClientMetrics, ControllerLabels, ControllerResultLabels, ControllerRuntimeMetrics, LeaseLabels,
+    RECONCILE_TIME_BUCKETS, ReconcileResult, RestRequestLabels, VerbLabels,
 };
 
 /// The `Content-Type` of [`Metrics::encode`]'s output.
@@ -268,18 +268,14 @@ mod tests {
     }
 
     #[test]
-    fn the_queue_tracker_counts_adds_waits_and_work() {
+    fn the_queue_sink_counts_adds_waits_and_work() {
+        use kro_controller::controllers::metrics::QueueMetrics as _;
         let metrics = Metrics::new();
-        let queue = metrics.workqueue.tracker::<String>(DYNAMIC_QUEUE, "");
+        let queue = metrics.workqueue.queue(DYNAMIC_QUEUE, "");
         let queue = queue.mirrored_to(metrics.dynamic.queue_length.clone());
-        queue.add("a".to_owned());
-        queue.add("a".to_owned());
-        assert_eq!(
-            metrics.dynamic.queue_length.get(),
-            1,
-            "a waiting key counts once"
-        );
-        let work = queue.start(&"a".to_owned());
+        queue.added();
+        assert_eq!(metrics.dynamic.queue_length.get(), 1);
+        let work = queue.started(Some(Duration::from_millis(5)));
         assert_eq!(metrics.dynamic.queue_length.get(), 0);
         let text = metrics.encode().expect("encodes");
         assert!(
@@ -288,8 +284,8 @@ mod tests {
             ),
             "{text}"
         );
-        queue.done(work);
-        queue.retry();
+        queue.finished(work, Duration::from_millis(1));
+        queue.retried();
         let text = metrics.encode().expect("encodes");
         let labels = "{name=\"dynamic-controller-queue\",controller=\"dynamic-controller-queue\"}";
         assert!(

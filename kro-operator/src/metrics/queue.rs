@@ -1,13 +1,14 @@
-//! `workqueue_*`: controller-runtime's workqueue families, kept by [`QueueTracker`] for the
-//! queues kro-rs's controllers keep inside kube-runtime (which has no queue metrics of its
-//! own). A trigger is an add; a worker taking the object ends its wait; the reconcile is the
-//! work. Unfinished work is computed at scrape time, as client-go's periodic update would.
+//! `workqueue_*`: controller-runtime's workqueue families, fed by [`QueueSink`]s from the queues
+//! kro-rs's controllers keep inside kube-runtime (which has no queue metrics of its own). A
+//! trigger is an add; a worker taking the object ends its wait; the reconcile is the work.
+//! Unfinished work is computed at scrape time, as client-go's periodic update would.
 
 use std::collections::HashMap;
-use std::hash::Hash;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+use kro_controller::controllers::metrics::QueueMetrics;
 
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric as _};
@@ -185,9 +186,10 @@ impl WorkqueueMetrics {
         metrics
     }
 
-    /// A tracker for the queue `name`; `priority` is the depth's priority label.
+    /// The series of the queue `name`, created at zero; `priority` is the depth's priority
+    /// label.
     #[must_use]
-    pub fn tracker<K: Hash + Eq + Clone>(&self, name: &str, priority: &str) -> QueueTracker<K> {
+    pub fn queue(&self, name: &str, priority: &str) -> QueueSink {
         let labels = QueueLabels::new(name);
         let depth = self
             .depth
@@ -200,43 +202,31 @@ impl WorkqueueMetrics {
         let _ = self.adds_total.get_or_create(&labels);
         let _ = self.retries_total.get_or_create(&labels);
         self.in_flight.lock().entry(labels.clone()).or_default();
-        QueueTracker {
+        QueueSink {
             metrics: self.clone(),
             labels,
             depth,
             mirror: None,
-            pending: Arc::default(),
         }
     }
 }
 
-/// One queue's bookkeeping. Cheap to clone; clones share the queue.
+/// One queue's `workqueue_*` series: the [`QueueMetrics`] sink of a controller's queue. Cheap
+/// to clone; clones share the series.
 #[derive(Debug, Clone)]
-pub struct QueueTracker<K> {
+pub struct QueueSink {
     metrics: WorkqueueMetrics,
     labels: QueueLabels,
     depth: Gauge,
     mirror: Option<Gauge>,
-    pending: Arc<Mutex<HashMap<K, Instant>>>,
 }
 
-/// A reconcile in progress; [`QueueTracker::done`] ends it.
-#[derive(Debug, Clone, Copy)]
-pub struct Work {
-    id: u64,
-    started: Instant,
-}
-
-impl<K: Hash + Eq + Clone> QueueTracker<K> {
+impl QueueSink {
     /// Also keeps `gauge` at the depth (upstream's `dynamic_controller_queue_length`).
     #[must_use]
     pub fn mirrored_to(mut self, gauge: Gauge) -> Self {
         self.mirror = Some(gauge);
         self
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<K, Instant>> {
-        self.pending.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn depth_by(&self, delta: i64) {
@@ -245,28 +235,19 @@ impl<K: Hash + Eq + Clone> QueueTracker<K> {
             mirror.inc_by(delta);
         }
     }
+}
 
-    /// A trigger for `key`; an object already waiting counts once, as in a workqueue.
-    pub fn add(&self, key: K) {
-        let mut pending = self.lock();
-        if pending.contains_key(&key) {
-            return;
-        }
-        pending.insert(key, Instant::now());
-        drop(pending);
+impl QueueMetrics for QueueSink {
+    fn added(&self) {
         self.metrics.adds_total.get_or_create(&self.labels).inc();
         self.depth_by(1);
     }
 
-    /// A worker took `key`. A key that was not waiting comes from a delayed requeue coming due,
-    /// which a workqueue adds at that moment: it counts as an add that waited no time.
-    pub fn start(&self, key: &K) -> Work {
-        let now = Instant::now();
-        let waited = self.lock().remove(key);
+    fn started(&self, waited: Option<Duration>) -> u64 {
         let queued = match waited {
-            Some(at) => {
+            Some(waited) => {
                 self.depth_by(-1);
-                now.saturating_duration_since(at).as_secs_f64()
+                waited.as_secs_f64()
             }
             None => {
                 self.metrics.adds_total.get_or_create(&self.labels).inc();
@@ -283,36 +264,25 @@ impl<K: Hash + Eq + Clone> QueueTracker<K> {
             .lock()
             .entry(self.labels.clone())
             .or_default()
-            .insert(id, now);
-        Work { id, started: now }
+            .insert(id, Instant::now());
+        id
     }
 
-    /// The reconcile of `work` finished.
-    pub fn done(&self, work: Work) {
+    fn finished(&self, token: u64, elapsed: Duration) {
         self.metrics
             .work_duration_seconds
             .get_or_create(&self.labels)
-            .observe(work.started.elapsed().as_secs_f64());
+            .observe(elapsed.as_secs_f64());
         if let Some(started) = self.metrics.in_flight.lock().get_mut(&self.labels) {
-            started.remove(&work.id);
+            started.remove(&token);
         }
     }
 
-    /// The object goes back with a delay (an error backoff or a requeue-after).
-    pub fn retry(&self) {
+    fn retried(&self) {
         self.metrics.retries_total.get_or_create(&self.labels).inc();
     }
 
-    /// `key` will not be processed (the object is gone).
-    pub fn forget(&self, key: &K) {
-        if self.lock().remove(key).is_some() {
-            self.depth_by(-1);
-        }
-    }
-
-    /// Forgets every waiting key (the controller stopped).
-    pub fn clear(&self) {
-        let dropped = self.lock().drain().count();
-        self.depth_by(-i64::try_from(dropped).unwrap_or(i64::MAX));
+    fn dropped(&self, count: usize) {
+        self.depth_by(-i64::try_from(count).unwrap_or(i64::MAX));
     }
 }

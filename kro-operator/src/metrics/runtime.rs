@@ -5,6 +5,8 @@
 
 use std::time::Duration;
 
+pub use kro_controller::controllers::metrics::ReconcileResult;
+
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -37,24 +39,12 @@ pub struct ControllerResultLabels {
     pub result: String,
 }
 
-/// How a reconcile ended, as controller-runtime labels it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ReconcileResult {
-    /// Done; wait for the next change.
-    Success,
-    /// Failed; retried with backoff.
-    Error,
-    /// Done; look again after a delay.
-    RequeueAfter,
-}
-
-impl ReconcileResult {
-    fn label(self) -> &'static str {
-        match self {
-            ReconcileResult::Success => "success",
-            ReconcileResult::Error => "error",
-            ReconcileResult::RequeueAfter => "requeue_after",
-        }
+/// A reconcile result's label value.
+fn result_label(result: ReconcileResult) -> &'static str {
+    match result {
+        ReconcileResult::Success => "success",
+        ReconcileResult::Error => "error",
+        ReconcileResult::RequeueAfter => "requeue_after",
     }
 }
 
@@ -153,15 +143,14 @@ impl ControllerRuntimeMetrics {
         self.active_workers.get_or_create(&labels).set(0);
     }
 
-    /// A worker took an item: `active_workers` goes up until the guard drops.
-    #[must_use]
-    pub fn worker(&self, controller: &str) -> ActiveWorker {
-        let gauge = self
-            .active_workers
-            .get_or_create(&Self::labels(controller))
-            .clone();
-        gauge.inc();
-        ActiveWorker { gauge }
+    /// A worker of `controller` took an item (`busy`) or is free again.
+    pub fn worker(&self, controller: &str, busy: bool) {
+        let gauge = self.active_workers.get_or_create(&Self::labels(controller));
+        if busy {
+            gauge.inc();
+        } else {
+            gauge.dec();
+        }
     }
 
     /// Records one finished reconcile of `controller`.
@@ -173,24 +162,12 @@ impl ControllerRuntimeMetrics {
         self.reconcile_total
             .get_or_create(&ControllerResultLabels {
                 controller: controller.to_owned(),
-                result: result.label().to_owned(),
+                result: result_label(result).to_owned(),
             })
             .inc();
         if result == ReconcileResult::Error {
             self.reconcile_errors_total.get_or_create(&labels).inc();
         }
-    }
-}
-
-/// Holds one `controller_runtime_active_workers` slot while a reconcile runs.
-#[derive(Debug)]
-pub struct ActiveWorker {
-    gauge: Gauge,
-}
-
-impl Drop for ActiveWorker {
-    fn drop(&mut self) {
-        self.gauge.dec();
     }
 }
 

@@ -1,4 +1,4 @@
-//! Instance controllers: one `kube::runtime::Controller` per RGD (instances stored as
+//! Instance controllers: one kube-runtime controller per RGD (instances stored as
 //! [`StoredInstance`]), started and stopped at run time without restarting the operator.
 //!
 //! Each controller has its own queue and `--dynamic-controller-concurrent-reconciles` workers, so
@@ -20,13 +20,10 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt as _;
-use kro_controller::Outcome;
-use kro_controller::executor::{Executor, ExecutorConfig, ObjectCache};
 use kro_graph::Graph;
 use kro_runtime::core::{InstanceState, Limits, RgdIdentity};
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
-use kube::runtime::Controller;
-use kube::runtime::controller::{self, Action, Config as ControllerConfig};
+use kube::runtime::controller::{self, Action, Config as ControllerConfig, trigger_self};
 use kube::runtime::events::{Event, EventType, Recorder};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::reflector::store::Writer;
@@ -35,32 +32,25 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::OperatorConfig;
-use crate::features::FeatureGate;
-use crate::operator::OperatorContext;
-
+use super::Environment;
+use super::config::ControllersConfig;
 use super::error::ControllerError;
-use super::instance_metrics::{Ended, InstanceTelemetry};
+use super::instance_metrics::InstanceTelemetry;
+use super::metrics::{Ended, InstanceKind};
 use super::orphans::sweep_orphans_after_listing;
 use super::retry::{RetryDecision, RetryPolicy};
 use super::rgd::truncate;
+use super::runner::Runner;
 use super::stored_instance::StoredInstance;
+use crate::Outcome;
+use crate::executor::{Executor, ExecutorConfig, ObjectCache};
 use streams::{WatchSignals, instance_events, reconcile_triggers};
 use vanished::{VanishedInstances, sweep_vanished};
 
 /// The annotation that suspends an instance's reconciliation.
 const SUSPEND_ANNOTATION: &str = kro_applyset::labels::RECONCILE_ANNOTATION;
 
-/// The generated kind an instance controller serves.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct ServedKind {
-    group: String,
-    version: String,
-    kind: String,
-    plural: String,
-}
-
-impl ServedKind {
+impl InstanceKind {
     fn of(graph: &Graph) -> Self {
         let gvk = graph.instance().gvk();
         Self {
@@ -79,21 +69,17 @@ impl ServedKind {
     }
 
     /// The metrics of this kind's controller.
-    fn telemetry(&self, operator: &OperatorContext) -> InstanceTelemetry {
-        let conditions = operator
-            .config
-            .feature_gates
-            .enabled(FeatureGate::InstanceConditionMetrics);
+    fn telemetry(&self, env: &Environment) -> InstanceTelemetry {
         InstanceTelemetry::new(
-            Arc::clone(&operator.metrics),
-            (&self.group, &self.version, &self.kind, &self.plural),
-            conditions,
+            env.metrics.as_ref(),
+            self,
+            env.config.instance_condition_metrics,
         )
     }
 }
 
 struct Running {
-    kind: ServedKind,
+    kind: InstanceKind,
     graph: Arc<RwLock<Arc<Graph>>>,
     requeue_all: mpsc::UnboundedSender<()>,
     cancel: CancellationToken,
@@ -102,7 +88,7 @@ struct Running {
 
 /// What every instance controller shares.
 struct Shared {
-    operator: OperatorContext,
+    env: Environment,
     cache: ObjectCache,
     recorder: Recorder,
     /// Error requeues of every instance queue, with one token bucket for all, as upstream's
@@ -129,15 +115,15 @@ impl InstanceControllers {
     /// An empty registry; controllers stop when `shutdown` is cancelled.
     #[must_use]
     pub fn new(
-        operator: OperatorContext,
+        env: Environment,
         cache: ObjectCache,
         recorder: Recorder,
         shutdown: CancellationToken,
     ) -> Self {
-        let retry = RetryPolicy::from_config(&operator.config);
+        let retry = RetryPolicy::from_config(&env.config);
         Self {
             shared: Arc::new(Shared {
-                operator,
+                env,
                 cache,
                 recorder,
                 retry,
@@ -167,7 +153,7 @@ impl InstanceControllers {
         if self.shutdown.is_cancelled() {
             return Err("the operator is shutting down".to_owned());
         }
-        let kind = ServedKind::of(&graph);
+        let kind = InstanceKind::of(&graph);
         let mut running = self.lock();
         if let Some(current) = running.get(rgd_name)
             && current.kind == kind
@@ -243,7 +229,7 @@ struct InstanceContext {
     shared: Arc<Shared>,
     executor: Arc<Executor>,
     rgd: String,
-    kind: ServedKind,
+    kind: InstanceKind,
     api_resource: ApiResource,
     graph: Arc<RwLock<Arc<Graph>>>,
     failures: Mutex<HashMap<ObjectRef<StoredInstance>, u32>>,
@@ -268,17 +254,17 @@ fn instance_ref(
 async fn run_controller(
     shared: Arc<Shared>,
     rgd_identity: RgdIdentity,
-    kind: ServedKind,
+    kind: InstanceKind,
     graph: Arc<RwLock<Arc<Graph>>>,
     requeue_all: mpsc::UnboundedReceiver<()>,
     cancel: CancellationToken,
 ) {
     let rgd = rgd_identity.name.clone();
     let resource = kind.api_resource();
-    let api: Api<StoredInstance> = Api::all_with(shared.operator.client.clone(), &resource);
+    let api: Api<StoredInstance> = Api::all_with(shared.env.client.clone(), &resource);
     let writer = Writer::new(resource.clone());
     let store = writer.as_reader();
-    let telemetry = Arc::new(kind.telemetry(&shared.operator));
+    let telemetry = Arc::new(kind.telemetry(&shared.env));
     telemetry.attached();
     let vanished = VanishedInstances::default();
     let (vanished_tx, vanished_rx) = mpsc::unbounded_channel();
@@ -298,11 +284,11 @@ async fn run_controller(
         &telemetry,
     );
 
-    let config = &shared.operator.config;
+    let config = &shared.env.config;
     let concurrency =
         u16::try_from(config.dynamic_controller_concurrent_reconciles).unwrap_or(u16::MAX);
     let executor = Arc::new(Executor::new(
-        shared.operator.client.clone(),
+        shared.env.client.clone(),
         shared.cache.clone(),
         rgd_identity,
         executor_config(config),
@@ -324,11 +310,15 @@ async fn run_controller(
         listed_rx,
         cancel.clone(),
     ));
-    Controller::for_stream_with(instances, store, resource.clone())
-        .with_config(ControllerConfig::default().concurrency(concurrency))
-        .reconcile_on(triggers)
-        .graceful_shutdown_on(cancel.cancelled_owned())
-        .run(reconcile_instance, error_policy, Arc::clone(&context))
+    Runner::new(store, ControllerConfig::default().concurrency(concurrency))
+        .trigger(trigger_self(instances, resource.clone()))
+        .trigger(triggers.map(|object_ref| Ok(controller::ReconcileRequest::from(object_ref))))
+        .run(
+            reconcile_instance,
+            error_policy,
+            Arc::clone(&context),
+            cancel.cancelled_owned(),
+        )
         .for_each(|result| {
             match result {
                 // The instance is gone: no worker will take its trigger.
@@ -483,10 +473,10 @@ async fn reconcile_tracked(
     if let Ok(tag) = std::env::var("KRO_DIFFERENTIAL_SELF_TEST") {
         self_test_tag(&ctx, &instance, &tag).await;
     }
-    let requeue_interval = ctx.shared.operator.config.instance_requeue_interval;
+    let requeue_interval = ctx.shared.env.config.instance_requeue_interval;
     let resync = ctx
         .shared
-        .operator
+        .env
         .config
         .dynamic_controller_default_resync_period;
     Ok(match outcome.requeue_after {
@@ -513,9 +503,7 @@ async fn report_conditions(ctx: &InstanceContext, instance: &DynamicObject, outc
         ctx.telemetry.evict(&namespace, &name);
         return;
     }
-    let gates = &ctx.shared.operator.config.feature_gates;
-    let events =
-        outcome.stats.status_written && gates.enabled(FeatureGate::InstanceConditionEvents);
+    let events = outcome.stats.status_written && ctx.shared.env.config.instance_condition_events;
     let durations = ctx.telemetry.conditions_enabled();
     if !outcome.stats.status_written {
         // Nothing was written: the conditions are the ones the reconcile started from.
@@ -540,7 +528,7 @@ async fn report_conditions(ctx: &InstanceContext, instance: &DynamicObject, outc
 /// a changed condition message, so this appends `tag` to `InstanceManaged`'s message.
 #[cfg(debug_assertions)]
 async fn self_test_tag(ctx: &InstanceContext, instance: &DynamicObject, tag: &str) {
-    let client = ctx.shared.operator.client.clone();
+    let client = ctx.shared.env.client.clone();
     let api: Api<DynamicObject> = match instance.namespace() {
         Some(namespace) => Api::namespaced_with(client, &namespace, &ctx.api_resource),
         None => Api::all_with(client, &ctx.api_resource),
@@ -575,12 +563,10 @@ const WAITING_RESYNC: Duration = Duration::from_secs(30);
 /// Reads the instance again, as the reconcile wrote it.
 async fn read_instance(ctx: &InstanceContext, instance: &DynamicObject) -> Option<DynamicObject> {
     let api: Api<DynamicObject> = match instance.namespace() {
-        Some(namespace) => Api::namespaced_with(
-            ctx.shared.operator.client.clone(),
-            &namespace,
-            &ctx.api_resource,
-        ),
-        None => Api::all_with(ctx.shared.operator.client.clone(), &ctx.api_resource),
+        Some(namespace) => {
+            Api::namespaced_with(ctx.shared.env.client.clone(), &namespace, &ctx.api_resource)
+        }
+        None => Api::all_with(ctx.shared.env.client.clone(), &ctx.api_resource),
     };
     match api.get_opt(&instance.name_any()).await {
         Ok(fresh) => fresh,
@@ -618,8 +604,8 @@ async fn publish_condition_events(
     }
 }
 
-/// The executor's settings from the operator's flags.
-fn executor_config(config: &OperatorConfig) -> ExecutorConfig {
+/// The executor's settings from the controllers' settings.
+fn executor_config(config: &ControllersConfig) -> ExecutorConfig {
     ExecutorConfig {
         kro_version: super::rgd::KRO_VERSION.to_owned(),
         limits: Limits {
@@ -637,7 +623,7 @@ async fn run_executor(
     executor: Arc<Executor>,
     graph: Arc<Graph>,
     instance: Arc<DynamicObject>,
-) -> Result<kro_controller::Outcome, EngineFailure> {
+) -> Result<Outcome, EngineFailure> {
     let handle = tokio::runtime::Handle::current();
     tokio::task::spawn_blocking(move || {
         handle.block_on(async move { executor.reconcile(&graph, &instance).await })
@@ -651,7 +637,7 @@ async fn run_executor(
 #[derive(Debug)]
 enum EngineFailure {
     /// The executor returned an error.
-    Engine(kro_controller::executor::Error),
+    Engine(crate::executor::Error),
     /// The reconcile task panicked or was cancelled.
     Panicked(String),
 }

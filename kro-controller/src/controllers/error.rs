@@ -24,7 +24,7 @@ pub enum ControllerError {
         action: String,
         /// The executor's error.
         #[source]
-        source: kro_controller::executor::Error,
+        source: crate::executor::Error,
     },
     /// A reconcile task panicked.
     #[error("{action}: the reconcile task failed: {message}")]

@@ -4,7 +4,7 @@
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
-use kro_controller::Executor;
+use crate::Executor;
 use kro_graph::Graph;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;

@@ -8,7 +8,7 @@
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use crate::config::OperatorConfig;
+use super::config::ControllersConfig;
 
 /// A token bucket that always grants, answering how long the caller has to wait for its token
 /// (Go's `rate.Limiter.Reserve().Delay()`): the bucket refills at `rate` tokens per second up to
@@ -76,9 +76,9 @@ pub struct RetryPolicy {
 }
 
 impl RetryPolicy {
-    /// The policy of the operator's flags.
+    /// The policy of the controllers' settings.
     #[must_use]
-    pub fn from_config(config: &OperatorConfig) -> Self {
+    pub fn from_config(config: &ControllersConfig) -> Self {
         Self {
             min_delay: config.dynamic_controller_rate_limiter_min_delay,
             max_delay: config.dynamic_controller_rate_limiter_max_delay,

@@ -5,9 +5,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::executor::{ClusterResolver, compile_rgd};
 use kro_api::labels::{ALLOW_BREAKING_CHANGES_ANNOTATION, FINALIZER};
 use kro_api::{Condition, ResourceGraphDefinition, ResourceGraphDefinitionStatus, RgdState};
-use kro_controller::executor::{ClusterResolver, compile_rgd};
 use kro_graph::{CompileOptions, Graph};
 use kro_schema::CrdOptions;
 use kube::api::{Api, Patch, PatchParams};
@@ -16,6 +16,7 @@ use kube::runtime::events::{Event, EventType, Recorder};
 use kube::{Resource as _, ResourceExt as _};
 use serde_json::{Value, json};
 
+use super::Environment;
 use super::conditions::{
     CONTROLLER_READY, ConditionSet, GRAPH_ACCEPTED, GRAPH_REVISIONS_RESOLVED, KIND_READY,
     RGD_DEPENDENTS, Status,
@@ -25,9 +26,6 @@ use super::error::ControllerError;
 use super::instances::InstanceControllers;
 use super::revisions::ensure_revision;
 use super::status::resources_info;
-use crate::features::FeatureGate;
-use crate::metrics::RgdTransitionLabels;
-use crate::operator::OperatorContext;
 
 /// Annotation that lets breaking CRD changes through.
 /// Condition type of an RGD served although it passes only upstream kro's schema checks.
@@ -39,8 +37,8 @@ const ESTABLISHED_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// What the RGD reconcile needs.
 pub struct RgdContext {
-    /// Client, flags, metrics, leader gate.
-    pub operator: OperatorContext,
+    /// Client, settings, metrics.
+    pub env: Environment,
     /// Schemas: offline built-ins and the cluster's OpenAPI documents, shared by every RGD.
     pub resolver: ClusterResolver,
     /// The running instance controllers.
@@ -60,7 +58,7 @@ fn now_rfc3339() -> String {
 }
 
 fn api(ctx: &RgdContext) -> Api<ResourceGraphDefinition> {
-    Api::all(ctx.operator.client.clone())
+    Api::all(ctx.env.client.clone())
 }
 
 /// Reconciles one RGD.
@@ -76,10 +74,7 @@ pub async fn reconcile_rgd(
         let started = Instant::now();
         let action = cleanup(&rgd, &ctx).await?;
         if action == Action::await_change() {
-            ctx.operator
-                .metrics
-                .rgd
-                .observe_deletion(&name, started.elapsed());
+            ctx.env.metrics.rgd_deleted(&name, started.elapsed());
         }
         return Ok(action);
     }
@@ -96,7 +91,7 @@ pub async fn reconcile_rgd(
         ..ResourceGraphDefinitionStatus::default()
     };
 
-    let config = &ctx.operator.config;
+    let config = &ctx.env.config;
     let compiled = compile_checked(&ctx, &rgd, &name).await;
     let warnings = match &compiled {
         Ok(graph) => schema_warnings(graph),
@@ -174,7 +169,7 @@ async fn ensure_finalizer(
     Ok(())
 }
 
-/// Compiles the RGD with the operator's flags, timing the graph build; in strict mode a graph
+/// Compiles the RGD with the controllers' settings, timing the graph build; in strict mode a graph
 /// with warnings of checks upstream kro does not make is refused. The error is the condition
 /// message.
 async fn compile_checked(
@@ -182,24 +177,23 @@ async fn compile_checked(
     rgd: &ResourceGraphDefinition,
     name: &str,
 ) -> Result<Graph, String> {
-    let config = &ctx.operator.config;
+    let config = &ctx.env.config;
     let options = CompileOptions {
-        omit_enabled: config.feature_gates.enabled(FeatureGate::CelOmitFunction),
+        omit_enabled: config.cel_omit_function,
         max_foreach_dimensions: config.rgd_max_collection_dimension_size as usize,
     };
     let started = Instant::now();
-    let compiled = compile_rgd(&ctx.operator.client, &ctx.resolver, rgd, &options).await;
-    ctx.operator
+    let compiled = compile_rgd(&ctx.env.client, &ctx.resolver, rgd, &options).await;
+    ctx.env
         .metrics
-        .rgd
-        .observe_graph_build(name, started.elapsed(), compiled.is_err());
+        .graph_built(name, started.elapsed(), compiled.is_err());
     match compiled {
         Ok(graph) if config.strict_schema_checks => match graph.strict_check() {
             Ok(()) => Ok(graph),
             Err(refused) => Err(refused.to_string()),
         },
         Ok(graph) => Ok(graph),
-        Err(kro_controller::executor::Error::Compile { source, .. }) => Err(source.to_string()),
+        Err(crate::executor::Error::Compile { source, .. }) => Err(source.to_string()),
         Err(other) => Err(kro_api::ErrorChain::new(&other).to_string()),
     }
 }
@@ -284,14 +278,14 @@ async fn serve(
     now: &str,
 ) -> Result<(), ControllerError> {
     let name = rgd.name_any();
-    let config = &ctx.operator.config;
+    let config = &ctx.env.config;
     let revision = ensure_revision(
-        &ctx.operator.client,
+        &ctx.env.client,
         rgd,
         &graph,
         config.rgd_max_graph_revisions as usize,
         now,
-        &ctx.operator.metrics.rgd,
+        ctx.env.metrics.as_ref(),
     )
     .await?;
     status.last_issued_revision = Some(revision.last_issued);
@@ -314,7 +308,7 @@ async fn serve(
         .is_some_and(|value| value == "true");
     let kind = graph.instance().gvk().kind.clone();
     match ensure_generated_crd(
-        &ctx.operator.client,
+        &ctx.env.client,
         &crd,
         &name,
         allow_breaking,
@@ -397,16 +391,9 @@ async fn write_status(
         };
         // Upstream counts transitions from a previous state only, not the first one.
         if from.is_some() {
-            ctx.operator
+            ctx.env
                 .metrics
-                .rgd
-                .state_transitions_total
-                .get_or_create(&RgdTransitionLabels {
-                    name: name.clone(),
-                    from: label(from).to_owned(),
-                    to: label(to).to_owned(),
-                })
-                .inc();
+                .rgd_state_changed(&name, label(from), label(to));
         }
         let ready = status.conditions.last();
         let why = ready
@@ -457,7 +444,7 @@ async fn cleanup(
     ctx: &RgdContext,
 ) -> Result<Action, ControllerError> {
     let name = rgd.name_any();
-    if ctx.operator.config.allow_crd_deletion {
+    if ctx.env.config.allow_crd_deletion {
         let spec = &rgd.spec.schema;
         let crd_name = format!(
             "{}.{}",
@@ -467,7 +454,7 @@ async fn cleanup(
         // The instance controller keeps running while the CRD goes: deleting the CRD deletes
         // its instances, and each of them waits for kro to delete its children and remove the
         // finalizer. Stopping the controller first would leave the CRD terminating for ever.
-        if delete_generated_crd(&ctx.operator.client, &crd_name, &name).await?
+        if delete_generated_crd(&ctx.env.client, &crd_name, &name).await?
             == CrdDeletion::Terminating
         {
             return Ok(Action::requeue(CRD_DELETION_POLL));

@@ -19,8 +19,8 @@ use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Client, ResourceExt as _};
 
 use super::error::ControllerError;
+use super::metrics::{ControllerMetrics, RevisionIssue, RevisionResolution};
 use super::status::resources_info;
-use crate::metrics::{ReasonLabels, ResultLabels, RgdMetrics};
 
 /// Longest object name the API server accepts.
 const MAX_NAME_LENGTH: usize = 253;
@@ -101,20 +101,15 @@ pub async fn ensure_revision(
     graph: &Graph,
     max_revisions: usize,
     now: &str,
-    metrics: &RgdMetrics,
+    metrics: &dyn ControllerMetrics,
 ) -> Result<RevisionOutcome, ControllerError> {
     let result = issue_and_collect(client, rgd, graph, max_revisions, now, metrics).await;
     let resolution = match &result {
-        Ok(outcome) if outcome.issued => "issue",
-        Ok(_) => "serve",
-        Err(_) => "failed",
+        Ok(outcome) if outcome.issued => RevisionResolution::Issue,
+        Ok(_) => RevisionResolution::Serve,
+        Err(_) => RevisionResolution::Failed,
     };
-    metrics
-        .graph_revision_resolution_total
-        .get_or_create(&ResultLabels {
-            result: resolution.to_owned(),
-        })
-        .inc();
+    metrics.graph_revision_resolved(resolution);
     result
 }
 
@@ -124,7 +119,7 @@ async fn issue_and_collect(
     graph: &Graph,
     max_revisions: usize,
     now: &str,
-    metrics: &RgdMetrics,
+    metrics: &dyn ControllerMetrics,
 ) -> Result<RevisionOutcome, ControllerError> {
     let api: Api<GraphRevision> = Api::all(client.clone());
     let rgd_name = rgd.name_any();
@@ -147,17 +142,11 @@ async fn issue_and_collect(
         _ => {
             let number = last_issued.max(newest.map_or(0, |r| r.spec.revision)) + 1;
             create_revision(&api, rgd, graph, number, now).await?;
-            let reason = if newest.is_some() {
-                "spec_changed"
+            metrics.graph_revision_issued(if newest.is_some() {
+                RevisionIssue::SpecChanged
             } else {
-                "no_revision"
-            };
-            metrics
-                .graph_revision_issue_total
-                .get_or_create(&ReasonLabels {
-                    reason: reason.to_owned(),
-                })
-                .inc();
+                RevisionIssue::NoRevision
+            });
             RevisionOutcome {
                 revision: number,
                 issued: true,
@@ -175,12 +164,10 @@ async fn issue_and_collect(
     let excess = all.len().saturating_sub(max_revisions.max(1));
     for (_, name) in all.iter().take(excess) {
         match api.delete(name, &DeleteParams::background()).await {
-            Ok(_) => {
-                metrics.graph_revision_gc_deleted_total.inc();
-            }
+            Ok(_) => metrics.graph_revision_collected(true),
             Err(kube::Error::Api(status)) if status.code == 404 => {}
             Err(source) => {
-                metrics.graph_revision_gc_errors_total.inc();
+                metrics.graph_revision_collected(false);
                 return Err(ControllerError::kube(
                     format!("deleting GraphRevision {name}"),
                     source,

@@ -5,7 +5,6 @@ use std::hash::{Hash as _, Hasher as _};
 use std::sync::Arc;
 
 use futures::{Stream, StreamExt as _, stream};
-use kro_controller::executor::ObjectCache;
 use kube::api::{Api, ApiResource};
 use kube::runtime::reflector::store::Writer;
 use kube::runtime::reflector::{ObjectRef, Store};
@@ -17,6 +16,7 @@ use super::super::instance_metrics::InstanceTelemetry;
 use super::super::stored_instance::StoredInstance;
 use super::SUSPEND_ANNOTATION;
 use super::vanished::VanishedInstances;
+use crate::executor::ObjectCache;
 
 /// Where the instance watch reports what the controller's queue does not carry.
 pub(super) struct WatchSignals {
@@ -91,7 +91,7 @@ pub(super) fn reconcile_triggers(
     vanished_rx: mpsc::UnboundedReceiver<ObjectRef<StoredInstance>>,
     telemetry: &Arc<InstanceTelemetry>,
 ) -> impl Stream<Item = ObjectRef<StoredInstance>> + Send + 'static {
-    let children = kro_controller::triggers(cache, resource, store.clone());
+    let children = crate::triggers(cache, resource, store.clone());
     let everything = {
         let store = store.clone();
         let resource = resource.clone();

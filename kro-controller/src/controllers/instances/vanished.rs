@@ -4,13 +4,13 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use kro_controller::executor::VanishedInstance;
 use kube::ResourceExt as _;
 use kube::api::ApiResource;
 use kube::runtime::reflector::ObjectRef;
 
 use super::super::stored_instance::StoredInstance;
 use super::InstanceContext;
+use crate::executor::VanishedInstance;
 
 /// Instances that disappeared without ever being marked for deletion although they carried
 /// kro's finalizer, by reference, with their last state: the API server let a delete through

@@ -70,14 +70,6 @@ impl ConditionSet {
         self.list.is_true(type_)
     }
 
-    /// The condition of `type_`, if any.
-    #[must_use]
-    pub fn get(&self, type_: &str) -> Option<Condition> {
-        self.list
-            .get(type_)
-            .and_then(|condition| serde_json::from_value(condition.clone()).ok())
-    }
-
     /// The conditions in wire order, root last.
     #[must_use]
     pub fn finish(self) -> Vec<Condition> {

@@ -1,7 +1,7 @@
-//! The RGD controller's controller-runtime metrics: `controller_runtime_*` and `workqueue_*`
-//! under upstream's controller name `ResourceGraphDefinition`. kube-runtime keeps its queue to
-//! itself, so the triggers fed to the controller are counted as adds, and every reconcile is
-//! wrapped: worker slot, wait, duration, result, panic.
+//! The RGD controller's metrics as controller-runtime keeps them (upstream's
+//! `controller_runtime_*` and `workqueue_*`): kube-runtime keeps its queue to itself, so the
+//! triggers fed to the controller are counted as adds, and every reconcile is wrapped: worker
+//! slot, wait, duration, result, panic.
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -13,9 +13,9 @@ use kube::ResourceExt as _;
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::ObjectRef;
 
-use crate::metrics::{ControllerLabels, QueueTracker, RGD_CONTROLLER, ReconcileResult};
-
 use super::error::ControllerError;
+use super::metrics::{ControllerMetrics, ReconcileResult};
+use super::queue::QueueTracker;
 use super::rgd::{RgdContext, reconcile_rgd};
 
 /// The RGD controller's context with its queue bookkeeping.
@@ -31,12 +31,9 @@ impl MeasuredRgd {
     /// `max_concurrent_reconciles`).
     #[must_use]
     pub fn new(inner: Arc<RgdContext>, max_concurrent_reconciles: u32) -> Self {
-        let metrics = &inner.operator.metrics;
-        metrics
-            .controller
-            .init(RGD_CONTROLLER, max_concurrent_reconciles);
-        // controller-runtime's priority queue labels ordinary adds with priority 0.
-        let queue = metrics.workqueue.tracker(RGD_CONTROLLER, "0");
+        let metrics = &inner.env.metrics;
+        metrics.rgd_controller_started(max_concurrent_reconciles);
+        let queue = QueueTracker::new(metrics.rgd_queue());
         Self { inner, queue }
     }
 }
@@ -49,9 +46,9 @@ pub async fn reconcile_measured(
     rgd: Arc<ResourceGraphDefinition>,
     ctx: Arc<MeasuredRgd>,
 ) -> Result<Action, ControllerError> {
-    let metrics = &ctx.inner.operator.metrics;
+    let metrics = Arc::clone(&ctx.inner.env.metrics);
     let work = ctx.queue.start(&ObjectRef::from_obj(rgd.as_ref()));
-    let worker = metrics.controller.worker(RGD_CONTROLLER);
+    let worker = Worker::busy(Arc::clone(&metrics));
     let started = Instant::now();
     let name = rgd.name_any();
     let result = match AssertUnwindSafe(reconcile_rgd(rgd, Arc::clone(&ctx.inner)))
@@ -60,13 +57,7 @@ pub async fn reconcile_measured(
     {
         Ok(result) => result,
         Err(panic) => {
-            metrics
-                .controller
-                .reconcile_panics_total
-                .get_or_create(&ControllerLabels {
-                    controller: RGD_CONTROLLER.to_owned(),
-                })
-                .inc();
+            metrics.rgd_reconcile_panicked();
             Err(ControllerError::Panicked {
                 action: format!("reconciling ResourceGraphDefinition {name}"),
                 message: panic_message(panic.as_ref()),
@@ -79,15 +70,30 @@ pub async fn reconcile_measured(
         Ok(action) if *action == Action::await_change() => ReconcileResult::Success,
         Ok(_) => ReconcileResult::RequeueAfter,
     };
-    metrics
-        .controller
-        .observe(RGD_CONTROLLER, started.elapsed(), outcome);
+    metrics.rgd_reconciled(started.elapsed(), outcome);
     ctx.queue.done(work);
     if outcome != ReconcileResult::Success {
         // Both go back with a delay: the error backoff, or the requested one.
         ctx.queue.retry();
     }
     result
+}
+
+/// Holds one of the RGD controller's workers while a reconcile runs (also when the reconcile
+/// is cancelled).
+struct Worker(Arc<dyn ControllerMetrics>);
+
+impl Worker {
+    fn busy(metrics: Arc<dyn ControllerMetrics>) -> Self {
+        metrics.rgd_worker(true);
+        Self(metrics)
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        self.0.rgd_worker(false);
+    }
 }
 
 /// A panic payload's message.
