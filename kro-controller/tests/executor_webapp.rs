@@ -53,8 +53,8 @@ async fn webapp_converges_with_labels_and_a_steady_state_makes_no_writes() -> an
 }
 
 /// A resource that waits for a controller wakes the instance through its watch events: the
-/// webapp reaches ACTIVE with every reconcile after the first woken by a child's event, and no
-/// waiting outcome asks for a timed retry.
+/// webapp reaches ACTIVE with every reconcile after the first woken by a child's event, the
+/// timed retries the outcomes ask for (a safety net for pending data) never taken.
 #[tokio::test]
 async fn waiting_resources_converge_from_watch_events_not_timers() -> anyhow::Result<()> {
     let harness = Harness::new().await?;

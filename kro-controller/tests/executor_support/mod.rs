@@ -221,8 +221,8 @@ impl Engine {
     }
 
     /// Reconciles until `done` holds, each reconcile after the first woken by a watch event of
-    /// this instance's children and never by a timer: fails when an outcome asks for a timed
-    /// retry, or when no event comes within the rest of `timeout`.
+    /// this instance's children and never by a timer (an outcome's `requeue_after`, a safety
+    /// net, is ignored): fails when no event comes within the rest of `timeout`.
     pub async fn converge_from_events(
         &self,
         namespace: &str,
@@ -248,9 +248,6 @@ impl Engine {
                     elapsed: started.elapsed(),
                     history,
                 });
-            }
-            if outcome.requeue_after.is_some() {
-                bail!("a waiting instance asked for a timed retry: {outcome:#?}");
             }
             loop {
                 match tokio::time::timeout_at(deadline, events.recv()).await {
