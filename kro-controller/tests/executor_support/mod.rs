@@ -119,6 +119,15 @@ pub struct Engine {
     pub kind: KindMapping,
 }
 
+/// What wakes the next reconcile of a convergence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wake {
+    /// A child's watch event, or the outcome's requeue delay, as the operator does.
+    EventsOrTimers,
+    /// A child's watch event only.
+    EventsOnly,
+}
+
 /// How a convergence went.
 #[derive(Debug)]
 pub struct Convergence {
@@ -173,17 +182,43 @@ impl Engine {
         timeout: Duration,
         done: impl Fn(&Outcome) -> bool,
     ) -> anyhow::Result<Convergence> {
+        self.converge_waking(namespace, name, timeout, Wake::EventsOrTimers, done)
+            .await
+    }
+
+    /// Reconciles until `done` holds, each reconcile after the first woken by a watch event of
+    /// this instance's children and never by a timer (an outcome's `requeue_after`, a safety
+    /// net, is ignored): fails when no event comes within the rest of `timeout`.
+    pub async fn converge_from_events(
+        &self,
+        namespace: &str,
+        name: &str,
+        timeout: Duration,
+        done: impl Fn(&Outcome) -> bool,
+    ) -> anyhow::Result<Convergence> {
+        self.converge_waking(namespace, name, timeout, Wake::EventsOnly, done)
+            .await
+    }
+
+    async fn converge_waking(
+        &self,
+        namespace: &str,
+        name: &str,
+        timeout: Duration,
+        wake: Wake,
+        done: impl Fn(&Outcome) -> bool,
+    ) -> anyhow::Result<Convergence> {
         let mut events = self.cache.subscribe();
         let key = self.instance_key(namespace, name);
         let started = Instant::now();
+        let give_up = tokio::time::Instant::now() + timeout;
         let mut history = Vec::new();
         let mut event_triggers = 0;
         loop {
             // Events that arrived before this reconcile are reflected in the cache it reads;
             // the ones arriving during or after it trigger the next reconcile.
             while events.try_recv().is_some() {}
-            let api = self.api(namespace);
-            let Some(instance) = api.get_opt(name).await? else {
+            let Some(instance) = self.api(namespace).get_opt(name).await? else {
                 bail!("instance {namespace}/{name} does not exist");
             };
             let outcome = self.executor.reconcile(&self.graph, &instance).await?;
@@ -202,58 +237,30 @@ impl Engine {
                     "instance {namespace}/{name} did not converge in {timeout:?}; last outcome: {outcome:#?}"
                 );
             }
-            let wait = outcome
-                .requeue_after
-                .unwrap_or(Duration::from_secs(10))
-                .min(Duration::from_secs(10));
-            let deadline = tokio::time::Instant::now() + wait;
+            let deadline = match wake {
+                Wake::EventsOnly => give_up,
+                Wake::EventsOrTimers => {
+                    let wait = outcome
+                        .requeue_after
+                        .unwrap_or(Duration::from_secs(10))
+                        .min(Duration::from_secs(10));
+                    tokio::time::Instant::now() + wait
+                }
+            };
             loop {
                 match tokio::time::timeout_at(deadline, events.recv()).await {
                     Ok(Some(ChildEvent::Changed(changed))) if changed == key => {
                         event_triggers += 1;
                         break;
                     }
+                    // Dropped events may have been this instance's.
+                    Ok(Some(ChildEvent::Lagged { .. })) => {
+                        event_triggers += 1;
+                        break;
+                    }
                     Ok(Some(ChildEvent::Changed(_))) => {}
-                    Ok(_) | Err(_) => break,
-                }
-            }
-        }
-    }
-
-    /// Reconciles until `done` holds, each reconcile after the first woken by a watch event of
-    /// this instance's children and never by a timer (an outcome's `requeue_after`, a safety
-    /// net, is ignored): fails when no event comes within the rest of `timeout`.
-    pub async fn converge_from_events(
-        &self,
-        namespace: &str,
-        name: &str,
-        timeout: Duration,
-        done: impl Fn(&Outcome) -> bool,
-    ) -> anyhow::Result<Convergence> {
-        let mut events = self.cache.subscribe();
-        let key = self.instance_key(namespace, name);
-        let started = Instant::now();
-        let deadline = tokio::time::Instant::now() + timeout;
-        let mut history = Vec::new();
-        loop {
-            while events.try_recv().is_some() {}
-            let instance = self.api(namespace).get(name).await?;
-            let outcome = self.executor.reconcile(&self.graph, &instance).await?;
-            history.push(outcome.clone());
-            if done(&outcome) {
-                return Ok(Convergence {
-                    outcome,
-                    reconciles: history.len(),
-                    event_triggers: history.len() - 1,
-                    elapsed: started.elapsed(),
-                    history,
-                });
-            }
-            loop {
-                match tokio::time::timeout_at(deadline, events.recv()).await {
-                    Ok(Some(ChildEvent::Changed(changed))) if changed == key => break,
-                    Ok(Some(_)) => {}
-                    Ok(None) => bail!("the cache's event stream ended"),
+                    _ if wake == Wake::EventsOrTimers => break,
+                    Ok(_) => bail!("the cache's event stream ended"),
                     Err(_) => bail!(
                         "no watch event woke instance {namespace}/{name} within {timeout:?}; last outcome: {outcome:#?}"
                     ),
