@@ -53,11 +53,8 @@ async fn reconcile(instance: Arc<DynamicObject>, context: Arc<Context>) -> Resul
 #[allow(clippy::needless_pass_by_value)]
 fn error_policy(instance: Arc<DynamicObject>, error: &Error, _: Arc<Context>) -> Action {
     // The executor's error names what it was doing; `ErrorChain` adds the causes.
-    eprintln!(
-        "reconcile of {} failed: {}",
-        instance.name_any(),
-        ErrorChain::new(error)
-    );
+    let (name, error) = (instance.name_any(), ErrorChain::new(error));
+    eprintln!("reconcile of {name} failed: {error}");
     Action::requeue(Duration::from_secs(2))
 }
 
