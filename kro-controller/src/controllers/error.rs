@@ -44,14 +44,6 @@ pub enum ControllerError {
         /// What was expected.
         expected: &'static str,
     },
-    /// A manifest embedded in the binary does not parse.
-    #[error("embedded manifest {name}: {message}")]
-    Manifest {
-        /// Which manifest.
-        name: &'static str,
-        /// The parser's message.
-        message: String,
-    },
     /// A generated CRD did not become Established in time.
     #[error("CRD {name} was not Established within {seconds}s")]
     NotEstablished {
