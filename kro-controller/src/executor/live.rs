@@ -8,7 +8,8 @@ use futures::StreamExt as _;
 use kro_graph::Graph;
 use kro_runtime::core::{ApplyItem, Plan};
 use kro_runtime::machine::{
-    ApplyAnswer, DeleteAnswer, MachineError, Read, ReadAnswer, Reconcile, Response, Settings, Step,
+    ApplyAnswer, DeleteAnswer, Known, KnownState as _, MachineError, Read, ReadAnswer, Reconcile,
+    Response, Settings, Step,
 };
 use kube::api::ListParams;
 use serde_json::Value;
@@ -26,14 +27,15 @@ impl Executor {
         instance: &mut Value,
         stats: &mut ReconcileStats,
     ) -> Result<Outcome, Error> {
-        for node in graph.resources() {
-            if matches!(node.kind(), kro_graph::NodeKind::Template) {
-                let target = kro_runtime::core::ResourceTarget::of_node(node);
-                self.cache.ensure_watch(&mapping_of(&target));
-            }
-        }
         let now = now_rfc3339();
         let mut machine = Reconcile::new(graph, instance.clone(), &now, self.machine_settings());
+        for node in graph.resources() {
+            if matches!(node.kind(), kro_graph::NodeKind::Template)
+                && let Some(target) = machine.target(node.id())
+            {
+                self.cache.ensure_watch(&mapping_of(target));
+            }
+        }
         let known = CacheState { cache: &self.cache };
         let outcome = loop {
             let started = Instant::now();
@@ -49,7 +51,7 @@ impl Executor {
                     Response::InstanceWritten(current)
                 }
                 Step::Apply(items) => {
-                    Response::Applied(self.apply_items(&items, &machine, stats).await?)
+                    Response::Applied(self.apply_items(&items, &machine, &known, stats).await?)
                 }
                 Step::ListMembers(scope) => {
                     let members = list_members(
@@ -205,11 +207,12 @@ impl Executor {
     }
 
     /// Applies `items`; each answer in order. The observed object of each item is the one this
-    /// reconcile read or applied, else the cache's.
+    /// reconcile read or applied, else the cache's body.
     async fn apply_items(
         &self,
         items: &[ApplyItem],
         machine: &Reconcile<'_>,
+        known: &CacheState<'_>,
         stats: &mut ReconcileStats,
     ) -> Result<Vec<ApplyAnswer>, Error> {
         let mut targeted = Vec::with_capacity(items.len());
@@ -221,13 +224,9 @@ impl Executor {
                 })?
                 .clone();
             let observed = machine.observed(&target, &item.key).or_else(|| {
-                match self.cache.lookup(
-                    &mapping_of(&target),
-                    item.key.namespace.as_deref(),
-                    &item.key.name,
-                ) {
-                    super::CacheAnswer::Answered(super::Lookup::Body(object)) => Some(object),
-                    _ => None,
+                match known.get(&target, item.key.namespace.as_deref(), &item.key.name) {
+                    Known::Object(object) => Some(object),
+                    Known::Absent | Known::NoKroObject | Known::Unknown => None,
                 }
             });
             targeted.push((item, target, observed));

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use super::{MachineError, WaitingOn, deletion_waiting_on};
 use crate::core::view::{object_annotations, object_labels};
-use crate::core::{DeletionOutcome, instance_deletion_scope, plan_deletion};
+use crate::core::{DeletionOutcome, carries_finalizer, instance_deletion_scope, plan_deletion};
 
 /// How long a deleting instance waits for its wave's deletion events before looking again.
 pub const DELETION_SAFETY_REQUEUE: Duration = Duration::from_secs(10);
@@ -150,7 +150,7 @@ impl DeletionReconcile {
         }
         match std::mem::replace(&mut self.phase, Phase::Start) {
             Phase::Start => {
-                if !carries_kro_finalizer(&self.instance) {
+                if !carries_finalizer(&self.instance) {
                     return Ok(self.done(Vec::new(), None, true));
                 }
                 if never_applied(&self.instance) {
@@ -290,10 +290,6 @@ fn finalizers(instance: &Value) -> impl Iterator<Item = &str> {
         .into_iter()
         .flatten()
         .filter_map(Value::as_str)
-}
-
-fn carries_kro_finalizer(instance: &Value) -> bool {
-    finalizers(instance).any(|finalizer| finalizer == FINALIZER)
 }
 
 /// Whether the instance lacks its ApplySet metadata. It is written before any child is applied,
