@@ -86,3 +86,20 @@ pub const CRD_INSTALLER_FIELD_MANAGER: &str = "kro.run/crd-installer";
 pub const CRD_FIELD_MANAGER: &str = "kro.run/crd";
 /// Name of the leader-election Lease.
 pub const LEASE_NAME: &str = "controller.kro.run";
+
+/// The instance a kro child belongs to, from its `kro.run/instance-*` labels; `None` when the
+/// labels do not name one. An empty namespace label means a cluster-scoped instance.
+pub fn owning_instance(
+    labels: &std::collections::BTreeMap<String, String>,
+) -> Option<crate::ObjectKey> {
+    Some(crate::ObjectKey {
+        group: labels.get(INSTANCE_GROUP_LABEL)?.clone(),
+        version: labels.get(INSTANCE_VERSION_LABEL)?.clone(),
+        kind: labels.get(INSTANCE_KIND_LABEL)?.clone(),
+        namespace: labels
+            .get(INSTANCE_NAMESPACE_LABEL)
+            .filter(|namespace| !namespace.is_empty())
+            .cloned(),
+        name: labels.get(INSTANCE_NAME_LABEL)?.clone(),
+    })
+}

@@ -1,6 +1,8 @@
 //! kro's API, pure: the `kro.run/v1alpha1` ResourceGraphDefinition and `internal.kro.run/v1alpha1`
 //! GraphRevision types (compatible with upstream kro's YAML) and the CRD manifests generated from
-//! them, and every `kro.run/*` label, annotation, finalizer and field-manager name ([`labels`]).
+//! them, every `kro.run/*` label, annotation, finalizer and field-manager name ([`labels`]), the
+//! identity of kinds and objects ([`Gvk`], [`GroupKind`], [`KindMapping`], [`ObjectKey`]) and
+//! [`Instance`], an instance of a generated kind parsed once.
 //!
 //! Every other kro crate takes these names and types from here, so each is defined once. kro's
 //! errors describe their own layer and leave their cause to `source()`; [`ErrorChain`] prints one
@@ -11,12 +13,14 @@ pub mod conditions;
 mod crd;
 mod error;
 mod identity;
+mod instance;
 pub mod labels;
 mod revision;
 mod rgd;
 
 pub use error::{ErrorChain, ParseError};
-pub use identity::Gvk;
+pub use identity::{GroupKind, Gvk, KindMapping, ObjectIdentity, ObjectKey, split_api_version};
+pub use instance::{Instance, InstanceError};
 
 pub use crd::{graph_revision_crd, resource_graph_definition_crd};
 pub use revision::{

@@ -5,148 +5,12 @@
 //! into these types (or build [`ChildMeta`] straight from a JSON object).
 
 use std::collections::BTreeMap;
-use std::fmt;
 
+pub use kro_api::{GroupKind, ObjectIdentity, ObjectKey, split_api_version};
 use serde::Serialize;
 use serde_json::Value;
 
 use crate::error::ObjectError;
-
-/// An API group and kind, the unit an ApplySet inventory records (`contains-group-kinds`).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-pub struct GroupKind {
-    /// API group; empty for the core group.
-    pub group: String,
-    /// Kind, e.g. `Deployment`.
-    pub kind: String,
-}
-
-impl GroupKind {
-    /// Builds a group-kind from its parts.
-    pub fn new(group: impl Into<String>, kind: impl Into<String>) -> Self {
-        Self {
-            group: group.into(),
-            kind: kind.into(),
-        }
-    }
-}
-
-/// Renders the KEP-3659 form: `Kind.group`, or just `Kind` for the core group.
-impl fmt::Display for GroupKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.group.is_empty() {
-            f.write_str(&self.kind)
-        } else {
-            write!(f, "{}.{}", self.kind, self.group)
-        }
-    }
-}
-
-/// Identifies one object: group, version, kind, namespace and name.
-///
-/// `namespace` is `None` for cluster-scoped objects. For namespaced objects callers pass the
-/// namespace the object actually lives in (see [`default_child_namespace`] for the fallback kro
-/// uses when a template leaves it empty).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-pub struct ObjectKey {
-    /// API group; empty for the core group.
-    pub group: String,
-    /// API version, e.g. `v1`.
-    pub version: String,
-    /// Kind, e.g. `ConfigMap`.
-    pub kind: String,
-    /// Namespace, `None` for cluster-scoped objects.
-    pub namespace: Option<String>,
-    /// Object name.
-    pub name: String,
-}
-
-impl ObjectKey {
-    /// Builds a key for a namespaced object.
-    pub fn namespaced(
-        group: impl Into<String>,
-        version: impl Into<String>,
-        kind: impl Into<String>,
-        namespace: impl Into<String>,
-        name: impl Into<String>,
-    ) -> Self {
-        Self {
-            group: group.into(),
-            version: version.into(),
-            kind: kind.into(),
-            namespace: Some(namespace.into()),
-            name: name.into(),
-        }
-    }
-
-    /// Builds a key for a cluster-scoped object.
-    pub fn cluster_scoped(
-        group: impl Into<String>,
-        version: impl Into<String>,
-        kind: impl Into<String>,
-        name: impl Into<String>,
-    ) -> Self {
-        Self {
-            group: group.into(),
-            version: version.into(),
-            kind: kind.into(),
-            namespace: None,
-            name: name.into(),
-        }
-    }
-
-    /// The group-kind of this object.
-    pub fn group_kind(&self) -> GroupKind {
-        GroupKind::new(self.group.clone(), self.kind.clone())
-    }
-
-    /// The `apiVersion` string: `group/version`, or `version` for the core group.
-    pub fn api_version(&self) -> String {
-        if self.group.is_empty() {
-            self.version.clone()
-        } else {
-            format!("{}/{}", self.group, self.version)
-        }
-    }
-
-    /// The version-independent identity of the object.
-    ///
-    /// The same object can be served (and listed) at several versions, so membership and
-    /// duplicate checks compare identities, never full keys.
-    pub fn identity(&self) -> ObjectIdentity<'_> {
-        ObjectIdentity {
-            group: &self.group,
-            kind: &self.kind,
-            namespace: self.namespace.as_deref(),
-            name: &self.name,
-        }
-    }
-}
-
-/// Renders `Kind.group/v namespace/name` (or `Kind.group/v name` when cluster-scoped), the form
-/// used in every error message of this crate.
-impl fmt::Display for ObjectKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}", self.api_version(), self.kind)?;
-        match &self.namespace {
-            Some(namespace) => write!(f, " {namespace}/{}", self.name),
-            None => write!(f, " {}", self.name),
-        }
-    }
-}
-
-/// Version-independent identity of an object (group, kind, namespace, name).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct ObjectIdentity<'a> {
-    /// API group.
-    pub group: &'a str,
-    /// Kind.
-    pub kind: &'a str,
-    /// Namespace, `None` when cluster-scoped.
-    pub namespace: Option<&'a str>,
-    /// Name.
-    pub name: &'a str,
-}
 
 /// The namespace kro places a namespaced child in when its template leaves it empty: the parent's
 /// namespace, or `default` when the parent is cluster-scoped.
@@ -204,14 +68,6 @@ impl ChildMeta {
             annotations: string_map(object, "annotations")?,
             terminating,
         })
-    }
-}
-
-/// Splits an `apiVersion` into group and version (`apps/v1` → `apps`, `v1`; `v1` → ``, `v1`).
-pub fn split_api_version(api_version: &str) -> (&str, &str) {
-    match api_version.split_once('/') {
-        Some((group, version)) => (group, version),
-        None => ("", api_version),
     }
 }
 
@@ -280,31 +136,6 @@ fn json_type_name(value: &Value) -> &'static str {
 mod tests {
     use super::*;
     use serde_json::json;
-
-    #[test]
-    fn group_kind_renders_core_group_without_suffix() {
-        assert_eq!(GroupKind::new("", "ConfigMap").to_string(), "ConfigMap");
-        assert_eq!(
-            GroupKind::new("apps", "Deployment").to_string(),
-            "Deployment.apps"
-        );
-    }
-
-    #[test]
-    fn object_key_display_names_namespace_when_present() {
-        let namespaced = ObjectKey::namespaced("apps", "v1", "Deployment", "ns", "web");
-        assert_eq!(namespaced.to_string(), "apps/v1 Deployment ns/web");
-        let cluster = ObjectKey::cluster_scoped("", "v1", "Namespace", "team-a");
-        assert_eq!(cluster.to_string(), "v1 Namespace team-a");
-    }
-
-    #[test]
-    fn identity_ignores_version() {
-        let v1 = ObjectKey::namespaced("example.com", "v1", "Widget", "ns", "w");
-        let v2 = ObjectKey::namespaced("example.com", "v2", "Widget", "ns", "w");
-        assert_eq!(v1.identity(), v2.identity());
-        assert_ne!(v1, v2);
-    }
 
     #[test]
     fn default_namespace_falls_back_to_default_for_cluster_parents() {

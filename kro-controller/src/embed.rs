@@ -25,7 +25,7 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 use tokio::sync::mpsc;
 
-use crate::executor::{ChildEvent, InstanceKey, KindMapping, ObjectCache};
+use crate::executor::{ChildEvent, KindMapping, ObjectCache, ObjectKey};
 
 /// The kube-rs description of the graph's generated kind (the instances).
 pub fn instance_api_resource(graph: &Graph) -> ApiResource {
@@ -44,34 +44,23 @@ pub fn child_kinds(graph: &Graph) -> Vec<KindMapping> {
         .topological_order()
         .filter(|node| matches!(node.kind(), NodeKind::Template))
         .filter(|node| seen.insert((node.gvk().group.clone(), node.gvk().kind.clone())))
-        .map(|node| {
-            let gvk = node.gvk();
-            KindMapping {
-                group: gvk.group.clone(),
-                version: gvk.version.clone(),
-                kind: gvk.kind.clone(),
-                plural: node.plural().to_owned(),
-                namespaced: node.namespaced(),
-            }
-        })
+        .map(|node| node.mapping())
         .collect()
 }
 
-impl InstanceKey {
-    /// Whether the key names an instance of `instance`'s kind. The version is not compared:
-    /// children keep the version label of the apply that created them until their next apply.
-    pub fn is_instance_of(&self, instance: &ApiResource) -> bool {
-        self.group == instance.group && self.kind == instance.kind
-    }
+/// Whether `key` names an instance of `instance`'s kind. The version is not compared: children
+/// keep the version label of the apply that created them until their next apply.
+pub fn is_instance_of(key: &ObjectKey, instance: &ApiResource) -> bool {
+    key.group == instance.group && key.kind == instance.kind
+}
 
-    /// The reference a kube-rs controller of `instance`'s kind queues for this instance.
-    pub fn to_object_ref(&self, instance: &ApiResource) -> ObjectRef<DynamicObject> {
-        object_ref(self, instance)
-    }
+/// The reference a kube-rs controller of `instance`'s kind queues for the instance `key`.
+pub fn instance_object_ref(key: &ObjectKey, instance: &ApiResource) -> ObjectRef<DynamicObject> {
+    object_ref(key, instance)
 }
 
 fn object_ref<K: Resource<DynamicType = ApiResource>>(
-    key: &InstanceKey,
+    key: &ObjectKey,
     instance: &ApiResource,
 ) -> ObjectRef<K> {
     let reference = ObjectRef::new_with(&key.name, instance.clone());
@@ -98,7 +87,7 @@ where
     let resource = instance.clone();
     cache.subscribe().into_stream().flat_map(move |event| {
         let refs = match event {
-            ChildEvent::Changed(key) if key.is_instance_of(&resource) => {
+            ChildEvent::Changed(key) if is_instance_of(&key, &resource) => {
                 vec![object_ref(&key, &resource)]
             }
             ChildEvent::Changed(_) => Vec::new(),

@@ -63,8 +63,8 @@ fn graph() -> Graph {
     compile(&rgd, &OfflineResolver::new()).expect("RGD compiles")
 }
 
-fn key(kind: &str, namespace: Option<&str>, name: &str) -> InstanceKey {
-    InstanceKey {
+fn key(kind: &str, namespace: Option<&str>, name: &str) -> ObjectKey {
+    ObjectKey {
         group: "apps.example.com".into(),
         version: "v1beta1".into(),
         kind: kind.into(),
@@ -127,7 +127,7 @@ fn the_graph_names_the_served_kind_and_the_applied_kinds() {
 #[test]
 fn instance_keys_become_controller_references() {
     let resource = instance_api_resource(&graph());
-    let namespaced = key("App", Some("team"), "shop").to_object_ref(&resource);
+    let namespaced = instance_object_ref(&key("App", Some("team"), "shop"), &resource);
     assert_eq!(namespaced.name, "shop");
     assert_eq!(namespaced.namespace.as_deref(), Some("team"));
     assert_eq!(namespaced.dyntype, resource);
@@ -135,17 +135,17 @@ fn instance_keys_become_controller_references() {
         namespaced,
         ObjectRef::from_obj_with(&instance("team", "shop", &[], false), resource.clone())
     );
-    let cluster = key("App", None, "shop").to_object_ref(&resource);
+    let cluster = instance_object_ref(&key("App", None, "shop"), &resource);
     assert_eq!(cluster.namespace, None);
 
-    assert!(key("App", None, "x").is_instance_of(&resource));
+    assert!(is_instance_of(&key("App", None, "x"), &resource));
     let mut other_version = key("App", None, "x");
     other_version.version = "v1alpha1".into();
-    assert!(other_version.is_instance_of(&resource));
-    assert!(!key("Other", None, "x").is_instance_of(&resource));
+    assert!(is_instance_of(&other_version, &resource));
+    assert!(!is_instance_of(&key("Other", None, "x"), &resource));
     let mut other_group = key("App", None, "x");
     other_group.group = "kro.run".into();
-    assert!(!other_group.is_instance_of(&resource));
+    assert!(!is_instance_of(&other_group, &resource));
 }
 
 #[tokio::test]

@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use executor_support::{CHAIN_RGD, Engine, Harness, builtin, config_maps, get_json, yaml};
+use kro_controller::executor::KindApi as _;
 use kro_controller::executor::{KindMapping, Outcome};
 use kro_integration_tests::create_namespace;
 use kro_runtime::core::InstanceState;

@@ -7,6 +7,7 @@
 
 mod executor_support;
 
+use kro_controller::executor::KindApi as _;
 use std::time::Duration;
 
 use executor_support::{Harness, config_maps, deployments, get_json, label, yaml};

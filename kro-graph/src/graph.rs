@@ -6,6 +6,7 @@ use std::sync::Arc;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
     CustomResourceDefinition, JSONSchemaProps,
 };
+use kro_api::KindMapping;
 use kro_cel::{CelType, Program, Template};
 use kro_schema::{CrdOptions, CrdSpec, generate_crd};
 use serde_json::Value;
@@ -281,6 +282,11 @@ impl ResourceNode {
         self.resolved.namespaced()
     }
 
+    /// The node's kind with its REST mapping.
+    pub fn mapping(&self) -> KindMapping {
+        KindMapping::new(self.gvk(), self.plural(), self.namespaced())
+    }
+
     /// The object's OpenAPI schema (for schema-aware CEL bindings).
     pub fn schema(&self) -> &JSONSchemaProps {
         self.resolved.schema()
@@ -356,6 +362,11 @@ impl InstanceNode {
     /// Whether instances are namespaced.
     pub fn namespaced(&self) -> bool {
         self.namespaced
+    }
+
+    /// The generated kind with its REST mapping.
+    pub fn mapping(&self) -> KindMapping {
+        KindMapping::new(&self.gvk, &self.plural, self.namespaced)
     }
 
     /// `spec.schema.status` as written, without the `conditions` key.

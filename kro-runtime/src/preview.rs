@@ -64,8 +64,8 @@ use serde_json::{Map, Value};
 use thiserror::Error;
 
 use crate::core::{
-    self, ClusterView, InMemoryView, LabelSelector, Limits, NodeState, Plan, PlanInput,
-    ResourceTarget, RgdIdentity, Settled, ViewError,
+    self, ClusterView, InMemoryView, KindMapping, LabelSelector, Limits, NodeState, Plan,
+    PlanInput, RgdIdentity, Settled, ViewError,
 };
 
 /// The namespace a namespaced instance without one is stored in (`kubectl`'s default).
@@ -361,18 +361,13 @@ struct PreviewView<'a> {
 }
 
 impl ClusterView for PreviewView<'_> {
-    fn get(
-        &self,
-        target: &ResourceTarget,
-        namespace: Option<&str>,
-        name: &str,
-    ) -> Option<Arc<Value>> {
+    fn get(&self, target: &KindMapping, namespace: Option<&str>, name: &str) -> Option<Arc<Value>> {
         self.observed.get(target, namespace, name)
     }
 
     fn list(
         &self,
-        target: &ResourceTarget,
+        target: &KindMapping,
         namespace: Option<&str>,
         selector: &LabelSelector,
     ) -> Vec<Arc<Value>> {

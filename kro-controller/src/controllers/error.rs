@@ -26,6 +26,15 @@ pub enum ControllerError {
         #[source]
         source: crate::executor::Error,
     },
+    /// The watched object is not an instance kro can reconcile (no name or UID).
+    #[error("{action}")]
+    Instance {
+        /// What the controller was doing.
+        action: String,
+        /// What the object lacks.
+        #[source]
+        source: kro_api::InstanceError,
+    },
     /// A reconcile task panicked.
     #[error("{action}: the reconcile task failed: {message}")]
     Panicked {

@@ -13,7 +13,7 @@ use kube::runtime::watcher;
 use serde_json::Value;
 
 use super::metrics::{
-    ControllerMetrics, Ended, InstanceControllerMetrics, InstanceKind, WatchEvent,
+    ControllerMetrics, Ended, InstanceControllerMetrics, KindMapping, WatchEvent,
     observed_conditions,
 };
 use super::queue::{QueueTracker, Work};
@@ -32,7 +32,7 @@ impl InstanceTelemetry {
     /// The metrics of the controller of `kind`; `conditions` is the `InstanceConditionMetrics`
     /// gate.
     #[must_use]
-    pub fn new(metrics: &dyn ControllerMetrics, kind: &InstanceKind, conditions: bool) -> Self {
+    pub fn new(metrics: &dyn ControllerMetrics, kind: &KindMapping, conditions: bool) -> Self {
         let sink = metrics.instance_controller(kind);
         let queue = QueueTracker::new(sink.queue());
         Self {

@@ -20,9 +20,10 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt as _;
+use kro_api::Instance;
 use kro_graph::Graph;
 use kro_runtime::core::{InstanceState, Limits, RgdIdentity};
-use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
+use kube::api::{Api, ApiResource, DynamicObject};
 use kube::runtime::controller::{self, Action, Config as ControllerConfig, trigger_self};
 use kube::runtime::events::{Event, EventType, Recorder};
 use kube::runtime::reflector::ObjectRef;
@@ -36,13 +37,14 @@ use super::Environment;
 use super::config::ControllersConfig;
 use super::error::ControllerError;
 use super::instance_metrics::InstanceTelemetry;
-use super::metrics::{Ended, InstanceKind};
+use super::metrics::{Ended, KindMapping};
 use super::orphans::sweep_orphans_after_listing;
 use super::retry::{RetryDecision, RetryPolicy};
 use super::rgd::truncate;
 use super::runner::Runner;
 use super::stored_instance::StoredInstance;
 use crate::Outcome;
+use crate::executor::KindApi as _;
 use crate::executor::{Executor, ExecutorConfig, ObjectCache};
 use streams::{WatchSignals, instance_events, reconcile_triggers};
 use vanished::{VanishedInstances, sweep_vanished};
@@ -50,36 +52,17 @@ use vanished::{VanishedInstances, sweep_vanished};
 /// The annotation that suspends an instance's reconciliation.
 const SUSPEND_ANNOTATION: &str = kro_applyset::labels::RECONCILE_ANNOTATION;
 
-impl InstanceKind {
-    fn of(graph: &Graph) -> Self {
-        let gvk = graph.instance().gvk();
-        Self {
-            group: gvk.group.clone(),
-            version: gvk.version.clone(),
-            kind: gvk.kind.clone(),
-            plural: graph.instance().plural().to_owned(),
-        }
-    }
-
-    fn api_resource(&self) -> ApiResource {
-        ApiResource::from_gvk_with_plural(
-            &GroupVersionKind::gvk(&self.group, &self.version, &self.kind),
-            &self.plural,
-        )
-    }
-
-    /// The metrics of this kind's controller.
-    fn telemetry(&self, env: &Environment) -> InstanceTelemetry {
-        InstanceTelemetry::new(
-            env.metrics.as_ref(),
-            self,
-            env.config.instance_condition_metrics,
-        )
-    }
+/// The metrics of the controller of `kind`.
+fn telemetry(kind: &KindMapping, env: &Environment) -> InstanceTelemetry {
+    InstanceTelemetry::new(
+        env.metrics.as_ref(),
+        kind,
+        env.config.instance_condition_metrics,
+    )
 }
 
 struct Running {
-    kind: InstanceKind,
+    kind: KindMapping,
     graph: Arc<RwLock<Arc<Graph>>>,
     requeue_all: mpsc::UnboundedSender<()>,
     cancel: CancellationToken,
@@ -153,7 +136,7 @@ impl InstanceControllers {
         if self.shutdown.is_cancelled() {
             return Err("the operator is shutting down".to_owned());
         }
-        let kind = InstanceKind::of(&graph);
+        let kind = graph.instance().mapping();
         let mut running = self.lock();
         if let Some(current) = running.get(rgd_name)
             && current.kind == kind
@@ -229,7 +212,7 @@ struct InstanceContext {
     shared: Arc<Shared>,
     executor: Arc<Executor>,
     rgd: String,
-    kind: InstanceKind,
+    kind: KindMapping,
     api_resource: ApiResource,
     graph: Arc<RwLock<Arc<Graph>>>,
     failures: Mutex<HashMap<ObjectRef<StoredInstance>, u32>>,
@@ -254,7 +237,7 @@ fn instance_ref(
 async fn run_controller(
     shared: Arc<Shared>,
     rgd_identity: RgdIdentity,
-    kind: InstanceKind,
+    kind: KindMapping,
     graph: Arc<RwLock<Arc<Graph>>>,
     requeue_all: mpsc::UnboundedReceiver<()>,
     cancel: CancellationToken,
@@ -264,7 +247,7 @@ async fn run_controller(
     let api: Api<StoredInstance> = Api::all_with(shared.env.client.clone(), &resource);
     let writer = Writer::new(resource.clone());
     let store = writer.as_reader();
-    let telemetry = Arc::new(kind.telemetry(&shared.env));
+    let telemetry = Arc::new(telemetry(&kind, &shared.env));
     telemetry.attached();
     let vanished = VanishedInstances::default();
     let (vanished_tx, vanished_rx) = mpsc::unbounded_channel();
@@ -417,30 +400,35 @@ async fn reconcile_tracked(
     stored: Arc<StoredInstance>,
     ctx: Arc<InstanceContext>,
 ) -> Result<(Action, Ended), ControllerError> {
-    let instance = Arc::new(stored.to_dynamic());
     let graph = Arc::clone(&ctx.graph.read().unwrap_or_else(PoisonError::into_inner));
-    if instance.metadata.deletion_timestamp.is_none() {
+    if stored.meta().deletion_timestamp.is_none() {
         ctx.telemetry.graph_resolved();
     }
-    let result = run_executor(
-        Arc::clone(&ctx.executor),
-        Arc::clone(&graph),
-        Arc::clone(&instance),
-    )
-    .await;
     let action = format!(
         "reconciling {} {}/{}",
         ctx.kind.kind,
-        instance.namespace().unwrap_or_default(),
-        instance.name_any()
+        stored.namespace().unwrap_or_default(),
+        stored.name_any()
     );
+    let instance = stored
+        .to_instance(&ctx.kind)
+        .map_err(|source| ControllerError::Instance {
+            action: action.clone(),
+            source,
+        })?;
+    let result = run_executor(
+        Arc::clone(&ctx.executor),
+        Arc::clone(&graph),
+        instance.clone(),
+    )
+    .await;
     let outcome = result.map_err(|failure| match failure {
         EngineFailure::Engine(source) => ControllerError::Runtime { action, source },
         EngineFailure::Panicked(message) => ControllerError::Panicked { action, message },
     })?;
     tracing::debug!(
         rgd = %ctx.rgd,
-        instance = %instance.name_any(),
+        instance = %instance.name(),
         namespace = %instance.namespace().unwrap_or_default(),
         state = outcome.state.as_str(),
         elapsed_ms = outcome.elapsed.as_secs_f64() * 1000.0,
@@ -459,7 +447,7 @@ async fn reconcile_tracked(
         .unwrap_or_else(PoisonError::into_inner)
         .remove(&object_ref);
 
-    let from = state_of(instance.data.get("status"));
+    let from = state_of(instance.status());
     let to = outcome.state.as_str();
     if from != to && !outcome.finalized {
         ctx.telemetry.state_changed(&from, to);
@@ -496,19 +484,18 @@ async fn reconcile_tracked(
 
 /// The condition events (`InstanceConditionEvents`) and condition durations
 /// (`InstanceConditionMetrics`) after a reconcile, from the instance as written.
-async fn report_conditions(ctx: &InstanceContext, instance: &DynamicObject, outcome: &Outcome) {
+async fn report_conditions(ctx: &InstanceContext, instance: &Instance, outcome: &Outcome) {
     let namespace = instance.namespace().unwrap_or_default();
-    let name = instance.name_any();
+    let name = instance.name();
     if outcome.finalized {
-        ctx.telemetry.evict(&namespace, &name);
+        ctx.telemetry.evict(namespace, name);
         return;
     }
     let events = outcome.stats.status_written && ctx.shared.env.config.instance_condition_events;
     let durations = ctx.telemetry.conditions_enabled();
     if !outcome.stats.status_written {
         // Nothing was written: the conditions are the ones the reconcile started from.
-        ctx.telemetry
-            .conditions(&namespace, &name, instance.data.get("status"));
+        ctx.telemetry.conditions(namespace, name, instance.status());
         return;
     }
     if !events && !durations {
@@ -521,19 +508,19 @@ async fn report_conditions(ctx: &InstanceContext, instance: &DynamicObject, outc
         publish_condition_events(ctx, instance, &fresh).await;
     }
     ctx.telemetry
-        .conditions(&namespace, &name, fresh.data.get("status"));
+        .conditions(namespace, name, fresh.data.get("status"));
 }
 
 /// Debug builds only: `bench/differential.sh --self-test` proves the differential harness reports
 /// a changed condition message, so this appends `tag` to `InstanceManaged`'s message.
 #[cfg(debug_assertions)]
-async fn self_test_tag(ctx: &InstanceContext, instance: &DynamicObject, tag: &str) {
+async fn self_test_tag(ctx: &InstanceContext, instance: &Instance, tag: &str) {
     let client = ctx.shared.env.client.clone();
     let api: Api<DynamicObject> = match instance.namespace() {
-        Some(namespace) => Api::namespaced_with(client, &namespace, &ctx.api_resource),
+        Some(namespace) => Api::namespaced_with(client, namespace, &ctx.api_resource),
         None => Api::all_with(client, &ctx.api_resource),
     };
-    let Ok(Some(mut fresh)) = api.get_opt(&instance.name_any()).await else {
+    let Ok(Some(mut fresh)) = api.get_opt(instance.name()).await else {
         return;
     };
     let conditions = fresh.data.pointer_mut("/status/conditions");
@@ -552,23 +539,21 @@ async fn self_test_tag(ctx: &InstanceContext, instance: &DynamicObject, tag: &st
         }
     }
     let params = kube::api::PostParams::default();
-    let _ = api
-        .replace_status(&instance.name_any(), &params, &fresh)
-        .await;
+    let _ = api.replace_status(instance.name(), &params, &fresh).await;
 }
 
 /// How often an instance that waits without a requeue hint is looked at again at the latest.
 const WAITING_RESYNC: Duration = Duration::from_secs(30);
 
 /// Reads the instance again, as the reconcile wrote it.
-async fn read_instance(ctx: &InstanceContext, instance: &DynamicObject) -> Option<DynamicObject> {
+async fn read_instance(ctx: &InstanceContext, instance: &Instance) -> Option<DynamicObject> {
     let api: Api<DynamicObject> = match instance.namespace() {
         Some(namespace) => {
-            Api::namespaced_with(ctx.shared.env.client.clone(), &namespace, &ctx.api_resource)
+            Api::namespaced_with(ctx.shared.env.client.clone(), namespace, &ctx.api_resource)
         }
         None => Api::all_with(ctx.shared.env.client.clone(), &ctx.api_resource),
     };
-    match api.get_opt(&instance.name_any()).await {
+    match api.get_opt(instance.name()).await {
         Ok(fresh) => fresh,
         Err(error) => {
             tracing::debug!(rgd = %ctx.rgd, %error, "cannot read the instance for its conditions");
@@ -580,12 +565,12 @@ async fn read_instance(ctx: &InstanceContext, instance: &DynamicObject) -> Optio
 /// Publishes one Event per condition transition from `instance` to `fresh`.
 async fn publish_condition_events(
     ctx: &InstanceContext,
-    instance: &DynamicObject,
+    instance: &Instance,
     fresh: &DynamicObject,
 ) {
     let reference = fresh.object_ref(&ctx.api_resource);
     for (reason, note, warning) in
-        condition_transitions(instance.data.get("status"), fresh.data.get("status"))
+        condition_transitions(instance.status(), fresh.data.get("status"))
     {
         let event = Event {
             type_: if warning {
@@ -622,11 +607,11 @@ fn executor_config(config: &ControllersConfig) -> ExecutorConfig {
 async fn run_executor(
     executor: Arc<Executor>,
     graph: Arc<Graph>,
-    instance: Arc<DynamicObject>,
+    instance: Instance,
 ) -> Result<Outcome, EngineFailure> {
     let handle = tokio::runtime::Handle::current();
     tokio::task::spawn_blocking(move || {
-        handle.block_on(async move { executor.reconcile(&graph, &instance).await })
+        handle.block_on(async move { executor.reconcile_instance(&graph, instance).await })
     })
     .await
     .map_err(|join| EngineFailure::Panicked(join.to_string()))?

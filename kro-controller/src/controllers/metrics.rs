@@ -7,7 +7,7 @@
 //! - [`ControllerMetrics`]: the RGD controller (graph builds, GraphRevisions, state changes,
 //!   deletions, controller-runtime's reconcile counts) and the factory of the other two;
 //! - [`InstanceControllerMetrics`]: one instance controller, serving one generated kind
-//!   ([`InstanceKind`]): watch events, reconciles, state transitions, planning, conditions;
+//!   ([`KindMapping`]): watch events, reconciles, state transitions, planning, conditions;
 //! - [`QueueMetrics`]: one work queue (the RGD controller's, or an instance controller's): adds,
 //!   waits, work, retries, depth.
 //!
@@ -18,6 +18,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use chrono::DateTime;
+pub use kro_api::KindMapping;
 use kro_runtime::core::NodeState;
 use serde_json::Value;
 
@@ -76,19 +77,6 @@ pub enum WatchEvent {
     Update,
     /// A deletion (`delete`).
     Delete,
-}
-
-/// The generated kind an instance controller serves.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InstanceKind {
-    /// The API group.
-    pub group: String,
-    /// The version.
-    pub version: String,
-    /// The kind.
-    pub kind: String,
-    /// The resource (plural).
-    pub plural: String,
 }
 
 /// One instance condition, as read from `status.conditions`.
@@ -154,7 +142,7 @@ pub trait ControllerMetrics: Send + Sync {
         let _ = (rgd, elapsed);
     }
     /// The sink of the instance controller about to start for `kind` (called once per start).
-    fn instance_controller(&self, kind: &InstanceKind) -> Arc<dyn InstanceControllerMetrics> {
+    fn instance_controller(&self, kind: &KindMapping) -> Arc<dyn InstanceControllerMetrics> {
         let _ = kind;
         Arc::new(NoMetrics)
     }

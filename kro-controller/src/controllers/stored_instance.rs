@@ -11,6 +11,7 @@
 use std::borrow::Cow;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kro_api::{Instance, InstanceError, KindMapping};
 use kube::api::{ApiResource, DynamicObject, TypeMeta};
 use kube::core::{DynamicResourceScope, Resource};
 use serde::{Deserialize, Deserializer};
@@ -36,6 +37,30 @@ impl StoredInstance {
             data: serde_json::from_str(&self.fields)
                 .unwrap_or_else(|_| Value::Object(Default::default())),
         }
+    }
+}
+
+impl StoredInstance {
+    /// The instance as kro's engine takes it, parsed once; `apiVersion` and `kind` come from
+    /// `kind` when the watch's list left them out.
+    ///
+    /// # Errors
+    /// The object lacks its name or UID.
+    pub fn to_instance(&self, kind: &KindMapping) -> Result<Instance, InstanceError> {
+        let mut object = match serde_json::from_str(&self.fields) {
+            Ok(Value::Object(fields)) => fields,
+            _ => serde_json::Map::new(),
+        };
+        let (api_version, kind_name) = match &self.types {
+            Some(types) => (types.api_version.clone(), types.kind.clone()),
+            None => (kind.api_version(), kind.kind.clone()),
+        };
+        object.insert("apiVersion".into(), api_version.into());
+        object.insert("kind".into(), kind_name.into());
+        let metadata =
+            serde_json::to_value(&self.metadata).map_err(|_| InstanceError::NotAnObject)?;
+        object.insert("metadata".into(), metadata);
+        Instance::from_object(Value::Object(object))
     }
 }
 
@@ -115,6 +140,34 @@ mod tests {
         assert_eq!(
             object.types.map(|types| (types.api_version, types.kind)),
             Some(("kro.run/v1alpha1".to_owned(), "App".to_owned()))
+        );
+    }
+
+    #[test]
+    fn stored_instances_parse_into_the_engine_instance_once() {
+        let kind = KindMapping::new(
+            &kro_api::Gvk::new("kro.run", "v1alpha1", "App"),
+            "apps",
+            true,
+        );
+        let listed = json!({
+            "metadata": {"name": "a", "namespace": "n", "uid": "u-1"},
+            "spec": {"replicas": 2},
+        });
+        let stored: StoredInstance = serde_json::from_value(listed).expect("valid object");
+        let instance = stored.to_instance(&kind).expect("an instance");
+        assert_eq!(instance.key(), &kind.object_key(Some("n"), "a"));
+        assert_eq!(instance.uid(), "u-1");
+        assert_eq!(instance.object()["spec"]["replicas"], 2);
+        assert_eq!(instance.object()["apiVersion"], "kro.run/v1alpha1");
+
+        let no_uid: StoredInstance =
+            serde_json::from_value(json!({"metadata": {"name": "a"}})).expect("valid object");
+        assert_eq!(
+            no_uid.to_instance(&kind),
+            Err(InstanceError::MissingField {
+                field: "metadata.uid"
+            })
         );
     }
 }

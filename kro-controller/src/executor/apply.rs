@@ -5,15 +5,15 @@ use std::sync::Arc;
 use futures::StreamExt as _;
 use kro_applyset::labels::CHILD_FIELD_MANAGER;
 use kro_applyset::{ChildMeta, check_membership};
-use kro_runtime::core::{ApplyItem, ResourceTarget};
+use kro_runtime::core::{ApplyItem, KindMapping};
 use kro_runtime::machine::ApplyAnswer;
 use kube::api::{DynamicObject, Patch, PatchParams};
 use serde_json::Value;
 
+use super::cache::KindApi as _;
 use super::cache::{part_of, uid_of};
 use super::instance::observed_json;
 use super::memo::body_hash;
-use super::view::mapping_of;
 use super::{Error, Executor, ReconcileStats, contains};
 
 impl Executor {
@@ -22,7 +22,7 @@ impl Executor {
     /// item, in order.
     pub(super) async fn apply_targeted(
         &self,
-        items: Vec<(&ApplyItem, ResourceTarget, Option<Arc<Value>>)>,
+        items: Vec<(&ApplyItem, KindMapping, Option<Arc<Value>>)>,
         stats: &mut ReconcileStats,
     ) -> Result<Vec<ApplyAnswer>, Error> {
         let mut requests = Vec::new();
@@ -71,15 +71,13 @@ impl Executor {
     pub(super) async fn apply_one(
         &self,
         item: &ApplyItem,
-        target: &ResourceTarget,
+        target: &KindMapping,
         hash: u64,
         absent_from_cache: bool,
     ) -> Result<ApplyAnswer, Error> {
-        let write = self.cache.begin_write(
-            &mapping_of(target),
-            item.key.namespace.as_deref(),
-            &item.key.name,
-        );
+        let write = self
+            .cache
+            .begin_write(target, item.key.namespace.as_deref(), &item.key.name);
         let result = self.send_apply(item, target, hash, absent_from_cache).await;
         write.finish(match &result {
             Ok(ApplyAnswer::Applied(observed)) => Some(observed),
@@ -91,11 +89,11 @@ impl Executor {
     pub(super) async fn send_apply(
         &self,
         item: &ApplyItem,
-        target: &ResourceTarget,
+        target: &KindMapping,
         hash: u64,
         absent_from_cache: bool,
     ) -> Result<ApplyAnswer, Error> {
-        let api = mapping_of(target).api(self.client.clone(), item.key.namespace.as_deref());
+        let api = target.api(self.client.clone(), item.key.namespace.as_deref());
         // The cache never sees objects without kro's label (other tools' ApplySets, objects
         // made by hand): a forced apply would take them over. A creation is therefore first
         // applied without force, which the server refuses with a conflict when another manager
@@ -157,7 +155,7 @@ impl Executor {
     pub(super) fn applied(
         &self,
         item: &ApplyItem,
-        target: &ResourceTarget,
+        target: &KindMapping,
         hash: u64,
         response: &DynamicObject,
     ) -> ApplyAnswer {
@@ -165,7 +163,7 @@ impl Executor {
         let uid = uid_of(&observed).unwrap_or_default();
         self.memo.record(&item.key, uid, hash);
         let observed = Arc::new(observed);
-        self.cache.remember(&mapping_of(target), &observed);
+        self.cache.remember(target, &observed);
         ApplyAnswer::Applied(observed)
     }
 

@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+use kro_api::Instance;
 use kro_graph::Graph;
 use kro_runtime::core::{
     InstanceState, instance_deletion_scope, vanished_instance_deletions, vanished_unfinalized,
@@ -17,8 +18,9 @@ use kro_runtime::machine::{
 use kube::api::{DynamicObject, Patch, PatchParams};
 use serde_json::Value;
 
+use super::cache::KindApi as _;
 use super::error::status_code;
-use super::instance::{instance_json, instance_key, now_rfc3339};
+use super::instance::{instance_json, now_rfc3339};
 use super::members::{ListFrom, delete_all, list_members};
 use super::{Error, Executor, Outcome, ReconcileStats, VanishedInstance, WaitingOn};
 
@@ -27,20 +29,18 @@ impl Executor {
     pub(super) async fn reconcile_deletion(
         &self,
         graph: &Graph,
-        instance: &mut Value,
+        instance: Instance,
         stats: &mut ReconcileStats,
     ) -> Result<Outcome, Error> {
-        if let Some(key) = instance_key(graph, instance) {
-            self.cache.watch_external_refs(&key, BTreeSet::new());
-        }
-        let mut machine = DeletionReconcile::new(instance.clone(), &now_rfc3339());
+        self.cache
+            .watch_external_refs(instance.key(), BTreeSet::new());
+        let mut machine = DeletionReconcile::new(instance, &now_rfc3339());
         loop {
             let step = machine
                 .step()
                 .map_err(|error| deletion_error(machine.instance(), error))?;
             let response = match step {
                 DeletionStep::Done(done) => {
-                    *instance = machine.instance().clone();
                     return Ok(Outcome {
                         requeue_after: done.requeue_after,
                         ..deleting(done.waiting_on, done.finalized)
@@ -64,13 +64,13 @@ impl Executor {
                     DeletionResponse::Deleted { watched }
                 }
                 DeletionStep::WriteStatus(status) => {
-                    let mut current = machine.instance().clone();
+                    let mut current = machine.instance().object().clone();
                     self.write_status(graph, &mut current, status, stats)
                         .await?;
                     DeletionResponse::StatusWritten(Some(current))
                 }
                 DeletionStep::RemoveFinalizer(patch) => DeletionResponse::FinalizerRemoved(
-                    self.remove_finalizer(machine.instance(), &patch, stats)
+                    self.remove_finalizer(machine.instance().object(), &patch, stats)
                         .await?,
                 ),
             };
@@ -171,9 +171,13 @@ impl Executor {
         if current.is_some() {
             return Ok(VanishedInstance::StillThere);
         }
-        if let Some(key) = instance_key(graph, &instance) {
-            self.cache.watch_external_refs(&key, BTreeSet::new());
-        }
+        self.cache.watch_external_refs(
+            &graph
+                .instance()
+                .mapping()
+                .object_key(namespace.as_deref(), &name),
+            BTreeSet::new(),
+        );
         let blocked = |reason| deletion_blocked(namespace.as_deref(), &name, reason);
         let members = self
             .inventory_members(&instance, ListFrom::Server, blocked)
@@ -223,20 +227,10 @@ fn deletion_blocked(namespace: Option<&str>, name: &str, reason: String) -> Erro
 }
 
 /// The executor's error for a deletion the machine stopped.
-fn deletion_error(instance: &Value, error: DeletionError) -> Error {
+fn deletion_error(instance: &Instance, error: DeletionError) -> Error {
     match error {
         DeletionError::Blocked { reason } => {
-            let text = |path| {
-                instance
-                    .pointer(path)
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-            };
-            deletion_blocked(
-                Some(text("/metadata/namespace")).filter(|ns| !ns.is_empty()),
-                text("/metadata/name"),
-                reason,
-            )
+            deletion_blocked(instance.namespace(), instance.name(), reason)
         }
         DeletionError::Protocol(source) => Error::Machine { source },
     }

@@ -4,7 +4,7 @@ use futures::Stream;
 use futures::stream;
 use tokio::sync::broadcast;
 
-use super::cache::InstanceKey;
+use super::cache::ObjectKey;
 
 /// One event of [`ChildEvents`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -12,7 +12,7 @@ use super::cache::InstanceKey;
 pub enum ChildEvent {
     /// A kro-managed child of this instance, or an external reference it reads, changed
     /// (added, modified or deleted).
-    Changed(InstanceKey),
+    Changed(ObjectKey),
     /// The subscriber fell behind and `missed` events were dropped: which instances they were
     /// for is unknown, so reconcile every instance you serve.
     Lagged {
@@ -27,11 +27,11 @@ pub enum ChildEvent {
 /// one that falls too far behind gets [`ChildEvent::Lagged`] instead of the oldest events.
 #[derive(Debug)]
 pub struct ChildEvents {
-    receiver: broadcast::Receiver<InstanceKey>,
+    receiver: broadcast::Receiver<ObjectKey>,
 }
 
 impl ChildEvents {
-    pub(crate) fn new(receiver: broadcast::Receiver<InstanceKey>) -> Self {
+    pub(crate) fn new(receiver: broadcast::Receiver<ObjectKey>) -> Self {
         Self { receiver }
     }
 

@@ -17,7 +17,8 @@ use kube::runtime::WatchStreamExt as _;
 use kube::runtime::watcher;
 use tokio::sync::broadcast;
 
-use super::cache::{InstanceKey, KindMapping};
+use super::cache::KindApi as _;
+use super::cache::{KindMapping, ObjectKey};
 
 pub use kro_runtime::machine::RefSelection;
 
@@ -45,20 +46,20 @@ impl std::fmt::Display for ExternalRef {
 }
 
 struct RefWatch {
-    interested: Arc<RwLock<BTreeSet<InstanceKey>>>,
+    interested: Arc<RwLock<BTreeSet<ObjectKey>>>,
     task: tokio::task::AbortHandle,
 }
 
 #[derive(Default)]
 struct State {
-    by_instance: HashMap<InstanceKey, BTreeSet<ExternalRef>>,
+    by_instance: HashMap<ObjectKey, BTreeSet<ExternalRef>>,
     watches: BTreeMap<ExternalRef, RefWatch>,
 }
 
 /// The registry of external-reference watches (part of the shared cache).
 pub(crate) struct ExternalWatches {
     client: Client,
-    events: broadcast::Sender<InstanceKey>,
+    events: broadcast::Sender<ObjectKey>,
     state: Mutex<State>,
 }
 
@@ -72,7 +73,7 @@ impl Drop for ExternalWatches {
 }
 
 impl ExternalWatches {
-    pub(crate) fn new(client: Client, events: broadcast::Sender<InstanceKey>) -> Self {
+    pub(crate) fn new(client: Client, events: broadcast::Sender<ObjectKey>) -> Self {
         Self {
             client,
             events,
@@ -82,7 +83,7 @@ impl ExternalWatches {
 
     /// Makes `references` the set `instance` reads, starting and stopping watches as needed.
     /// Must run inside a tokio runtime when a new reference appears.
-    pub(crate) fn set_interest(&self, instance: &InstanceKey, references: BTreeSet<ExternalRef>) {
+    pub(crate) fn set_interest(&self, instance: &ObjectKey, references: BTreeSet<ExternalRef>) {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         let previous = state.by_instance.remove(instance).unwrap_or_default();
         for gone in previous.difference(&references) {
@@ -142,8 +143,8 @@ impl ExternalWatches {
 async fn run_ref_watch(
     client: Client,
     reference: ExternalRef,
-    interested: Arc<RwLock<BTreeSet<InstanceKey>>>,
-    events: broadcast::Sender<InstanceKey>,
+    interested: Arc<RwLock<BTreeSet<ObjectKey>>>,
+    events: broadcast::Sender<ObjectKey>,
 ) {
     let resource = reference.kind.api_resource();
     let api: Api<PartialObjectMeta<DynamicObject>> = match reference

@@ -1,16 +1,16 @@
 //! Writes to the instance itself (kro's labels and finalizer, ApplySet metadata, status), and
 //! the JSON forms of the instance and of observed objects.
 
+use kro_api::{Instance, InstanceError};
 use kro_applyset::labels::{LABELLER_FIELD_MANAGER, PARENT_FIELD_MANAGER};
 use kro_graph::Graph;
-use kro_runtime::core::ResourceTarget;
 use kro_runtime::machine::adopt_instance_response;
 use kube::api::{DynamicObject, Patch, PatchParams, PostParams};
 use serde_json::Value;
 
+use super::cache::KindApi as _;
 use super::error::status_code;
-use super::view::mapping_of;
-use super::{Error, Executor, InstanceKey, KindMapping, ReconcileStats, contains, json_equal};
+use super::{Error, Executor, KindMapping, ReconcileStats, contains, json_equal};
 
 impl Executor {
     /// Writes the instance's kro labels and finalizer (`labels`, manager
@@ -192,19 +192,17 @@ impl Executor {
     }
 }
 
-/// The key under which the cache publishes events for `instance`.
-pub(super) fn instance_key(graph: &Graph, instance: &Value) -> Option<InstanceKey> {
-    let gvk = graph.instance().gvk();
-    Some(InstanceKey {
-        group: gvk.group.clone(),
-        version: gvk.version.clone(),
-        kind: gvk.kind.clone(),
-        namespace: instance
-            .pointer("/metadata/namespace")
-            .and_then(Value::as_str)
-            .filter(|namespace| !namespace.is_empty())
-            .map(str::to_owned),
-        name: instance.pointer("/metadata/name")?.as_str()?.to_owned(),
+/// The instance's identity, read once for the whole reconcile.
+pub(super) fn parse_instance(object: Value) -> Result<Instance, Error> {
+    Instance::from_object(object).map_err(|error| match error {
+        InstanceError::MissingField { field } => Error::InvalidInstance {
+            field,
+            expected: "a non-empty string",
+        },
+        InstanceError::NotAnObject | InstanceError::OtherObject { .. } => Error::InvalidInstance {
+            field: "metadata",
+            expected: "Kubernetes object metadata",
+        },
     })
 }
 
@@ -230,8 +228,8 @@ pub(super) fn instance_json(graph: &Graph, instance: &DynamicObject) -> Result<V
     Ok(value)
 }
 
-pub(super) fn observed_json(object: &DynamicObject, target: &ResourceTarget) -> Value {
-    observed_json_kind(object, &mapping_of(target))
+pub(super) fn observed_json(object: &DynamicObject, target: &KindMapping) -> Value {
+    observed_json_kind(object, target)
 }
 
 /// An object read or returned by the server, as the planner expects it: with `apiVersion` and

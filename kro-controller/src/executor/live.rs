@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt as _;
+use kro_api::Instance;
 use kro_graph::Graph;
 use kro_runtime::core::{ApplyItem, Plan};
 use kro_runtime::machine::{
@@ -12,28 +13,28 @@ use kro_runtime::machine::{
     Response, Settings, Step,
 };
 use kube::api::ListParams;
-use serde_json::Value;
 
+use super::cache::KindApi as _;
 use super::error::status_code;
-use super::instance::{instance_key, now_rfc3339, observed_json};
+use super::instance::{now_rfc3339, observed_json};
 use super::members::{DeleteResult, ListFrom, delete_all, list_members};
-use super::view::{CacheState, mapping_of};
+use super::view::CacheState;
 use super::{Error, Executor, ExternalRef, NodeSummary, Outcome, ReconcileStats};
 
 impl Executor {
     pub(super) async fn reconcile_live(
         &self,
         graph: &Graph,
-        instance: &mut Value,
+        instance: Instance,
         stats: &mut ReconcileStats,
     ) -> Result<Outcome, Error> {
         let now = now_rfc3339();
-        let mut machine = Reconcile::new(graph, instance.clone(), &now, self.machine_settings());
+        let mut machine = Reconcile::new(graph, instance, &now, self.machine_settings());
         for node in graph.resources() {
             if matches!(node.kind(), kro_graph::NodeKind::Template)
                 && let Some(target) = machine.target(node.id())
             {
-                self.cache.ensure_watch(&mapping_of(target));
+                self.cache.ensure_watch(target);
             }
         }
         let known = CacheState { cache: &self.cache };
@@ -45,7 +46,7 @@ impl Executor {
                 Step::Done(outcome) => break outcome,
                 Step::Read(reads) => Response::Read(self.read_all(&reads, stats).await?),
                 Step::WriteInstanceMetadata { labels, parent } => {
-                    let mut current = machine.instance().clone();
+                    let mut current = machine.instance().object().clone();
                     self.write_instance_metadata(&mut current, labels, parent, stats)
                         .await?;
                     Response::InstanceWritten(current)
@@ -84,7 +85,7 @@ impl Executor {
                     Response::Deleted(answers)
                 }
                 Step::WriteStatus(status) => {
-                    let mut current = machine.instance().clone();
+                    let mut current = machine.instance().object().clone();
                     self.write_status(graph, &mut current, status, stats)
                         .await?;
                     Response::StatusWritten(Some(current))
@@ -96,19 +97,17 @@ impl Executor {
         if let Some((plan, _)) = machine.last_plan() {
             stats.nodes = node_summaries(plan);
         }
-        *instance = machine.instance().clone();
-        if let Some(key) = instance_key(graph, instance) {
-            let refs = outcome
-                .external_reads
-                .iter()
-                .map(|read| ExternalRef {
-                    kind: mapping_of(&read.target),
-                    namespace: read.namespace.clone(),
-                    selection: read.selection.clone(),
-                })
-                .collect();
-            self.cache.watch_external_refs(&key, refs);
-        }
+        let refs = outcome
+            .external_reads
+            .iter()
+            .map(|read| ExternalRef {
+                kind: read.target.clone(),
+                namespace: read.namespace.clone(),
+                selection: read.selection.clone(),
+            })
+            .collect();
+        self.cache
+            .watch_external_refs(machine.instance().key(), refs);
         Ok(Outcome {
             state: outcome.state,
             requeue_after: outcome.requeue_after,
@@ -146,7 +145,7 @@ impl Executor {
     }
 
     async fn read_one(&self, read: &Read) -> Result<ReadAnswer, Error> {
-        let kind = mapping_of(read.target());
+        let kind = read.target();
         let refused = |error: &kube::Error| match error {
             // A missing permission belongs on the instance, not only in the log.
             kube::Error::Api(status) if status.code == 403 => Some(status.message.clone()),
@@ -164,7 +163,7 @@ impl Executor {
             {
                 Ok(Some(object)) => {
                     let object = Arc::new(observed_json(&object, target));
-                    self.cache.remember(&kind, &object);
+                    self.cache.remember(kind, &object);
                     Ok(ReadAnswer::Object(object))
                 }
                 Ok(None) => Ok(ReadAnswer::Absent),
@@ -190,7 +189,7 @@ impl Executor {
                             .map(|object| Arc::new(observed_json(object, target)))
                             .collect();
                         for object in &objects {
-                            self.cache.remember(&kind, object);
+                            self.cache.remember(kind, object);
                         }
                         Ok(ReadAnswer::Objects(objects))
                     }

@@ -9,6 +9,7 @@ use kube::Client;
 use kube::api::{DeleteParams, ListParams, Preconditions};
 use serde_json::Value;
 
+use super::cache::KindApi as _;
 use super::cache::{CacheAnswer, ObjectCache};
 use super::error::{Error, status_code};
 use super::rest::RestMapper;

@@ -43,15 +43,15 @@ mod view;
 
 use std::time::{Duration, Instant};
 
-use kro_applyset::ObjectKey;
+use kro_api::Instance;
+pub use kro_api::ObjectKey;
 use kro_graph::Graph;
 use kro_runtime::core::{InstanceState, Limits, RgdIdentity};
 use kube::Client;
 use kube::api::DynamicObject;
-use serde_json::Value;
 
 pub use cache::{
-    CacheAnswer, DEFAULT_BODY_CAPACITY, InstanceKey, KindMapping, Lookup, ObjectCache, WriteGuard,
+    CacheAnswer, DEFAULT_BODY_CAPACITY, KindApi, KindMapping, Lookup, ObjectCache, WriteGuard,
 };
 pub use error::Error;
 pub use events::{ChildEvent, ChildEvents};
@@ -63,7 +63,7 @@ pub use kro_runtime::machine::{
 pub use rest::RestMapper;
 pub use schemas::{ClusterResolver, compile_rgd};
 
-use instance::instance_json;
+use instance::{instance_json, parse_instance};
 use memo::AppliedMemo;
 
 /// Settings of an [`Executor`].
@@ -224,20 +224,27 @@ impl Executor {
         graph: &Graph,
         instance: &DynamicObject,
     ) -> Result<Outcome, Error> {
+        let instance = parse_instance(instance_json(graph, instance)?)?;
+        self.reconcile_instance(graph, instance).await
+    }
+
+    /// [`Executor::reconcile`] of an instance already parsed (an object of the graph's
+    /// generated kind).
+    ///
+    /// # Errors
+    /// As [`Executor::reconcile`].
+    pub async fn reconcile_instance(
+        &self,
+        graph: &Graph,
+        instance: Instance,
+    ) -> Result<Outcome, Error> {
         let started = Instant::now();
         self.mapper.learn_graph(graph);
-        let mut instance = instance_json(graph, instance)?;
         let mut stats = ReconcileStats::default();
-        let deleting = !matches!(
-            instance.pointer("/metadata/deletionTimestamp"),
-            None | Some(Value::Null)
-        );
-        let mut outcome = if deleting {
-            self.reconcile_deletion(graph, &mut instance, &mut stats)
-                .await?
+        let mut outcome = if instance.is_deleting() {
+            self.reconcile_deletion(graph, instance, &mut stats).await?
         } else {
-            self.reconcile_live(graph, &mut instance, &mut stats)
-                .await?
+            self.reconcile_live(graph, instance, &mut stats).await?
         };
         outcome.stats = stats;
         outcome.elapsed = started.elapsed();

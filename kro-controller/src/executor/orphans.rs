@@ -13,6 +13,7 @@ use kube::api::{ListParams, ObjectList, PartialObjectMeta};
 use serde_json::Value;
 
 use super::Executor;
+use super::cache::KindApi as _;
 use super::cache::KindMapping;
 use super::error::Error;
 use super::members::delete_all;

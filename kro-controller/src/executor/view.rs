@@ -6,7 +6,7 @@
 //! reference, which the machine then asks to read live. Lists are answered only for selectors
 //! on kro's bookkeeping labels; a member whose body the cache did not keep is read on its own.
 
-use kro_runtime::core::{LabelSelector, ResourceTarget};
+use kro_runtime::core::LabelSelector;
 use kro_runtime::machine::{Known, KnownState, Listing, selects_only_kro_children};
 use serde_json::Value;
 
@@ -18,8 +18,8 @@ pub(crate) struct CacheState<'a> {
 }
 
 impl KnownState for CacheState<'_> {
-    fn get(&self, target: &ResourceTarget, namespace: Option<&str>, name: &str) -> Known {
-        match self.cache.lookup(&mapping_of(target), namespace, name) {
+    fn get(&self, target: &KindMapping, namespace: Option<&str>, name: &str) -> Known {
+        match self.cache.lookup(target, namespace, name) {
             CacheAnswer::Answered(Lookup::Body(object)) => Known::Object(object),
             CacheAnswer::Answered(Lookup::Absent) => Known::NoKroObject,
             CacheAnswer::Answered(Lookup::MetadataOnly(_)) | CacheAnswer::NotSynced => {
@@ -30,16 +30,17 @@ impl KnownState for CacheState<'_> {
 
     fn list(
         &self,
-        target: &ResourceTarget,
+        target: &KindMapping,
         namespace: Option<&str>,
         selector: &LabelSelector,
     ) -> Listing {
         if !selects_only_kro_children(selector) {
             return Listing::Unknown;
         }
-        match self.cache.list(&mapping_of(target), namespace, |labels| {
-            selector.matches(labels)
-        }) {
+        match self
+            .cache
+            .list(target, namespace, |labels| selector.matches(labels))
+        {
             CacheAnswer::Answered(listed) => Listing::Names(
                 listed
                     .iter()
@@ -55,16 +56,5 @@ impl KnownState for CacheState<'_> {
             ),
             CacheAnswer::NotSynced => Listing::Unknown,
         }
-    }
-}
-
-/// The cache's mapping of a planner target.
-pub(crate) fn mapping_of(target: &ResourceTarget) -> KindMapping {
-    KindMapping {
-        group: target.group.clone(),
-        version: target.version.clone(),
-        kind: target.kind.clone(),
-        plural: target.plural.clone(),
-        namespaced: target.namespaced,
     }
 }

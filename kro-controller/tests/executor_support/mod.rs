@@ -7,8 +7,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kro_api::ResourceGraphDefinition;
+use kro_controller::executor::KindApi as _;
 use kro_controller::executor::{
-    ChildEvent, ClusterResolver, Executor, ExecutorConfig, InstanceKey, KindMapping, ObjectCache,
+    ChildEvent, ClusterResolver, Executor, ExecutorConfig, KindMapping, ObjectCache, ObjectKey,
     Outcome, compile_rgd,
 };
 use kro_graph::{CompileOptions, Graph};
@@ -269,8 +270,8 @@ impl Engine {
         }
     }
 
-    fn instance_key(&self, namespace: &str, name: &str) -> InstanceKey {
-        InstanceKey {
+    fn instance_key(&self, namespace: &str, name: &str) -> ObjectKey {
+        ObjectKey {
             group: self.kind.group.clone(),
             version: self.kind.version.clone(),
             kind: self.kind.kind.clone(),

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use kro_controller::controllers::metrics::{
-    ControllerMetrics, Ended, InstanceControllerMetrics, InstanceKind, ObservedCondition,
+    ControllerMetrics, Ended, InstanceControllerMetrics, KindMapping, ObservedCondition,
     QueueMetrics, ReconcileResult, RevisionIssue, RevisionResolution, WatchEvent,
 };
 use kro_runtime::core::NodeState;
@@ -108,12 +108,13 @@ impl ControllerMetrics for Metrics {
         self.rgd.observe_deletion(rgd, elapsed);
     }
 
-    fn instance_controller(&self, kind: &InstanceKind) -> Arc<dyn InstanceControllerMetrics> {
-        let InstanceKind {
+    fn instance_controller(&self, kind: &KindMapping) -> Arc<dyn InstanceControllerMetrics> {
+        let KindMapping {
             group,
             version,
             kind,
             plural,
+            ..
         } = kind;
         Arc::new(InstanceSink {
             key: GvrLabels::new(gvr_key(group, version, plural)),
@@ -314,12 +315,11 @@ mod tests {
     #[test]
     fn a_reconcile_feeds_both_upstream_label_formats() {
         let metrics = Arc::new(Metrics::new());
-        let sink = metrics.instance_controller(&InstanceKind {
-            group: "kro.run".to_owned(),
-            version: "v1alpha1".to_owned(),
-            kind: "WebApp".to_owned(),
-            plural: "webapps".to_owned(),
-        });
+        let sink = metrics.instance_controller(&KindMapping::new(
+            &kro_api::Gvk::new("kro.run", "v1alpha1", "WebApp"),
+            "webapps",
+            true,
+        ));
         sink.attached();
         let queue = sink.queue();
         queue.added();
@@ -355,12 +355,11 @@ mod tests {
     #[test]
     fn planning_feeds_the_cel_and_runtime_families() {
         let metrics = Metrics::new();
-        let sink = metrics.instance_controller(&InstanceKind {
-            group: "kro.run".to_owned(),
-            version: "v1alpha1".to_owned(),
-            kind: "WebApp".to_owned(),
-            plural: "webapps".to_owned(),
-        });
+        let sink = metrics.instance_controller(&KindMapping::new(
+            &kro_api::Gvk::new("kro.run", "v1alpha1", "WebApp"),
+            "webapps",
+            true,
+        ));
         sink.planning_pass(Duration::from_millis(1));
         sink.node_planned(NodeState::Skipped, None);
         sink.node_planned(NodeState::WaitingForReadiness, Some(3));

@@ -109,9 +109,9 @@ pub use input_builder::{DEFAULT_KRO_VERSION, DEFAULT_NOW, PlanInputBuilder};
 pub use orphans::{LiveInstance, OrphanedInstance, orphaned_instances};
 pub use plan::{ApplyItem, InstanceState, NodeOutcome, NodeState, Plan, PrunePlanInputs, Requeue};
 pub use selector::{LabelSelector, SelectorOperator, SelectorRequirement};
-pub use settle::{Settled, merge_applied, settle};
+pub use settle::{Settled, merge_applied, merge_object, settle};
 pub use status::{CONDITIONS_FIELD, STATE_FIELD};
-pub use view::{ClusterView, InMemoryView, ResourceTarget};
+pub use view::{ClusterView, InMemoryView, KindMapping};
 
 use crate::core::status::{
     StatusParts, assemble, author_conditions, built_in_conditions, previous_conditions,

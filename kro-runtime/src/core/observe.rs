@@ -15,7 +15,6 @@ use serde_json::Value;
 use crate::core::error::NodeError;
 use crate::core::plan::{NodeOutcome, NodeState};
 use crate::core::selector::LabelSelector;
-use crate::core::view::ResourceTarget;
 use crate::core::walk::{EvalStop, Walker, evaluate_condition, synced, waiting};
 
 impl Walker<'_> {
@@ -26,7 +25,7 @@ impl Walker<'_> {
         rendered: &[(Value, Option<CollectionPosition>)],
     ) -> Result<NodeOutcome, NodeError> {
         let id = node.id();
-        let target = ResourceTarget::of_node(node);
+        let target = node.mapping();
         let Some((reference, _)) = rendered.first() else {
             return Err(NodeError::InvalidObject {
                 id: id.to_owned(),

@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use kro_api::Instance;
 use kro_cel::Activation;
 use serde_json::Value;
 
@@ -43,7 +44,19 @@ pub fn settle(input: &PlanInput<'_>, max_passes: usize) -> Settled {
         max_apply_rounds: max_passes.max(1) - 1,
         ..Settings::default()
     };
-    let mut machine = Reconcile::new(input.graph, input.instance.clone(), input.now, settings);
+    // An object without its identity cannot be reconciled; the planner explains why in the
+    // plan's instance error.
+    let Ok(instance) = Instance::from_object(input.instance.clone()) else {
+        let (plan, activation) = plan_with_activation(input);
+        return Settled {
+            plan,
+            passes: 1,
+            converged: true,
+            applied: InMemoryView::new(),
+            activation,
+        };
+    };
+    let mut machine = Reconcile::new(input.graph, instance, input.now, settings);
     let known = Complete(input.view);
     let mut applied = InMemoryView::new();
     let mut converged = false;
@@ -55,9 +68,9 @@ pub fn settle(input: &PlanInput<'_>, max_passes: usize) -> Settled {
             }
             Step::Read(reads) => Response::Read(vec![ReadAnswer::Absent; reads.len()]),
             Step::WriteInstanceMetadata { labels, parent } => {
-                let mut instance = machine.instance().clone();
+                let mut instance = machine.instance().object().clone();
                 for body in labels.iter().chain(parent.iter()) {
-                    merge_into(&mut instance, body);
+                    merge_object(&mut instance, body);
                 }
                 Response::InstanceWritten(instance)
             }
@@ -87,10 +100,8 @@ pub fn settle(input: &PlanInput<'_>, max_passes: usize) -> Settled {
             }
             Step::WriteStatus(status) => {
                 let mut instance = machine.instance().clone();
-                if let Some(map) = instance.as_object_mut() {
-                    map.insert("status".to_owned(), status);
-                }
-                Response::StatusWritten(Some(instance))
+                instance.set_status(status);
+                Response::StatusWritten(Some(instance.into_object()))
             }
         };
         if machine.respond(response).is_err() {
@@ -117,7 +128,7 @@ pub fn merge_applied(observed: Option<&Value>, desired: &Value) -> Value {
     let mut merged = match observed {
         Some(observed) => {
             let mut merged = observed.clone();
-            merge_into(&mut merged, desired);
+            merge_object(&mut merged, desired);
             merged
         }
         None => desired.clone(),
@@ -135,12 +146,15 @@ pub fn merge_applied(observed: Option<&Value>, desired: &Value) -> Value {
     merged
 }
 
-fn merge_into(target: &mut Value, patch: &Value) {
+/// Merges `patch` into `target` the way a server-side apply changes the fields it sets: maps
+/// merge recursively, every other value (lists included) is replaced. What a driver without a
+/// server answers a write with.
+pub fn merge_object(target: &mut Value, patch: &Value) {
     match (target, patch) {
         (Value::Object(target), Value::Object(patch)) => {
             for (key, value) in patch {
                 match target.get_mut(key) {
-                    Some(existing) => merge_into(existing, value),
+                    Some(existing) => merge_object(existing, value),
                     None => {
                         target.insert(key.clone(), value.clone());
                     }

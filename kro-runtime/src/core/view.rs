@@ -4,56 +4,12 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use kro_applyset::GroupKind;
+pub use kro_api::KindMapping;
 use kro_applyset::object::split_api_version;
-use kro_graph::ResourceNode;
 use serde_json::Value;
 
 use crate::core::error::ViewError;
 use crate::core::selector::LabelSelector;
-
-/// Which kind of object to read: its group, version, kind, REST plural and scope.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct ResourceTarget {
-    /// API group; empty for the core group.
-    pub group: String,
-    /// API version, e.g. `v1`.
-    pub version: String,
-    /// Kind, e.g. `ConfigMap`.
-    pub kind: String,
-    /// REST resource name, e.g. `configmaps`.
-    pub plural: String,
-    /// Whether objects of the kind live in a namespace.
-    pub namespaced: bool,
-}
-
-impl ResourceTarget {
-    /// The target of a graph node (template or external reference).
-    pub fn of_node(node: &ResourceNode) -> Self {
-        let gvk = node.gvk();
-        Self {
-            group: gvk.group.clone(),
-            version: gvk.version.clone(),
-            kind: gvk.kind.clone(),
-            plural: node.plural().to_owned(),
-            namespaced: node.namespaced(),
-        }
-    }
-
-    /// `group/version`, or `version` for the core group.
-    pub fn api_version(&self) -> String {
-        if self.group.is_empty() {
-            self.version.clone()
-        } else {
-            format!("{}/{}", self.group, self.version)
-        }
-    }
-
-    /// The group-kind of the target.
-    pub fn group_kind(&self) -> GroupKind {
-        GroupKind::new(self.group.clone(), self.kind.clone())
-    }
-}
 
 /// Read access to the observed state of the cluster.
 ///
@@ -61,17 +17,12 @@ impl ResourceTarget {
 /// and kind; the version of the target is a hint (a cache may hold another served version).
 pub trait ClusterView {
     /// The live object, if it exists (full object JSON).
-    fn get(
-        &self,
-        target: &ResourceTarget,
-        namespace: Option<&str>,
-        name: &str,
-    ) -> Option<Arc<Value>>;
+    fn get(&self, target: &KindMapping, namespace: Option<&str>, name: &str) -> Option<Arc<Value>>;
 
     /// Objects of that kind matching a label selector (namespace `None` = all namespaces).
     fn list(
         &self,
-        target: &ResourceTarget,
+        target: &KindMapping,
         namespace: Option<&str>,
         selector: &LabelSelector,
     ) -> Vec<Arc<Value>>;
@@ -181,12 +132,7 @@ impl InMemoryView {
 }
 
 impl ClusterView for InMemoryView {
-    fn get(
-        &self,
-        target: &ResourceTarget,
-        namespace: Option<&str>,
-        name: &str,
-    ) -> Option<Arc<Value>> {
+    fn get(&self, target: &KindMapping, namespace: Option<&str>, name: &str) -> Option<Arc<Value>> {
         let key = (
             target.group.as_str(),
             target.kind.as_str(),
@@ -198,7 +144,7 @@ impl ClusterView for InMemoryView {
 
     fn list(
         &self,
-        target: &ResourceTarget,
+        target: &KindMapping,
         namespace: Option<&str>,
         selector: &LabelSelector,
     ) -> Vec<Arc<Value>> {

@@ -19,7 +19,7 @@ use crate::core::error::NodeError;
 use crate::core::plan::{ApplyItem, NodeOutcome, NodeState};
 use crate::core::render::{cartesian, remove_at, set_at};
 use crate::core::stamp::{ChildStamp, keep_recorded_version, maybe_foreign, metadata_field};
-use crate::core::view::{ClusterView, ResourceTarget, object_annotations, object_labels};
+use crate::core::view::{ClusterView, KindMapping, object_annotations, object_labels};
 
 /// What a node's resolution stopped at, short of being synced.
 enum Stop {
@@ -367,7 +367,7 @@ impl<'a> Walker<'a> {
         result: &mut WalkResult,
     ) -> Result<NodeOutcome, NodeError> {
         let id = node.id();
-        let target = ResourceTarget::of_node(node);
+        let target = node.mapping();
         let mut desired = Vec::with_capacity(rendered.len());
         let mut keys: Vec<ObjectKey> = Vec::with_capacity(rendered.len());
         for (mut object, position) in rendered {
@@ -462,7 +462,7 @@ impl<'a> Walker<'a> {
     fn observe(
         &self,
         id: &str,
-        target: &ResourceTarget,
+        target: &KindMapping,
         keys: &[ObjectKey],
         desired: &mut [Value],
     ) -> Result<(Vec<Arc<Value>>, Vec<usize>), NodeError> {
@@ -504,7 +504,7 @@ impl<'a> Walker<'a> {
     fn finish_object(
         &self,
         node: &ResourceNode,
-        target: &ResourceTarget,
+        target: &KindMapping,
         object: &mut Value,
         position: Option<CollectionPosition>,
     ) -> Result<ObjectKey, NodeError> {

@@ -9,6 +9,7 @@
 
 use std::time::Duration;
 
+use kro_api::Instance;
 use kro_api::labels::{APPLYSET_ID_LABEL, FINALIZER, TOOLING_ANNOTATION};
 use kro_applyset::{Deletion as MemberDeletion, PruneScope};
 use serde_json::{Value, json};
@@ -116,7 +117,7 @@ enum Phase {
 /// One reconcile of a deleting instance (see the module documentation).
 #[derive(Debug)]
 pub struct DeletionReconcile {
-    instance: Value,
+    instance: Instance,
     now: String,
     phase: Phase,
     /// The step an answer led to, handed out by the next [`DeletionReconcile::step`].
@@ -125,7 +126,7 @@ pub struct DeletionReconcile {
 
 impl DeletionReconcile {
     /// A deletion step of `instance` (marked for deletion) at `now` (RFC 3339).
-    pub fn new(instance: Value, now: &str) -> Self {
+    pub fn new(instance: Instance, now: &str) -> Self {
         Self {
             instance,
             now: now.to_owned(),
@@ -135,7 +136,7 @@ impl DeletionReconcile {
     }
 
     /// The instance as the machine last saw it.
-    pub fn instance(&self) -> &Value {
+    pub fn instance(&self) -> &Instance {
         &self.instance
     }
 
@@ -150,13 +151,13 @@ impl DeletionReconcile {
         }
         match std::mem::replace(&mut self.phase, Phase::Start) {
             Phase::Start => {
-                if !carries_finalizer(&self.instance) {
+                if !carries_finalizer(self.instance.object()) {
                     return Ok(self.done(Vec::new(), None, true));
                 }
-                if never_applied(&self.instance) {
+                if never_applied(self.instance.object()) {
                     return Ok(self.remove_finalizer());
                 }
-                let scope = instance_deletion_scope(&self.instance)
+                let scope = instance_deletion_scope(self.instance.object())
                     .map_err(|reason| DeletionError::Blocked { reason })?;
                 self.phase = Phase::Listing;
                 Ok(DeletionStep::ListMembers(scope))
@@ -187,8 +188,8 @@ impl DeletionReconcile {
     fn next_after(&mut self, response: DeletionResponse) -> Result<DeletionStep, DeletionError> {
         match (std::mem::replace(&mut self.phase, Phase::Start), response) {
             (Phase::Listing, DeletionResponse::Members(members)) => {
-                let previous = self.instance.get("status");
-                let planned = plan_deletion(&self.instance, &members, previous, &self.now);
+                let previous = self.instance.status();
+                let planned = plan_deletion(self.instance.object(), &members, previous, &self.now);
                 match planned.outcome {
                     DeletionOutcome::Blocked { reason } => Err(DeletionError::Blocked { reason }),
                     DeletionOutcome::Complete => Ok(self.remove_finalizer()),
@@ -222,7 +223,7 @@ impl DeletionReconcile {
                 DeletionResponse::StatusWritten(instance),
             ) => {
                 if let Some(instance) = instance {
-                    self.instance = instance;
+                    self.instance.adopt(instance).map_err(MachineError::from)?;
                 }
                 Ok(self.done(waiting_on, Some(requeue), false))
             }
@@ -245,13 +246,13 @@ impl DeletionReconcile {
     }
 
     fn remove_finalizer(&mut self) -> DeletionStep {
-        let remaining: Vec<&str> = finalizers(&self.instance)
+        let remaining: Vec<&str> = finalizers(self.instance.object())
             .filter(|finalizer| *finalizer != FINALIZER)
             .collect();
         self.phase = Phase::RemovingFinalizer;
         DeletionStep::RemoveFinalizer(json!({"metadata": {
             "finalizers": remaining,
-            "resourceVersion": self.instance.pointer("/metadata/resourceVersion"),
+            "resourceVersion": self.instance.object().pointer("/metadata/resourceVersion"),
         }}))
     }
 

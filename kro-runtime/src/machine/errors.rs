@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use super::ApplyAnswer;
 use super::overlay::Overlay;
-use crate::core::ResourceTarget;
+use crate::core::KindMapping;
 
 /// The nodes whose apply (or read) failed in this reconcile, with the server's message.
 #[derive(Debug, Default)]
@@ -48,7 +48,7 @@ impl NodeErrors {
     /// apply of the node failed with its own message.
     pub(crate) fn add_read_refusals(
         &mut self,
-        targets: &BTreeMap<String, ResourceTarget>,
+        targets: &BTreeMap<String, KindMapping>,
         overlay: &Overlay,
     ) {
         for (id, target) in targets {

@@ -36,6 +36,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
+use kro_api::{Instance, InstanceError};
 use kro_applyset::{ChildMeta, Deletion, ObjectKey, PrunePlan, PruneScope};
 use kro_cel::Activation;
 use kro_graph::{Graph, NodeKind};
@@ -43,7 +44,7 @@ use serde_json::Value;
 
 use crate::compare::json_equal;
 use crate::core::{
-    ApplyItem, InstanceState, Limits, Plan, PlanInput, PrunePlanInputs, Requeue, ResourceTarget,
+    ApplyItem, InstanceState, KindMapping, Limits, Plan, PlanInput, PrunePlanInputs, Requeue,
     RgdIdentity, plan_with_activation,
 };
 
@@ -234,6 +235,9 @@ pub enum MachineError {
         /// What the last step expects.
         expected: &'static str,
     },
+    /// A write's response that is not this instance (or no instance at all).
+    #[error("the instance written is not the instance reconciled")]
+    OtherInstance(#[from] InstanceError),
     /// A response with another number of answers than the step asked for.
     #[error("{step} asked for {asked} answers, got {got}")]
     AnswerCount {
@@ -271,10 +275,10 @@ enum Phase {
 #[derive(Debug)]
 pub struct Reconcile<'g> {
     graph: &'g Graph,
-    instance: Value,
+    instance: Instance,
     now: String,
     settings: Settings,
-    targets: BTreeMap<String, ResourceTarget>,
+    targets: BTreeMap<String, KindMapping>,
     external_kinds: BTreeSet<(String, String)>,
     overlay: Overlay,
     applied: Vec<ApplyItem>,
@@ -292,13 +296,13 @@ pub struct Reconcile<'g> {
 }
 
 impl<'g> Reconcile<'g> {
-    /// A reconcile of `instance` (an object of the graph's kind, as the server serves it) at
-    /// `now` (RFC 3339, used for condition transition times).
-    pub fn new(graph: &'g Graph, instance: Value, now: &str, settings: Settings) -> Self {
+    /// A reconcile of `instance` (of the graph's kind) at `now` (RFC 3339, used for condition
+    /// transition times).
+    pub fn new(graph: &'g Graph, instance: Instance, now: &str, settings: Settings) -> Self {
         let mut targets = BTreeMap::new();
         let mut external_kinds = BTreeSet::new();
         for node in graph.resources() {
-            let target = ResourceTarget::of_node(node);
+            let target = node.mapping();
             if matches!(node.kind(), NodeKind::External(_)) {
                 external_kinds.insert((target.group.clone(), target.kind.clone()));
             }
@@ -328,7 +332,7 @@ impl<'g> Reconcile<'g> {
     }
 
     /// The instance as the machine last saw it (updated by every write's response).
-    pub fn instance(&self) -> &Value {
+    pub fn instance(&self) -> &Instance {
         &self.instance
     }
 
@@ -348,12 +352,12 @@ impl<'g> Reconcile<'g> {
     }
 
     /// The target (kind, plural, scope) of resource node `id`.
-    pub fn target(&self, node_id: &str) -> Option<&ResourceTarget> {
+    pub fn target(&self, node_id: &str) -> Option<&KindMapping> {
         self.targets.get(node_id)
     }
 
     /// The object this reconcile read or applied for `key`, if any.
-    pub fn observed(&self, target: &ResourceTarget, key: &ObjectKey) -> Option<Arc<Value>> {
+    pub fn observed(&self, target: &KindMapping, key: &ObjectKey) -> Option<Arc<Value>> {
         self.overlay
             .get(target, key.namespace.as_deref(), &key.name)
             .cloned()
@@ -403,7 +407,7 @@ impl<'g> Reconcile<'g> {
                 }
             }
             (Phase::Preparing(next), Response::InstanceWritten(instance)) => {
-                self.instance = instance;
+                self.instance.adopt(instance)?;
                 self.phase = match next {
                     Some(items) => Phase::ApplyNext(items),
                     None => Phase::Finishing,
@@ -437,12 +441,12 @@ impl<'g> Reconcile<'g> {
                 });
             }
             (Phase::WritingCompleted, Response::InstanceWritten(instance)) => {
-                self.instance = instance;
+                self.instance.adopt(instance)?;
                 self.phase = Phase::Finishing;
             }
             (Phase::WritingStatus, Response::StatusWritten(instance)) => {
                 if let Some(instance) = instance {
-                    self.instance = instance;
+                    self.instance.adopt(instance)?;
                 }
                 self.phase = Phase::Done;
             }

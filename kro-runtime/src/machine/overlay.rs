@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::ReadAnswer;
 use crate::core::view::object_labels;
-use crate::core::{LabelSelector, ResourceTarget};
+use crate::core::{KindMapping, LabelSelector};
 
 /// Group, kind, namespace (empty when cluster-scoped) and name.
 type ObjectId = (String, String, String, String);
@@ -24,7 +24,7 @@ pub enum Read {
     /// GET one object.
     Get {
         /// The kind.
-        target: ResourceTarget,
+        target: KindMapping,
         /// Its namespace.
         namespace: Option<String>,
         /// Its name.
@@ -33,7 +33,7 @@ pub enum Read {
     /// LIST by label selector.
     List {
         /// The kind.
-        target: ResourceTarget,
+        target: KindMapping,
         /// The namespace, `None` for all.
         namespace: Option<String>,
         /// The selector.
@@ -43,7 +43,7 @@ pub enum Read {
 
 impl Read {
     /// The kind read.
-    pub fn target(&self) -> &ResourceTarget {
+    pub fn target(&self) -> &KindMapping {
         match self {
             Self::Get { target, .. } | Self::List { target, .. } => target,
         }
@@ -90,7 +90,7 @@ pub(crate) struct Overlay {
 
 impl Overlay {
     /// Records an observed object (a GET result or an apply response).
-    pub(crate) fn put(&mut self, target: &ResourceTarget, object: Arc<Value>) {
+    pub(crate) fn put(&mut self, target: &KindMapping, object: Arc<Value>) {
         let namespace = object_namespace(&object, target);
         let name = object
             .pointer("/metadata/name")
@@ -104,12 +104,7 @@ impl Overlay {
     }
 
     /// Records that an object does not exist.
-    pub(crate) fn put_absent(
-        &mut self,
-        target: &ResourceTarget,
-        namespace: Option<&str>,
-        name: &str,
-    ) {
+    pub(crate) fn put_absent(&mut self, target: &KindMapping, namespace: Option<&str>, name: &str) {
         self.objects.insert(
             (
                 target.group.clone(),
@@ -124,7 +119,7 @@ impl Overlay {
     /// Records the result of a live LIST.
     pub(crate) fn put_list(
         &mut self,
-        target: &ResourceTarget,
+        target: &KindMapping,
         namespace: Option<&str>,
         selector: &LabelSelector,
         objects: Vec<Arc<Value>>,
@@ -189,7 +184,7 @@ impl Overlay {
     /// usually grants a resource type as a whole, so one refusal stands for every node of the
     /// kind (under a grant limited to some names or namespaces, the allowed nodes are marked
     /// too).
-    pub(crate) fn refusal(&self, target: &ResourceTarget) -> Option<&str> {
+    pub(crate) fn refusal(&self, target: &KindMapping) -> Option<&str> {
         self.refused
             .get(&(target.group.clone(), target.kind.clone()))
             .map(String::as_str)
@@ -197,7 +192,7 @@ impl Overlay {
 
     pub(crate) fn get(
         &self,
-        target: &ResourceTarget,
+        target: &KindMapping,
         namespace: Option<&str>,
         name: &str,
     ) -> Option<&Option<Arc<Value>>> {
@@ -212,7 +207,7 @@ impl Overlay {
     /// The objects a live LIST of this selector returned in this reconcile, if one ran.
     pub(crate) fn listed(
         &self,
-        target: &ResourceTarget,
+        target: &KindMapping,
         namespace: Option<&str>,
         selector: &LabelSelector,
     ) -> Option<&[Arc<Value>]> {
@@ -225,7 +220,7 @@ impl Overlay {
     /// known absent, added when they match.
     pub(crate) fn merge_list(
         &self,
-        target: &ResourceTarget,
+        target: &KindMapping,
         namespace: Option<&str>,
         selector: &LabelSelector,
         base: Vec<Arc<Value>>,
@@ -263,7 +258,7 @@ impl Overlay {
     }
 }
 
-fn scoped_namespace(target: &ResourceTarget, namespace: Option<&str>) -> String {
+fn scoped_namespace(target: &KindMapping, namespace: Option<&str>) -> String {
     if target.namespaced {
         namespace.unwrap_or_default().to_owned()
     } else {
@@ -271,7 +266,7 @@ fn scoped_namespace(target: &ResourceTarget, namespace: Option<&str>) -> String 
     }
 }
 
-fn object_namespace(object: &Value, target: &ResourceTarget) -> String {
+fn object_namespace(object: &Value, target: &KindMapping) -> String {
     if target.namespaced {
         object
             .pointer("/metadata/namespace")
@@ -284,7 +279,7 @@ fn object_namespace(object: &Value, target: &ResourceTarget) -> String {
 }
 
 pub(crate) fn list_id(
-    target: &ResourceTarget,
+    target: &KindMapping,
     namespace: Option<&str>,
     selector: &LabelSelector,
 ) -> ListId {
@@ -301,8 +296,8 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn config_map_target() -> ResourceTarget {
-        ResourceTarget {
+    fn config_map_target() -> KindMapping {
+        KindMapping {
             group: String::new(),
             version: "v1".into(),
             kind: "ConfigMap".into(),
@@ -400,7 +395,7 @@ mod tests {
             overlay.refusal(&target),
             Some("cannot list resource \"configmaps\"")
         );
-        let secret = ResourceTarget {
+        let secret = KindMapping {
             kind: "Secret".into(),
             plural: "secrets".into(),
             ..target

@@ -22,13 +22,13 @@ impl Reconcile<'_> {
             let view = MachineView::new(known, &self.overlay, &self.external_kinds);
             let (planned, activation) = plan_with_activation(&PlanInput {
                 graph: self.graph,
-                instance: &self.instance,
+                instance: self.instance.object(),
                 view: &view,
                 now: &self.now,
                 kro_version: &self.settings.kro_version,
                 rgd: &self.settings.rgd,
                 limits: self.settings.limits,
-                previous_status: self.instance.get("status"),
+                previous_status: self.instance.status(),
             });
             let (reads, external_reads) = view.into_reads();
             self.external_reads.extend(external_reads);
@@ -61,7 +61,7 @@ impl Reconcile<'_> {
             None
         } else {
             self.instance_prepared = true;
-            labels_body(&self.instance, &plan)
+            labels_body(self.instance.object(), &plan)
         };
         let changed: Vec<ApplyItem> = plan
             .changed_since(&self.applied)
@@ -80,7 +80,7 @@ impl Reconcile<'_> {
             .parent_metadata
             .as_ref()
             .filter(|_| !done || first_round)
-            .and_then(|metadata| parent_body(&self.instance, metadata));
+            .and_then(|metadata| parent_body(self.instance.object(), metadata));
         self.last = Some((plan, activation));
         let next = (!done).then_some(changed);
         if labels.is_some() || parent.is_some() {
@@ -139,7 +139,8 @@ impl Reconcile<'_> {
         }
         // The inventory shrinks only when every deletion succeeded.
         if !self.prune_conflicts
-            && let Some(parent) = parent_body(&self.instance, &pruning.prune.completed_metadata())
+            && let Some(parent) =
+                parent_body(self.instance.object(), &pruning.prune.completed_metadata())
         {
             self.phase = Phase::WritingCompleted;
             return Step::WriteInstanceMetadata {
@@ -163,10 +164,7 @@ impl Reconcile<'_> {
             self.errors.reason(),
             &self.now,
         );
-        let current = self
-            .instance
-            .get("status")
-            .unwrap_or(&serde_json::Value::Null);
+        let current = self.instance.status().unwrap_or(&serde_json::Value::Null);
         if json_equal(current, &status) {
             self.phase = Phase::Done;
             return Step::Done(self.outcome());

@@ -1,6 +1,6 @@
 use std::fmt::Write as _;
 
-use kro_api::ResourceGraphDefinition;
+use kro_api::{Instance, ResourceGraphDefinition};
 use kro_applyset::ChildMeta;
 use kro_graph::{OfflineResolver, compile};
 use serde_json::json;
@@ -52,6 +52,11 @@ spec:
 fn graph() -> Graph {
     let rgd = ResourceGraphDefinition::from_yaml(CHAIN).expect("the test RGD parses");
     compile(&rgd, &OfflineResolver::new()).expect("the test RGD compiles")
+}
+
+/// The instance as the machine takes it.
+fn parsed(object: Value) -> Instance {
+    Instance::from_object(object).expect("a stored instance")
 }
 
 fn instance() -> Value {
@@ -119,7 +124,7 @@ fn drive(machine: &mut Reconcile<'_>, known: &dyn KnownState, server: Server) ->
                 Response::Read(answers)
             }
             Step::WriteInstanceMetadata { labels, parent } => {
-                let mut instance = machine.instance().clone();
+                let mut instance = machine.instance().object().clone();
                 for body in labels.iter().chain(parent.iter()) {
                     merge(&mut instance, body);
                 }
@@ -171,7 +176,7 @@ fn drive(machine: &mut Reconcile<'_>, known: &dyn KnownState, server: Server) ->
                             ready["reason"]
                         ]))
                 );
-                let mut instance = machine.instance().clone();
+                let mut instance = machine.instance().object().clone();
                 instance["status"] = status;
                 Response::StatusWritten(Some(instance))
             }
@@ -196,7 +201,7 @@ fn merge(target: &mut Value, body: &Value) {
 struct ChildCache;
 
 impl KnownState for ChildCache {
-    fn get(&self, target: &ResourceTarget, _: Option<&str>, _: &str) -> Known {
+    fn get(&self, target: &KindMapping, _: Option<&str>, _: &str) -> Known {
         if target.kind == "Secret" {
             Known::NoKroObject
         } else {
@@ -204,7 +209,7 @@ impl KnownState for ChildCache {
         }
     }
 
-    fn list(&self, _: &ResourceTarget, _: Option<&str>, _: &LabelSelector) -> Listing {
+    fn list(&self, _: &KindMapping, _: Option<&str>, _: &LabelSelector) -> Listing {
         Listing::Unknown
     }
 }
@@ -212,23 +217,33 @@ impl KnownState for ChildCache {
 #[test]
 fn a_new_instance_reads_its_reference_prepares_itself_then_applies_layer_by_layer() {
     let graph = graph();
-    let mut machine = Reconcile::new(&graph, instance(), "2026-01-01T00:00:00Z", settings());
+    let mut machine = Reconcile::new(
+        &graph,
+        parsed(instance()),
+        "2026-01-01T00:00:00Z",
+        settings(),
+    );
     let (transcript, outcome) = drive(&mut machine, &ChildCache, Server::Accepting);
     insta::assert_snapshot!(transcript);
     assert_eq!(outcome.state, InstanceState::Active);
     assert!(outcome.converged);
     assert_eq!(outcome.external_reads.len(), 1);
-    assert_eq!(machine.instance()["status"]["copied"], "v");
+    assert_eq!(machine.instance().object()["status"]["copied"], "v");
 }
 
 #[test]
 fn a_refused_read_fails_the_nodes_of_that_kind_with_its_own_reason_and_blocks_prune() {
     let graph = graph();
-    let mut machine = Reconcile::new(&graph, instance(), "2026-01-01T00:00:00Z", settings());
+    let mut machine = Reconcile::new(
+        &graph,
+        parsed(instance()),
+        "2026-01-01T00:00:00Z",
+        settings(),
+    );
     let (transcript, outcome) = drive(&mut machine, &ChildCache, Server::NoSecretAccess);
     assert!(!transcript.contains("list members"), "{transcript}");
     assert_eq!(outcome.state, InstanceState::Error);
-    let status = &machine.instance()["status"];
+    let status = &machine.instance().object()["status"];
     let ready = status["conditions"]
         .as_array()
         .and_then(|all| all.iter().find(|c| c["type"] == "Ready"))
@@ -245,7 +260,12 @@ fn a_refused_read_fails_the_nodes_of_that_kind_with_its_own_reason_and_blocks_pr
 #[test]
 fn a_rejected_apply_errors_the_node_retries_soon_and_skips_prune() {
     let graph = graph();
-    let mut machine = Reconcile::new(&graph, instance(), "2026-01-01T00:00:00Z", settings());
+    let mut machine = Reconcile::new(
+        &graph,
+        parsed(instance()),
+        "2026-01-01T00:00:00Z",
+        settings(),
+    );
     let (transcript, outcome) = drive(&mut machine, &ChildCache, Server::RejectingSecond);
     assert!(!transcript.contains("list members"), "{transcript}");
     assert_eq!(outcome.state, InstanceState::Error);
@@ -256,7 +276,7 @@ fn a_rejected_apply_errors_the_node_retries_soon_and_skips_prune() {
         Some(("ERROR", "admission webhook denied"))
     );
     assert_eq!(
-        machine.instance()["status"]["conditions"]
+        machine.instance().object()["status"]["conditions"]
             .as_array()
             .and_then(|all| all.iter().find(|c| c["type"] == "Ready"))
             .map(|ready| ready["reason"].clone()),
@@ -267,7 +287,12 @@ fn a_rejected_apply_errors_the_node_retries_soon_and_skips_prune() {
 #[test]
 fn a_settled_instance_costs_no_write() {
     let graph = graph();
-    let mut machine = Reconcile::new(&graph, instance(), "2026-01-01T00:00:00Z", settings());
+    let mut machine = Reconcile::new(
+        &graph,
+        parsed(instance()),
+        "2026-01-01T00:00:00Z",
+        settings(),
+    );
     drive(&mut machine, &ChildCache, Server::Accepting);
     // The cluster now holds what the first reconcile applied.
     let mut cluster = InMemoryView::new();
@@ -287,8 +312,8 @@ fn a_settled_instance_costs_no_write() {
             .insert(object.as_ref().clone())
             .expect("a valid object");
     }
-    let settled = machine.instance().clone();
-    let mut again = Reconcile::new(&graph, settled, "2026-01-01T00:01:00Z", settings());
+    let settled = machine.instance().object().clone();
+    let mut again = Reconcile::new(&graph, parsed(settled), "2026-01-01T00:01:00Z", settings());
     let (transcript, outcome) = drive(&mut again, &cluster, Server::Accepting);
     // The children are unchanged, so the apply is the only request left: the driver may skip
     // it when its memo says the same body was applied (the executor does).
@@ -313,7 +338,7 @@ fn prune_deletes_orphans_wave_by_wave_and_a_uid_conflict_defers_the_inventory_sh
         "applyset.kubernetes.io/contains-group-kinds": "ConfigMap,Service",
         "applyset.kubernetes.io/tooling": "kro/v0.9.4"
     });
-    let mut machine = Reconcile::new(&graph, instance, "2026-01-01T00:00:00Z", settings());
+    let mut machine = Reconcile::new(&graph, parsed(instance), "2026-01-01T00:00:00Z", settings());
     let orphan = ChildMeta::from_object(&json!({
         "apiVersion": "v1", "kind": "Service",
         "metadata": {
@@ -339,7 +364,7 @@ fn prune_deletes_orphans_wave_by_wave_and_a_uid_conflict_defers_the_inventory_sh
                     labels.is_some(),
                     parent.is_some()
                 ));
-                let mut instance = machine.instance().clone();
+                let mut instance = machine.instance().object().clone();
                 for body in labels.iter().chain(parent.iter()) {
                     merge(&mut instance, body);
                 }
@@ -367,7 +392,7 @@ fn prune_deletes_orphans_wave_by_wave_and_a_uid_conflict_defers_the_inventory_sh
             }
             Step::WriteStatus(_) => {
                 steps.push("status".into());
-                let instance = machine.instance().clone();
+                let instance = machine.instance().object().clone();
                 machine
                     .respond(Response::StatusWritten(Some(instance)))
                     .expect("fits");
@@ -383,7 +408,12 @@ fn prune_deletes_orphans_wave_by_wave_and_a_uid_conflict_defers_the_inventory_sh
 }
 
 fn applyset_id(graph: &Graph) -> String {
-    let mut machine = Reconcile::new(graph, instance(), "2026-01-01T00:00:00Z", settings());
+    let mut machine = Reconcile::new(
+        graph,
+        parsed(instance()),
+        "2026-01-01T00:00:00Z",
+        settings(),
+    );
     loop {
         match machine.step(&ChildCache).expect("allowed") {
             Step::Read(reads) => machine
@@ -409,7 +439,12 @@ fn applyset_id(graph: &Graph) -> String {
 #[test]
 fn answers_must_fit_the_step() {
     let graph = graph();
-    let mut machine = Reconcile::new(&graph, instance(), "2026-01-01T00:00:00Z", settings());
+    let mut machine = Reconcile::new(
+        &graph,
+        parsed(instance()),
+        "2026-01-01T00:00:00Z",
+        settings(),
+    );
     let step = machine.step(&ChildCache).expect("allowed");
     assert!(
         matches!(step, Step::Read(ref reads) if reads.len() == 1),
@@ -444,7 +479,7 @@ fn reads_that_never_settle_end_the_reconcile_with_an_error() {
         max_read_rounds: 2,
         ..settings()
     };
-    let mut machine = Reconcile::new(&graph, instance(), "2026-01-01T00:00:00Z", settings);
+    let mut machine = Reconcile::new(&graph, parsed(instance()), "2026-01-01T00:00:00Z", settings);
     for _ in 0..2 {
         let Step::Read(reads) = machine.step(&ChildCache).expect("allowed") else {
             panic!("a read");
@@ -469,9 +504,14 @@ fn reads_that_never_settle_end_the_reconcile_with_an_error() {
 /// metadata (contains-group-kinds ConfigMap), marked for deletion.
 fn deleting_instance() -> Value {
     let graph = graph();
-    let mut machine = Reconcile::new(&graph, instance(), "2026-01-01T00:00:00Z", settings());
+    let mut machine = Reconcile::new(
+        &graph,
+        parsed(instance()),
+        "2026-01-01T00:00:00Z",
+        settings(),
+    );
     drive(&mut machine, &ChildCache, Server::Accepting);
-    let mut instance = machine.instance().clone();
+    let mut instance = machine.instance().object().clone();
     instance["metadata"]["deletionTimestamp"] = json!("2026-01-01T00:05:00Z");
     instance["metadata"]["resourceVersion"] = json!("42");
     instance["metadata"]["finalizers"] = json!(["example.com/keep", "kro.run/finalizer"]);
@@ -496,7 +536,7 @@ fn member(instance: &Value, name: &str, order: u32) -> Value {
 #[test]
 fn a_deleting_instance_deletes_its_highest_wave_first_and_waits_for_it() {
     let instance = deleting_instance();
-    let mut deletion = DeletionReconcile::new(instance.clone(), "2026-01-01T00:06:00Z");
+    let mut deletion = DeletionReconcile::new(parsed(instance.clone()), "2026-01-01T00:06:00Z");
     let DeletionStep::ListMembers(scope) = deletion.step().expect("allowed") else {
         panic!("members are listed first");
     };
@@ -544,7 +584,7 @@ fn a_deleting_instance_deletes_its_highest_wave_first_and_waits_for_it() {
 #[test]
 fn with_no_member_left_only_kros_finalizer_is_removed_conditionally() {
     let instance = deleting_instance();
-    let mut deletion = DeletionReconcile::new(instance, "2026-01-01T00:06:00Z");
+    let mut deletion = DeletionReconcile::new(parsed(instance), "2026-01-01T00:06:00Z");
     assert!(matches!(deletion.step(), Ok(DeletionStep::ListMembers(_))));
     deletion
         .respond(DeletionResponse::Members(Vec::new()))
@@ -575,7 +615,7 @@ fn with_no_member_left_only_kros_finalizer_is_removed_conditionally() {
 fn an_instance_never_applied_or_without_kros_finalizer_lists_nothing() {
     let mut never = instance();
     never["metadata"]["finalizers"] = json!(["kro.run/finalizer"]);
-    let mut deletion = DeletionReconcile::new(never, "2026-01-01T00:06:00Z");
+    let mut deletion = DeletionReconcile::new(parsed(never), "2026-01-01T00:06:00Z");
     assert!(matches!(
         deletion.step(),
         Ok(DeletionStep::RemoveFinalizer(_))
@@ -590,7 +630,7 @@ fn an_instance_never_applied_or_without_kros_finalizer_lists_nothing() {
             ..
         }))
     ));
-    let mut released = DeletionReconcile::new(instance(), "2026-01-01T00:06:00Z");
+    let mut released = DeletionReconcile::new(parsed(instance()), "2026-01-01T00:06:00Z");
     assert!(matches!(
         released.step(),
         Ok(DeletionStep::Done(DeletionDone {
@@ -604,12 +644,12 @@ fn an_instance_never_applied_or_without_kros_finalizer_lists_nothing() {
 fn an_inventory_that_does_not_validate_blocks_the_deletion() {
     let mut instance = deleting_instance();
     instance["metadata"]["labels"]["applyset.kubernetes.io/id"] = json!("applyset-forged-v1");
-    let mut deletion = DeletionReconcile::new(instance, "2026-01-01T00:06:00Z");
+    let mut deletion = DeletionReconcile::new(parsed(instance), "2026-01-01T00:06:00Z");
     assert!(matches!(
         deletion.step(),
         Err(DeletionError::Blocked { .. })
     ));
-    let mut answered_wrongly = DeletionReconcile::new(deleting_instance(), "t");
+    let mut answered_wrongly = DeletionReconcile::new(parsed(deleting_instance()), "t");
     assert!(matches!(
         answered_wrongly.step(),
         Ok(DeletionStep::ListMembers(_))

@@ -13,7 +13,7 @@ use kro_api::labels::{INSTANCE_ID_LABEL, OWNED_LABEL, PART_OF_LABEL};
 use serde_json::Value;
 
 use super::overlay::{Overlay, Read};
-use crate::core::{ClusterView, InMemoryView, LabelSelector, ResourceTarget};
+use crate::core::{ClusterView, InMemoryView, KindMapping, LabelSelector};
 
 /// What the driver knows about one object without asking the API server.
 #[derive(Debug, Clone)]
@@ -44,12 +44,12 @@ pub enum Listing {
 /// reconcile's own overlay of live reads and apply responses.
 pub trait KnownState {
     /// One object by kind, namespace and name.
-    fn get(&self, target: &ResourceTarget, namespace: Option<&str>, name: &str) -> Known;
+    fn get(&self, target: &KindMapping, namespace: Option<&str>, name: &str) -> Known;
 
     /// The objects of a kind matching `selector` (`namespace` `None`: every namespace).
     fn list(
         &self,
-        target: &ResourceTarget,
+        target: &KindMapping,
         namespace: Option<&str>,
         selector: &LabelSelector,
     ) -> Listing;
@@ -65,7 +65,7 @@ pub trait KnownState {
 pub struct Complete<'a>(pub &'a dyn ClusterView);
 
 impl KnownState for Complete<'_> {
-    fn get(&self, target: &ResourceTarget, namespace: Option<&str>, name: &str) -> Known {
+    fn get(&self, target: &KindMapping, namespace: Option<&str>, name: &str) -> Known {
         self.0
             .get(target, namespace, name)
             .map_or(Known::Absent, Known::Object)
@@ -73,7 +73,7 @@ impl KnownState for Complete<'_> {
 
     fn list(
         &self,
-        target: &ResourceTarget,
+        target: &KindMapping,
         namespace: Option<&str>,
         selector: &LabelSelector,
     ) -> Listing {
@@ -86,13 +86,13 @@ impl KnownState for Complete<'_> {
 }
 
 impl KnownState for InMemoryView {
-    fn get(&self, target: &ResourceTarget, namespace: Option<&str>, name: &str) -> Known {
+    fn get(&self, target: &KindMapping, namespace: Option<&str>, name: &str) -> Known {
         Complete(self).get(target, namespace, name)
     }
 
     fn list(
         &self,
-        target: &ResourceTarget,
+        target: &KindMapping,
         namespace: Option<&str>,
         selector: &LabelSelector,
     ) -> Listing {
@@ -113,7 +113,7 @@ pub enum RefSelection {
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ExternalRead {
     /// The kind read.
-    pub target: ResourceTarget,
+    pub target: KindMapping,
     /// The namespace read; `None` for cluster-scoped kinds or all namespaces.
     pub namespace: Option<String>,
     /// The name or selector.
@@ -163,14 +163,14 @@ impl<'a> MachineView<'a> {
         (self.reads.into_inner(), self.external_reads.into_inner())
     }
 
-    fn is_external(&self, target: &ResourceTarget) -> bool {
+    fn is_external(&self, target: &KindMapping) -> bool {
         self.external_kinds
             .contains(&(target.group.clone(), target.kind.clone()))
     }
 
     fn read_external(
         &self,
-        target: &ResourceTarget,
+        target: &KindMapping,
         namespace: Option<&str>,
         selection: RefSelection,
     ) {
@@ -182,17 +182,12 @@ impl<'a> MachineView<'a> {
     }
 }
 
-fn scoped(target: &ResourceTarget, namespace: Option<&str>) -> Option<String> {
+fn scoped(target: &KindMapping, namespace: Option<&str>) -> Option<String> {
     namespace.filter(|_| target.namespaced).map(str::to_owned)
 }
 
 impl ClusterView for MachineView<'_> {
-    fn get(
-        &self,
-        target: &ResourceTarget,
-        namespace: Option<&str>,
-        name: &str,
-    ) -> Option<Arc<Value>> {
+    fn get(&self, target: &KindMapping, namespace: Option<&str>, name: &str) -> Option<Arc<Value>> {
         let external = self.is_external(target);
         if external {
             self.read_external(target, namespace, RefSelection::Name(name.to_owned()));
@@ -217,7 +212,7 @@ impl ClusterView for MachineView<'_> {
 
     fn list(
         &self,
-        target: &ResourceTarget,
+        target: &KindMapping,
         namespace: Option<&str>,
         selector: &LabelSelector,
     ) -> Vec<Arc<Value>> {

@@ -2,6 +2,7 @@ use super::streams::trigger_hash;
 use super::vanished::vanished_unfinalized;
 use super::*;
 use kro_applyset::labels::FINALIZER;
+use kube::api::GroupVersionKind;
 use serde_json::json;
 
 fn last_state(finalizers: &[&str], marked: bool) -> StoredInstance {

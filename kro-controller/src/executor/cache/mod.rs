@@ -40,7 +40,9 @@ use metadata::{is_kro_owned, resource_version};
 use objects::{KindObjects, KindStore};
 use watch::run_watch;
 
-pub use identity::{InstanceKey, KindMapping};
+pub use identity::KindApi;
+use identity::store_key;
+pub use kro_api::{KindMapping, ObjectKey};
 pub(crate) use metadata::{labels_of, part_of, uid_of};
 pub use write::WriteGuard;
 
@@ -67,13 +69,13 @@ pub enum Lookup {
 }
 
 type ObjectName = (Option<String>, String);
-type StoreKey = (String, String, String);
+type StoreKey = kro_api::Gvk;
 
 struct CacheInner {
     client: Client,
     kinds: Mutex<HashMap<StoreKey, Arc<KindStore>>>,
     bodies: Arc<Mutex<BodyStore>>,
-    events: broadcast::Sender<InstanceKey>,
+    events: broadcast::Sender<ObjectKey>,
     externals: ExternalWatches,
 }
 
@@ -147,14 +149,14 @@ impl ObjectCache {
 
     /// Publishes `key` as if one of its children had changed.
     #[cfg(test)]
-    pub(crate) fn publish_for_test(&self, key: InstanceKey) {
+    pub(crate) fn publish_for_test(&self, key: ObjectKey) {
         let _ = self.inner.events.send(key);
     }
 
     /// Starts watching `kind` unless it is already watched. Must run inside a tokio runtime.
     pub fn ensure_watch(&self, kind: &KindMapping) {
         let mut kinds = self.lock_kinds();
-        if kinds.contains_key(&kind.store_key()) {
+        if kinds.contains_key(&store_key(kind)) {
             return;
         }
         // The store exists before its watch task: a task spawned while the store is still being
@@ -173,7 +175,7 @@ impl ObjectCache {
             self.inner.events.clone(),
         ));
         let _ = store.task.set(task.abort_handle());
-        kinds.insert(kind.store_key(), store);
+        kinds.insert(store_key(kind), store);
     }
 
     /// Whether `kind` is watched and its initial list has completed.
@@ -200,7 +202,7 @@ impl ObjectCache {
     }
 
     /// The kinds watched, sorted.
-    pub fn watched_kinds(&self) -> Vec<(String, String, String)> {
+    pub fn watched_kinds(&self) -> Vec<kro_api::Gvk> {
         let mut kinds: Vec<_> = self.lock_kinds().keys().cloned().collect();
         kinds.sort();
         kinds
@@ -253,7 +255,7 @@ impl ObjectCache {
         let Some(version) = resource_version(&metadata) else {
             return CacheAnswer::Answered(Lookup::MetadataOnly(metadata));
         };
-        let key = (kind.store_key(), object_name(kind, namespace, name));
+        let key = (store_key(kind), object_name(kind, namespace, name));
         let kept = self.lock_bodies().get(&key, version);
         match kept.and_then(|text| serde_json::from_str::<Value>(&text).ok()) {
             Some(body) => CacheAnswer::Answered(Lookup::Body(Arc::new(body))),
@@ -271,7 +273,7 @@ impl ObjectCache {
         namespace: Option<&str>,
         name: &str,
     ) -> WriteGuard<'_> {
-        let key = (kind.store_key(), object_name(kind, namespace, name));
+        let key = (store_key(kind), object_name(kind, namespace, name));
         let lists_done = self.store(kind).map(|store| {
             store
                 .objects
@@ -302,7 +304,7 @@ impl ObjectCache {
         let namespace = object
             .pointer("/metadata/namespace")
             .and_then(Value::as_str);
-        let key = (kind.store_key(), object_name(kind, namespace, name));
+        let key = (store_key(kind), object_name(kind, namespace, name));
         let text: Arc<str> = Arc::from(object.to_string());
         self.lock_bodies().put(key, version.to_owned(), text);
     }
@@ -348,7 +350,7 @@ impl ObjectCache {
     /// selector, metadata only) while some instance reads it, and its changes are published for
     /// every instance that reads it. Replaces the instance's previous set; an empty set forgets
     /// the instance.
-    pub fn watch_external_refs(&self, instance: &InstanceKey, references: BTreeSet<ExternalRef>) {
+    pub fn watch_external_refs(&self, instance: &ObjectKey, references: BTreeSet<ExternalRef>) {
         self.inner.externals.set_interest(instance, references);
     }
 
@@ -358,7 +360,7 @@ impl ObjectCache {
     }
 
     fn store(&self, kind: &KindMapping) -> Option<Arc<KindStore>> {
-        self.lock_kinds().get(&kind.store_key()).cloned()
+        self.lock_kinds().get(&store_key(kind)).cloned()
     }
 
     fn synced_store(&self, kind: &KindMapping) -> Option<Arc<KindStore>> {

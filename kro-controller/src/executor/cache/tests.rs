@@ -20,7 +20,7 @@ pub(crate) fn config_maps() -> KindMapping {
 }
 
 /// The instance of a [`ChildEvent::Changed`].
-fn changed(event: Option<ChildEvent>) -> Option<InstanceKey> {
+fn changed(event: Option<ChildEvent>) -> Option<ObjectKey> {
     match event? {
         ChildEvent::Changed(key) => Some(key),
         other => panic!("expected a change, got {other:?}"),
@@ -42,18 +42,18 @@ fn instance_key_comes_from_child_labels() {
         (INSTANCE_NAME_LABEL.to_owned(), "web".to_owned()),
         (INSTANCE_NAMESPACE_LABEL.to_owned(), "team".to_owned()),
     ]);
-    let key = InstanceKey::from_child_labels(&labels).expect("complete labels");
+    let key = kro_api::labels::owning_instance(&labels).expect("complete labels");
     assert_eq!(key.namespace.as_deref(), Some("team"));
     assert_eq!(key.kind, "WebApp");
     let mut cluster = labels.clone();
     cluster.remove(INSTANCE_NAMESPACE_LABEL);
     assert_eq!(
-        InstanceKey::from_child_labels(&cluster).and_then(|key| key.namespace),
+        kro_api::labels::owning_instance(&cluster).and_then(|key| key.namespace),
         None
     );
     let mut partial = labels;
     partial.remove(INSTANCE_NAME_LABEL);
-    assert_eq!(InstanceKey::from_child_labels(&partial), None);
+    assert_eq!(kro_api::labels::owning_instance(&partial), None);
 }
 
 #[test]
@@ -148,7 +148,7 @@ async fn events_during_a_write_are_held_until_it_ends() {
             }
         }}))
     };
-    let key = (kind.store_key(), object_name(&kind, Some("ns"), "child"));
+    let key = (store_key(&kind), object_name(&kind, Some("ns"), "child"));
     let hold = |version: &str| cache.lock_bodies().defer_if_writing(&key, &at(version));
 
     assert!(!hold("5"), "nothing is being written");
@@ -201,7 +201,7 @@ impl PlayedWatch {
             synced_signal: Notify::new(),
             task: OnceLock::new(),
         });
-        cache.lock_kinds().insert(kind.store_key(), store.clone());
+        cache.lock_kinds().insert(store_key(&kind), store.clone());
         Self {
             cache,
             events,
@@ -232,7 +232,7 @@ impl PlayedWatch {
     /// Plays the watch reporting `event` for `name` while it is being written.
     fn hold_during_write(&self, name: &str, event: Value) -> bool {
         let key = (
-            self.kind.store_key(),
+            store_key(&self.kind),
             object_name(&self.kind, Some("ns"), name),
         );
         self.cache
@@ -438,7 +438,7 @@ fn body(version: &str) -> Arc<str> {
 
 fn body_key(name: &str) -> (StoreKey, ObjectName) {
     (
-        (String::new(), "v1".into(), "ConfigMap".into()),
+        kro_api::Gvk::new("", "v1", "ConfigMap"),
         (Some("ns".into()), name.to_owned()),
     )
 }

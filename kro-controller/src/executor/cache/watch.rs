@@ -15,12 +15,13 @@ use serde_json::Value;
 use tokio::sync::broadcast;
 
 use super::bodies::BodyStore;
+use super::identity::{KindApi as _, store_key};
 use super::metadata::{labels_of, resource_version, to_cached_metadata};
 use super::objects::KindStore;
-use super::{InstanceKey, KindMapping, ObjectName};
+use super::{KindMapping, ObjectKey, ObjectName};
 
-pub(super) fn publish(events: &broadcast::Sender<InstanceKey>, object: &Value) {
-    if let Some(instance) = InstanceKey::from_child_labels(&labels_of(object)) {
+pub(super) fn publish(events: &broadcast::Sender<ObjectKey>, object: &Value) {
+    if let Some(instance) = kro_api::labels::owning_instance(&labels_of(object)) {
         // No subscriber is fine: nobody is waiting for this instance.
         let _ = events.send(instance);
     }
@@ -31,7 +32,7 @@ pub(super) async fn run_watch(
     kind: KindMapping,
     store: Weak<KindStore>,
     bodies: Weak<Mutex<BodyStore>>,
-    events: broadcast::Sender<InstanceKey>,
+    events: broadcast::Sender<ObjectKey>,
 ) {
     let api: Api<PartialObjectMeta<DynamicObject>> = Api::all_with(client, &kind.api_resource());
     let config = watcher::Config::default().labels(&format!("{OWNED_LABEL}=true"));
@@ -54,7 +55,7 @@ pub(super) async fn run_watch(
 struct KindWatch {
     kind: KindMapping,
     bodies: Weak<Mutex<BodyStore>>,
-    events: broadcast::Sender<InstanceKey>,
+    events: broadcast::Sender<ObjectKey>,
     /// The objects of the (re)list in progress.
     relist: Option<BTreeMap<ObjectName, Arc<Value>>>,
 }
@@ -97,7 +98,7 @@ impl KindWatch {
             bodies
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
-                .remove(&(self.kind.store_key(), key.clone()));
+                .remove(&(store_key(&self.kind), key.clone()));
         }
     }
 
@@ -144,7 +145,7 @@ impl KindWatch {
             // While kro is still writing the object, the event waits for the write.
             let seen = self.bodies.upgrade().is_some_and(|bodies| {
                 let mut bodies = bodies.lock().unwrap_or_else(PoisonError::into_inner);
-                let full_key = (kind.store_key(), key.clone());
+                let full_key = (store_key(kind), key.clone());
                 resource_version(&value).is_some_and(|version| bodies.holds(&full_key, version))
                     || bodies.defer_if_writing(&full_key, &value)
             });
@@ -168,7 +169,7 @@ impl KindWatch {
                 bodies
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner)
-                    .defer_if_writing(&(self.kind.store_key(), key.clone()), &value)
+                    .defer_if_writing(&(store_key(&self.kind), key.clone()), &value)
             });
             let removed = store
                 .objects
