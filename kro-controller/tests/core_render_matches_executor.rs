@@ -98,6 +98,7 @@ async fn rendered_webapp_objects_equal_what_the_executor_applied() -> anyhow::Re
         rgd: &rgd,
         limits: Limits::default(),
         previous_status: None,
+        gating: kro_runtime::core::Gating::Readiness,
     };
     let settled = settle(&input, engine.graph.resources().len() + 2);
     assert!(settled.converged);

@@ -94,6 +94,7 @@ fn input<'a>(
         rgd,
         limits: Limits::default(),
         previous_status: None,
+        gating: kro_runtime::core::Gating::Readiness,
     }
 }
 

@@ -96,6 +96,7 @@ fn plan_pass(graph: &Graph, instance: &Value, view: &InMemoryView) -> Plan {
         },
         limits: Limits::default(),
         previous_status: None,
+        gating: kro_runtime::core::Gating::Readiness,
     })
 }
 

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt as _;
 use kro_api::Instance;
 use kro_graph::Graph;
-use kro_runtime::core::{ApplyItem, Plan};
+use kro_runtime::core::{ApplyItem, Gating, Plan};
 use kro_runtime::machine::{
     ApplyAnswer, DeleteAnswer, Known, KnownState as _, MachineError, Read, ReadAnswer, Reconcile,
     Response, Settings, Step,
@@ -126,6 +126,7 @@ impl Executor {
             max_read_rounds: self.config.max_read_rounds,
             max_apply_rounds: self.config.max_apply_rounds,
             apply_error_retry: self.config.apply_error_retry,
+            gating: Gating::Readiness,
         }
     }
 

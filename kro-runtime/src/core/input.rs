@@ -36,6 +36,19 @@ impl Default for Limits {
     }
 }
 
+/// What a node waits for before it evaluates: the difference between the two kinds of graph
+/// kro runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Gating {
+    /// A node evaluates once every dependency is ready (its `readyWhen` holds): how instances
+    /// of an RGD reconcile, as upstream kro does.
+    #[default]
+    Readiness,
+    /// A node evaluates once every dependency was applied and its object observed, ready or
+    /// not (the Graph kind of KREP-024: readiness feeds only the Ready condition).
+    Scope,
+}
+
 /// Everything [`crate::core::plan`] reads. Time is an input: the core never reads a clock.
 #[derive(Clone, Copy)]
 pub struct PlanInput<'a> {
@@ -55,4 +68,6 @@ pub struct PlanInput<'a> {
     pub limits: Limits,
     /// The instance's current status, for stable `lastTransitionTime` and `readyAfterSeconds`.
     pub previous_status: Option<&'a Value>,
+    /// What nodes wait for.
+    pub gating: Gating,
 }

@@ -3,7 +3,7 @@
 use kro_graph::Graph;
 use serde_json::Value;
 
-use crate::core::input::{Limits, PlanInput, RgdIdentity};
+use crate::core::input::{Gating, Limits, PlanInput, RgdIdentity};
 use crate::core::view::ClusterView;
 
 /// The pass time when none is given: fixed, so that a plan made without one is reproducible.
@@ -39,7 +39,8 @@ impl std::fmt::Debug for PlanInputBuilder<'_> {
 impl<'a> PlanInput<'a> {
     /// A builder with the required inputs. The rest defaults to: `now` [`DEFAULT_NOW`],
     /// `kro_version` [`DEFAULT_KRO_VERSION`], an RGD identity with empty name and uid,
-    /// [`Limits::default`], and the instance's own `status` as the previous status.
+    /// [`Limits::default`], the instance's own `status` as the previous status, and
+    /// [`Gating::Readiness`].
     pub fn builder(
         graph: &'a Graph,
         instance: &'a Value,
@@ -55,6 +56,7 @@ impl<'a> PlanInput<'a> {
                 rgd: &NO_RGD,
                 limits: Limits::default(),
                 previous_status: instance.get("status"),
+                gating: Gating::Readiness,
             },
         }
     }
@@ -76,6 +78,12 @@ impl<'a> PlanInputBuilder<'a> {
     /// The RGD the instance belongs to.
     pub fn rgd(mut self, rgd: &'a RgdIdentity) -> Self {
         self.input.rgd = rgd;
+        self
+    }
+
+    /// What nodes wait for ([`Gating::Readiness`] unless given).
+    pub fn gating(mut self, gating: Gating) -> Self {
+        self.input.gating = gating;
         self
     }
 

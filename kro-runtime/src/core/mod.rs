@@ -104,7 +104,7 @@ pub use deletion::{
     instance_parent, plan_deletion, vanished_instance_deletions, vanished_unfinalized,
 };
 pub use error::{InstanceError, NodeError, SelectorError, ViewError};
-pub use input::{Limits, PlanInput, RgdIdentity};
+pub use input::{Gating, Limits, PlanInput, RgdIdentity};
 pub use input_builder::{DEFAULT_KRO_VERSION, DEFAULT_NOW, PlanInputBuilder};
 pub use orphans::{LiveInstance, OrphanedInstance, orphaned_instances};
 pub use plan::{ApplyItem, InstanceState, NodeOutcome, NodeState, Plan, PrunePlanInputs, Requeue};
@@ -165,6 +165,7 @@ pub fn plan_with_activation(input: &PlanInput<'_>) -> (Plan, Activation) {
         &version,
         input.limits.max_collection_size,
         activation,
+        input.gating,
     );
     let (mut walked, activation) = walker.walk(graph.topological_order());
 

@@ -69,6 +69,7 @@ impl Walker<'_> {
                 };
                 let observed = vec![live];
                 self.bind_observed(node, &observed)?;
+                self.in_scope.insert(id.to_owned());
                 self.readiness(node, &observed)
             }
             ExternalSelection::BySelector => {
@@ -89,6 +90,7 @@ impl Walker<'_> {
                 let mut observed = self.view.list(&target, scope, &selector);
                 observed.sort_by_key(|object| sort_key(object));
                 self.bind_observed(node, &observed)?;
+                self.in_scope.insert(id.to_owned());
                 self.readiness(node, &observed)
             }
         }

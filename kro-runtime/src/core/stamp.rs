@@ -318,6 +318,7 @@ spec:
             rgd: &rgd,
             limits: Limits::default(),
             previous_status: None,
+            gating: crate::core::Gating::Readiness,
         })
     }
 

@@ -16,6 +16,7 @@ use kro_graph::{CompiledExpression, FieldPath, NodeKind, ResourceNode};
 use serde_json::Value;
 
 use crate::core::error::NodeError;
+use crate::core::input::Gating;
 use crate::core::plan::{ApplyItem, NodeOutcome, NodeState};
 use crate::core::render::{cartesian, remove_at, set_at};
 use crate::core::stamp::{ChildStamp, keep_recorded_version, maybe_foreign, metadata_field};
@@ -54,6 +55,11 @@ pub(crate) struct Walker<'a> {
     pub max_collection_size: usize,
     pub activation: Activation,
     states: BTreeMap<&'a str, (NodeState, Option<String>)>,
+    /// What dependents wait for.
+    gating: Gating,
+    /// The nodes whose every object was observed and bound this pass, ready or not (what
+    /// [`Gating::Scope`] waits for).
+    pub(super) in_scope: BTreeSet<String>,
     /// The node of every object rendered so far, in the order of [`WalkResult::wanted`].
     rendered_by: Vec<&'a str>,
     /// Fingerprints of the identities of [`WalkResult::wanted`], so that a node without a
@@ -85,6 +91,7 @@ impl<'a> Walker<'a> {
         version: &'a KroVersion,
         max_collection_size: usize,
         activation: Activation,
+        gating: Gating,
     ) -> Self {
         Self {
             view,
@@ -92,6 +99,8 @@ impl<'a> Walker<'a> {
             max_collection_size,
             activation,
             states: BTreeMap::new(),
+            gating,
+            in_scope: BTreeSet::new(),
             rendered_by: Vec::new(),
             rendered_identities: BTreeSet::new(),
             applyset_id: instance.applyset_id(),
@@ -221,12 +230,16 @@ impl<'a> Walker<'a> {
         Ok(())
     }
 
-    /// The explanation of the first dependency that is not ready, following its own wait.
+    /// The explanation of the first dependency a node must still wait for (not ready; under
+    /// [`Gating::Scope`], not observed), following its own wait.
     fn first_unready(&self, dependencies: &[String]) -> Option<String> {
         dependencies
             .iter()
             .find_map(|dependency| match self.states.get(dependency.as_str()) {
                 Some((state, _)) if state.is_terminal() => None,
+                Some(_) if self.gating == Gating::Scope && self.in_scope.contains(dependency) => {
+                    None
+                }
                 Some((_, Some(waiting_for))) => Some(waiting_for.clone()),
                 Some((state, None)) => Some(format!(
                     "waiting for {dependency}: it is {}",
@@ -425,6 +438,7 @@ impl<'a> Walker<'a> {
                 format!("waiting for {id}: {reason}"),
             )
         } else {
+            self.in_scope.insert(id.to_owned());
             self.readiness(node, &observed)?
         };
         outcome.desired = desired;
@@ -711,6 +725,7 @@ spec:
             rgd: &rgd,
             limits: Limits::default(),
             previous_status: None,
+            gating: crate::core::Gating::Readiness,
         });
         let states: Vec<(&str, NodeState)> = plan
             .nodes

@@ -26,6 +26,8 @@
 
 mod deletion;
 mod errors;
+#[cfg(test)]
+mod gating_tests;
 mod overlay;
 #[cfg(test)]
 mod tests;
@@ -44,8 +46,8 @@ use serde_json::Value;
 
 use crate::compare::json_equal;
 use crate::core::{
-    ApplyItem, InstanceState, KindMapping, Limits, Plan, PlanInput, PrunePlanInputs, Requeue,
-    RgdIdentity, plan_with_activation,
+    ApplyItem, Gating, InstanceState, KindMapping, Limits, Plan, PlanInput, PrunePlanInputs,
+    Requeue, RgdIdentity, plan_with_activation,
 };
 
 pub use deletion::{
@@ -80,6 +82,9 @@ pub struct Settings {
     /// Delay before retrying after a failed apply (the cause, such as an admission policy,
     /// may go away without any event on the instance).
     pub apply_error_retry: Duration,
+    /// What nodes wait for: readiness for RGD instances ([`Reconcile::new`]), scope for a
+    /// Graph ([`Reconcile::for_graph`]).
+    pub gating: Gating,
 }
 
 impl Default for Settings {
@@ -91,6 +96,7 @@ impl Default for Settings {
             max_read_rounds: 16,
             max_apply_rounds: 32,
             apply_error_retry: Duration::from_secs(5),
+            gating: Gating::Readiness,
         }
     }
 }
@@ -329,6 +335,23 @@ impl<'g> Reconcile<'g> {
             prune_conflicts: false,
             phase: Phase::Plan,
         }
+    }
+
+    /// A reconcile of a Graph object (the Graph kind of KREP-024) at `now`: the same steps as
+    /// [`Reconcile::new`], with the Graph as the owner (ApplySet parent, finalizer and status
+    /// holder) and nodes gated on scope ([`Gating::Scope`]): a node evaluates once what it
+    /// references was applied and observed, ready or not. `graph` is the Graph's compiled node
+    /// graph, which has no `schema` input and no status fields of its own.
+    pub fn for_graph(graph: &'g Graph, owner: Instance, now: &str, settings: Settings) -> Self {
+        Self::new(
+            graph,
+            owner,
+            now,
+            Settings {
+                gating: Gating::Scope,
+                ..settings
+            },
+        )
     }
 
     /// The instance as the machine last saw it (updated by every write's response).

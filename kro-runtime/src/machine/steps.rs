@@ -29,6 +29,7 @@ impl Reconcile<'_> {
                 rgd: &self.settings.rgd,
                 limits: self.settings.limits,
                 previous_status: self.instance.status(),
+                gating: self.settings.gating,
             });
             let (reads, external_reads) = view.into_reads();
             self.external_reads.extend(external_reads);

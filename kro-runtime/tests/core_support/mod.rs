@@ -147,6 +147,7 @@ impl Cluster {
             rgd: &self.rgd,
             limits: self.limits,
             previous_status,
+            gating: kro_runtime::core::Gating::Readiness,
         })
     }
 
