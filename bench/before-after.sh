@@ -3,6 +3,7 @@
 # wall time?
 #
 # Usage: bench/before-after.sh BASE_REV [--scenario S ...]
+#   (KRO_BEFORE_AFTER_BASE_BIN=path: an operator already built from BASE_REV)
 #   (default scenarios: three-resource:1000 and chain:1000; KRO_BEFORE_AFTER_RUNS=3 repetitions)
 #
 # Builds the operator of BASE_REV in a temporary git worktree (its own target directory: cargo
@@ -27,12 +28,16 @@ runs=${KRO_BEFORE_AFTER_RUNS:-3}
 cache=${XDG_CACHE_HOME:-$HOME/.cache}/kro-rs
 base_sha=$(git rev-parse --short "$base")
 
-worktree=$(mktemp -d)
-trap 'git worktree remove --force "$worktree" >/dev/null 2>&1 || true' EXIT
-git worktree add --quiet --detach "$worktree" "$base"
-echo "before-after: building the operator of $base_sha" >&2
-(cd "$worktree" && CARGO_TARGET_DIR="$cache/target-before" cargo build --release --locked -p kro-operator >&2)
-before_bin="$cache/target-before/release/kro-operator"
+# KRO_BEFORE_AFTER_BASE_BIN: an operator already built from BASE_REV (skips its build).
+before_bin=${KRO_BEFORE_AFTER_BASE_BIN:-}
+if [ -z "$before_bin" ]; then
+  worktree=$(mktemp -d)
+  trap 'git worktree remove --force "$worktree" >/dev/null 2>&1 || true' EXIT
+  git worktree add --quiet --detach "$worktree" "$base"
+  echo "before-after: building the operator of $base_sha" >&2
+  (cd "$worktree" && CARGO_TARGET_DIR="$cache/target-before" cargo build --release --locked -p kro-operator >&2)
+  before_bin="$cache/target-before/release/kro-operator"
+fi
 echo "before-after: building the working tree's operator and kro-bench" >&2
 cargo build --release --locked -p kro-operator -p kro-bench >&2
 target=${CARGO_TARGET_DIR:-$cache/target}

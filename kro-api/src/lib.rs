@@ -9,6 +9,38 @@
 //! with its causes, as kro's status conditions, logs and CLI do.
 #![forbid(unsafe_code)]
 
+/// Implements k8s-openapi's `Resource`, `ListableResource` and `Metadata` for a
+/// cluster-scoped kro kind whose `metadata` field holds its `ObjectMeta` (so kube-rs's `Api`
+/// serves it); the kind and list kind are the type's name.
+macro_rules! cluster_scoped_resource {
+    ($ty:ident, api_version: $api_version:expr, group: $group:expr, version: $version:expr, plural: $plural:expr) => {
+        impl k8s_openapi::Resource for $ty {
+            const API_VERSION: &'static str = $api_version;
+            const GROUP: &'static str = $group;
+            const KIND: &'static str = stringify!($ty);
+            const VERSION: &'static str = $version;
+            const URL_PATH_SEGMENT: &'static str = $plural;
+            type Scope = k8s_openapi::ClusterResourceScope;
+        }
+
+        impl k8s_openapi::ListableResource for $ty {
+            const LIST_KIND: &'static str = concat!(stringify!($ty), "List");
+        }
+
+        impl k8s_openapi::Metadata for $ty {
+            type Ty = k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+            fn metadata(&self) -> &Self::Ty {
+                &self.metadata
+            }
+
+            fn metadata_mut(&mut self) -> &mut Self::Ty {
+                &mut self.metadata
+            }
+        }
+    };
+}
+
 pub mod conditions;
 mod crd;
 mod error;
@@ -62,3 +94,28 @@ pub(crate) fn free_form_object(_: &mut SchemaGenerator) -> JsonSchema {
 #[doc = include_str!("../README.md")]
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
+
+#[cfg(test)]
+mod tests {
+    use k8s_openapi::{ListableResource, Resource};
+
+    use super::*;
+
+    #[test]
+    fn kro_kinds_name_their_rest_resources() {
+        assert_eq!(ResourceGraphDefinition::KIND, "ResourceGraphDefinition");
+        assert_eq!(
+            ResourceGraphDefinition::LIST_KIND,
+            "ResourceGraphDefinitionList"
+        );
+        assert_eq!(ResourceGraphDefinition::API_VERSION, "kro.run/v1alpha1");
+        assert_eq!(
+            ResourceGraphDefinition::URL_PATH_SEGMENT,
+            "resourcegraphdefinitions"
+        );
+        assert_eq!(GraphRevision::KIND, "GraphRevision");
+        assert_eq!(GraphRevision::LIST_KIND, "GraphRevisionList");
+        assert_eq!(GraphRevision::GROUP, "internal.kro.run");
+        assert_eq!(GraphRevision::URL_PATH_SEGMENT, "graphrevisions");
+    }
+}

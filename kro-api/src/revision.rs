@@ -53,30 +53,7 @@ impl GraphRevision {
     }
 }
 
-impl k8s_openapi::Resource for GraphRevision {
-    const API_VERSION: &'static str = "internal.kro.run/v1alpha1";
-    const GROUP: &'static str = GRAPH_REVISION_GROUP;
-    const KIND: &'static str = "GraphRevision";
-    const VERSION: &'static str = "v1alpha1";
-    const URL_PATH_SEGMENT: &'static str = "graphrevisions";
-    type Scope = k8s_openapi::ClusterResourceScope;
-}
-
-impl k8s_openapi::ListableResource for GraphRevision {
-    const LIST_KIND: &'static str = "GraphRevisionList";
-}
-
-impl k8s_openapi::Metadata for GraphRevision {
-    type Ty = ObjectMeta;
-
-    fn metadata(&self) -> &ObjectMeta {
-        &self.metadata
-    }
-
-    fn metadata_mut(&mut self) -> &mut ObjectMeta {
-        &mut self.metadata
-    }
-}
+cluster_scoped_resource!(GraphRevision, api_version: "internal.kro.run/v1alpha1", group: GRAPH_REVISION_GROUP, version: "v1alpha1", plural: "graphrevisions");
 
 /// The revision number and the RGD snapshot it froze.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -85,30 +85,7 @@ impl ResourceGraphDefinition {
     }
 }
 
-impl k8s_openapi::Resource for ResourceGraphDefinition {
-    const API_VERSION: &'static str = "kro.run/v1alpha1";
-    const GROUP: &'static str = RGD_GROUP;
-    const KIND: &'static str = "ResourceGraphDefinition";
-    const VERSION: &'static str = RGD_VERSION;
-    const URL_PATH_SEGMENT: &'static str = "resourcegraphdefinitions";
-    type Scope = k8s_openapi::ClusterResourceScope;
-}
-
-impl k8s_openapi::ListableResource for ResourceGraphDefinition {
-    const LIST_KIND: &'static str = "ResourceGraphDefinitionList";
-}
-
-impl k8s_openapi::Metadata for ResourceGraphDefinition {
-    type Ty = ObjectMeta;
-
-    fn metadata(&self) -> &ObjectMeta {
-        &self.metadata
-    }
-
-    fn metadata_mut(&mut self) -> &mut ObjectMeta {
-        &mut self.metadata
-    }
-}
+cluster_scoped_resource!(ResourceGraphDefinition, api_version: "kro.run/v1alpha1", group: RGD_GROUP, version: RGD_VERSION, plural: "resourcegraphdefinitions");
 
 /// The desired state of a ResourceGraphDefinition.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
