@@ -14,58 +14,33 @@ use super::cache::{part_of, uid_of};
 use super::instance::observed_json;
 use super::memo::body_hash;
 use super::view::mapping_of;
-use super::{Error, Executor, ReconcileStats, contains};
+use super::{Error, Executor, ReconcileStats};
 
 impl Executor {
-    /// Applies each item over its observed object, skipping requests that would change
-    /// nothing (the observed object holds the body, which was applied before); one answer per
-    /// item, in order.
+    /// Applies each item (the machine already answered those a request would not change); one
+    /// answer per item, in order. `observed` is the object the item applies to, when known.
     pub(super) async fn apply_targeted(
         &self,
         items: Vec<(&ApplyItem, ResourceTarget, Option<Arc<Value>>)>,
         stats: &mut ReconcileStats,
     ) -> Result<Vec<ApplyAnswer>, Error> {
-        let mut requests = Vec::new();
-        let mut results: Vec<Option<ApplyAnswer>> = Vec::with_capacity(items.len());
-        for (index, (item, target, observed)) in items.into_iter().enumerate() {
-            let hash = body_hash(&item.body);
-            let unchanged = observed.as_ref().is_some_and(|observed| {
-                let uid = uid_of(observed).unwrap_or_default();
-                self.memo.matches(&item.key, uid, hash) && contains(observed, &item.body)
-            });
-            match observed {
-                Some(observed) if unchanged => {
-                    stats.skipped_applies += 1;
-                    results.push(Some(ApplyAnswer::Applied(observed)));
-                }
-                observed => {
-                    results.push(None);
-                    requests.push((index, item, target, hash, observed.is_none()));
-                }
-            }
-        }
-        stats.applies += requests.len();
+        stats.applies += items.len();
         // Futures are built eagerly: a `map` closure over borrowed items would make the
         // reconcile future lose `Send` (rustc cannot prove it for every lifetime).
-        let pending: Vec<_> = requests
+        let pending: Vec<_> = items
             .into_iter()
-            .map(|(index, item, target, hash, absent)| async move {
-                (index, self.apply_one(item, &target, hash, absent).await)
+            .map(|(item, target, observed)| async move {
+                let hash = body_hash(&item.body);
+                self.apply_one(item, &target, hash, observed.is_none())
+                    .await
             })
             .collect();
-        let responses: Vec<(usize, Result<ApplyAnswer, Error>)> = futures::stream::iter(pending)
-            .buffer_unordered(self.config.concurrency.max(1))
-            .collect()
-            .await;
-        for (index, response) in responses {
-            if let Some(slot) = results.get_mut(index) {
-                *slot = Some(response?);
-            }
-        }
-        Ok(results
+        futures::stream::iter(pending)
+            .buffered(self.config.concurrency.max(1))
+            .collect::<Vec<_>>()
+            .await
             .into_iter()
-            .map(|result| result.unwrap_or_else(|| ApplyAnswer::Rejected("no response".into())))
-            .collect())
+            .collect()
     }
 
     pub(super) async fn apply_one(

@@ -36,7 +36,10 @@ impl Executor {
                 self.cache.ensure_watch(&mapping_of(target));
             }
         }
-        let known = CacheState { cache: &self.cache };
+        let known = CacheState {
+            cache: &self.cache,
+            memo: &self.memo,
+        };
         let outcome = loop {
             let started = Instant::now();
             let step = machine.step(&known).map_err(machine_error)?;
@@ -93,6 +96,7 @@ impl Executor {
             machine.respond(response).map_err(machine_error)?;
         };
         stats.plan_passes = machine.plan_passes();
+        stats.skipped_applies = machine.skipped_applies();
         if let Some((plan, _)) = machine.last_plan() {
             stats.nodes = node_summaries(plan);
         }

@@ -11,7 +11,10 @@
 //!    finalizer (first round) and the ApplySet parent metadata, written *before* any child is
 //!    applied so a crash never forgets where members may be. A waiting instance still becomes
 //!    an ApplySet parent on the first round, as upstream makes it.
-//! 3. **Apply** what changed since the last round ([`Step::Apply`]). Accepted objects go into
+//! 3. **Apply** what changed since the last round ([`Step::Apply`]); a change the driver
+//!    applied before to an object that still holds it needs no request, and the machine
+//!    answers it itself ([`KnownState::applied_before`], counted by
+//!    [`Reconcile::skipped_applies`]). Accepted objects go into
 //!    the overlay, so a layer whose objects are ready at once unlocks the next layer in the
 //!    same reconcile; rejections and refusals become that node's error. Rounds repeat until a
 //!    plan brings nothing new, the instance is suspended, or the round bound is reached.
@@ -24,6 +27,8 @@
 //! The machine reads no clock (`now` is given) and keeps no global state; its step sequence
 //! for a given instance, knowledge and answers is deterministic (snapshot-tested).
 
+#[cfg(test)]
+mod apply_tests;
 mod deletion;
 mod errors;
 mod overlay;
@@ -288,6 +293,7 @@ pub struct Reconcile<'g> {
     converged: bool,
     prune_started: bool,
     prune_conflicts: bool,
+    skipped_applies: usize,
     phase: Phase,
 }
 
@@ -323,6 +329,7 @@ impl<'g> Reconcile<'g> {
             converged: false,
             prune_started: false,
             prune_conflicts: false,
+            skipped_applies: 0,
             phase: Phase::Plan,
         }
     }
@@ -345,6 +352,12 @@ impl<'g> Reconcile<'g> {
     /// How many planning passes ran (including the ones repeated after reads).
     pub fn plan_passes(&self) -> usize {
         self.plan_passes
+    }
+
+    /// How many changed items the machine answered itself because the driver had applied the
+    /// same body before and the object still held it ([`KnownState::applied_before`]).
+    pub fn skipped_applies(&self) -> usize {
+        self.skipped_applies
     }
 
     /// The target (kind, plural, scope) of resource node `id`.
@@ -405,6 +418,8 @@ impl<'g> Reconcile<'g> {
             (Phase::Preparing(next), Response::InstanceWritten(instance)) => {
                 self.instance = instance;
                 self.phase = match next {
+                    // Every change was applied before: the next round plans.
+                    Some(items) if items.is_empty() => Phase::Plan,
                     Some(items) => Phase::ApplyNext(items),
                     None => Phase::Finishing,
                 };

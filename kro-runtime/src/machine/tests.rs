@@ -49,12 +49,12 @@ spec:
           copy: ${first.data.value}
 "#;
 
-fn graph() -> Graph {
+pub(super) fn graph() -> Graph {
     let rgd = ResourceGraphDefinition::from_yaml(CHAIN).expect("the test RGD parses");
     compile(&rgd, &OfflineResolver::new()).expect("the test RGD compiles")
 }
 
-fn instance() -> Value {
+pub(super) fn instance() -> Value {
     json!({
         "apiVersion": "kro.run/v1alpha1",
         "kind": "Chain",
@@ -63,7 +63,7 @@ fn instance() -> Value {
     })
 }
 
-fn settings() -> Settings {
+pub(super) fn settings() -> Settings {
     Settings {
         kro_version: "v0.9.4".into(),
         rgd: RgdIdentity {
@@ -74,7 +74,7 @@ fn settings() -> Settings {
     }
 }
 
-fn secret() -> Arc<Value> {
+pub(super) fn secret() -> Arc<Value> {
     Arc::new(json!({
         "apiVersion": "v1", "kind": "Secret",
         "metadata": {"name": "token", "namespace": "ns", "uid": "s-1"},
@@ -84,7 +84,7 @@ fn secret() -> Arc<Value> {
 
 /// What the scripted server does.
 #[derive(Clone, Copy)]
-enum Server {
+pub(super) enum Server {
     /// Accepts everything; the Secret exists.
     Accepting,
     /// Refuses to read Secrets (403).
@@ -94,7 +94,11 @@ enum Server {
 }
 
 /// Drives `machine` to the end against a scripted server; a transcript of steps and answers.
-fn drive(machine: &mut Reconcile<'_>, known: &dyn KnownState, server: Server) -> (String, Outcome) {
+pub(super) fn drive(
+    machine: &mut Reconcile<'_>,
+    known: &dyn KnownState,
+    server: Server,
+) -> (String, Outcome) {
     let mut transcript = String::new();
     let mut uid = 0;
     loop {
@@ -181,7 +185,7 @@ fn drive(machine: &mut Reconcile<'_>, known: &dyn KnownState, server: Server) ->
 }
 
 /// What a server-side apply of `body` does to the fields it names.
-fn merge(target: &mut Value, body: &Value) {
+pub(super) fn merge(target: &mut Value, body: &Value) {
     match (target, body) {
         (Value::Object(target), Value::Object(body)) => {
             for (key, value) in body {
@@ -193,7 +197,7 @@ fn merge(target: &mut Value, body: &Value) {
 }
 
 /// A cache of kro's children that knows nothing of Secrets (not owned by kro).
-struct ChildCache;
+pub(super) struct ChildCache;
 
 impl KnownState for ChildCache {
     fn get(&self, target: &ResourceTarget, _: Option<&str>, _: &str) -> Known {
@@ -264,12 +268,8 @@ fn a_rejected_apply_errors_the_node_retries_soon_and_skips_prune() {
     );
 }
 
-#[test]
-fn a_settled_instance_costs_no_write() {
-    let graph = graph();
-    let mut machine = Reconcile::new(&graph, instance(), "2026-01-01T00:00:00Z", settings());
-    drive(&mut machine, &ChildCache, Server::Accepting);
-    // The cluster now holds what the first reconcile applied.
+/// The cluster after `machine`'s reconcile: the Secret and every child it applied.
+pub(super) fn cluster_after(machine: &Reconcile<'_>) -> InMemoryView {
     let mut cluster = InMemoryView::new();
     cluster
         .insert(secret().as_ref().clone())
@@ -287,11 +287,20 @@ fn a_settled_instance_costs_no_write() {
             .insert(object.as_ref().clone())
             .expect("a valid object");
     }
+    cluster
+}
+
+#[test]
+fn a_settled_instance_costs_no_write() {
+    let graph = graph();
+    let mut machine = Reconcile::new(&graph, instance(), "2026-01-01T00:00:00Z", settings());
+    drive(&mut machine, &ChildCache, Server::Accepting);
+    let cluster = cluster_after(&machine);
     let settled = machine.instance().clone();
     let mut again = Reconcile::new(&graph, settled, "2026-01-01T00:01:00Z", settings());
     let (transcript, outcome) = drive(&mut again, &cluster, Server::Accepting);
-    // The children are unchanged, so the apply is the only request left: the driver may skip
-    // it when its memo says the same body was applied (the executor does).
+    // The children are unchanged, so the apply is the only request left: a driver that
+    // remembers what it applied skips that too (see `apply_tests`).
     assert_eq!(
         transcript
             .lines()
