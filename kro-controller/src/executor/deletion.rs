@@ -18,7 +18,8 @@ use kube::api::{DynamicObject, Patch, PatchParams};
 use serde_json::Value;
 
 use super::error::status_code;
-use super::instance::{instance_json, instance_key, now_rfc3339};
+use super::instance::{StatusWritten, instance_json, instance_key, now_rfc3339};
+use super::live::machine_error;
 use super::members::{ListFrom, delete_all, list_members};
 use super::{Error, Executor, Outcome, ReconcileStats, VanishedInstance, WaitingOn};
 
@@ -64,11 +65,17 @@ impl Executor {
                     DeletionResponse::Deleted { watched }
                 }
                 DeletionStep::WriteStatus(status) => {
-                    let mut current = machine.instance().clone();
-                    self.write_status(graph, &mut current, status, stats)
-                        .await?;
-                    DeletionResponse::StatusWritten(Some(current))
+                    match self.write_status(machine.instance(), status, stats).await? {
+                        StatusWritten::Written(instance) => {
+                            DeletionResponse::StatusWritten(Some(instance))
+                        }
+                        StatusWritten::Gone => DeletionResponse::StatusWritten(None),
+                        StatusWritten::Conflict => DeletionResponse::StatusConflict,
+                    }
                 }
+                DeletionStep::ReadInstance => DeletionResponse::InstanceRead(
+                    self.read_instance(graph, machine.instance(), stats).await?,
+                ),
                 DeletionStep::RemoveFinalizer(patch) => DeletionResponse::FinalizerRemoved(
                     self.remove_finalizer(machine.instance(), &patch, stats)
                         .await?,
@@ -238,7 +245,7 @@ fn deletion_error(instance: &Value, error: DeletionError) -> Error {
                 reason,
             )
         }
-        DeletionError::Protocol(source) => Error::Machine { source },
+        DeletionError::Protocol(source) => machine_error(instance, source),
     }
 }
 

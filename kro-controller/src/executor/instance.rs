@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::error::status_code;
 use super::view::mapping_of;
-use super::{Error, Executor, InstanceKey, KindMapping, ReconcileStats, contains, json_equal};
+use super::{Error, Executor, InstanceKey, KindMapping, ReconcileStats, contains};
 
 impl Executor {
     /// Writes the instance's kro labels and finalizer (`labels`, manager
@@ -96,55 +96,57 @@ impl Executor {
         Ok(observed_json_kind(&response, &kind))
     }
 
+    /// Writes `status` over `instance` (its `resourceVersion` included) through the status
+    /// subresource, once: the machine decides whether to write and how to retry a conflict.
     pub(super) async fn write_status(
         &self,
-        graph: &Graph,
-        instance: &mut Value,
+        instance: &Value,
         status: Value,
         stats: &mut ReconcileStats,
-    ) -> Result<(), Error> {
-        let current = instance.get("status").cloned().unwrap_or(Value::Null);
-        if json_equal(&current, &status) {
-            return Ok(());
-        }
+    ) -> Result<StatusWritten, Error> {
         let (kind, namespace, name) = self.instance_api_parts(instance)?;
         let api = kind.api(self.client.clone(), namespace.as_deref());
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let mut body = instance.clone();
-            if let Some(map) = body.as_object_mut() {
-                map.insert("status".into(), status.clone());
-            }
-            let body: DynamicObject =
-                serde_json::from_value(body).map_err(|_| Error::InvalidInstance {
-                    field: "metadata",
-                    expected: "Kubernetes object metadata",
-                })?;
-            match api
-                .replace_status(&name, &PostParams::default(), &body)
-                .await
-            {
-                Ok(response) => {
-                    stats.status_written = true;
-                    *instance = observed_json_kind(&response, &kind);
-                    return Ok(());
-                }
-                Err(error) if status_code(&error) == Some(409) && attempt < 3 => {
-                    let fresh = api.get(&name).await.map_err(|source| {
-                        Error::kube(format!("reading instance {name}"), source)
-                    })?;
-                    *instance = instance_json(graph, &fresh)?;
-                }
-                Err(error) if status_code(&error) == Some(404) => return Ok(()),
-                Err(source) => {
-                    return Err(Error::kube(
-                        format!("writing the status of instance {name}"),
-                        source,
-                    ));
-                }
-            }
+        let mut body = instance.clone();
+        if let Some(map) = body.as_object_mut() {
+            map.insert("status".into(), status);
         }
+        let body: DynamicObject =
+            serde_json::from_value(body).map_err(|_| Error::InvalidInstance {
+                field: "metadata",
+                expected: "Kubernetes object metadata",
+            })?;
+        match api
+            .replace_status(&name, &PostParams::default(), &body)
+            .await
+        {
+            Ok(response) => {
+                stats.status_written = true;
+                Ok(StatusWritten::Written(observed_json_kind(&response, &kind)))
+            }
+            Err(error) if status_code(&error) == Some(409) => Ok(StatusWritten::Conflict),
+            Err(error) if status_code(&error) == Some(404) => Ok(StatusWritten::Gone),
+            Err(source) => Err(Error::kube(
+                format!("writing the status of instance {name}"),
+                source,
+            )),
+        }
+    }
+
+    /// Reads the instance again; `None` when it is gone.
+    pub(super) async fn read_instance(
+        &self,
+        graph: &Graph,
+        instance: &Value,
+        stats: &mut ReconcileStats,
+    ) -> Result<Option<Value>, Error> {
+        let (kind, namespace, name) = self.instance_api_parts(instance)?;
+        let api = kind.api(self.client.clone(), namespace.as_deref());
+        stats.live_reads += 1;
+        let fresh = api
+            .get_opt(&name)
+            .await
+            .map_err(|source| Error::kube(format!("reading instance {name}"), source))?;
+        fresh.map(|fresh| instance_json(graph, &fresh)).transpose()
     }
 
     pub(super) fn instance_api_parts(
@@ -190,6 +192,16 @@ impl Executor {
             .map(str::to_owned);
         Ok((kind, namespace, name))
     }
+}
+
+/// How one status write went.
+pub(super) enum StatusWritten {
+    /// Written: the instance the server returned.
+    Written(Value),
+    /// 409 Conflict: the instance changed since it was read.
+    Conflict,
+    /// 404: the instance is gone.
+    Gone,
 }
 
 /// The key under which the cache publishes events for `instance`.

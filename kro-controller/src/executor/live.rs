@@ -15,7 +15,7 @@ use kube::api::ListParams;
 use serde_json::Value;
 
 use super::error::status_code;
-use super::instance::{instance_key, now_rfc3339, observed_json};
+use super::instance::{StatusWritten, instance_key, now_rfc3339, observed_json};
 use super::members::{DeleteResult, ListFrom, delete_all, list_members};
 use super::view::{CacheState, mapping_of};
 use super::{Error, Executor, ExternalRef, NodeSummary, Outcome, ReconcileStats};
@@ -42,7 +42,9 @@ impl Executor {
         };
         let outcome = loop {
             let started = Instant::now();
-            let step = machine.step(&known).map_err(machine_error)?;
+            let step = machine
+                .step(&known)
+                .map_err(|error| machine_error(machine.instance(), error))?;
             stats.planning += started.elapsed();
             let response = match step {
                 Step::Done(outcome) => break outcome,
@@ -87,13 +89,19 @@ impl Executor {
                     Response::Deleted(answers)
                 }
                 Step::WriteStatus(status) => {
-                    let mut current = machine.instance().clone();
-                    self.write_status(graph, &mut current, status, stats)
-                        .await?;
-                    Response::StatusWritten(Some(current))
+                    match self.write_status(machine.instance(), status, stats).await? {
+                        StatusWritten::Written(instance) => Response::StatusWritten(Some(instance)),
+                        StatusWritten::Gone => Response::StatusWritten(None),
+                        StatusWritten::Conflict => Response::StatusConflict,
+                    }
                 }
+                Step::ReadInstance => Response::InstanceRead(
+                    self.read_instance(graph, machine.instance(), stats).await?,
+                ),
             };
-            machine.respond(response).map_err(machine_error)?;
+            machine
+                .respond(response)
+                .map_err(|error| machine_error(machine.instance(), error))?;
         };
         stats.plan_passes = machine.plan_passes();
         stats.skipped_applies = machine.skipped_applies();
@@ -239,14 +247,30 @@ impl Executor {
     }
 }
 
-/// The machine's protocol errors are the driver's bugs; unsettled reads keep their own error.
-fn machine_error(error: MachineError) -> Error {
+/// The machine's protocol errors are the driver's bugs; unsettled reads and a status write
+/// that kept conflicting keep their own errors.
+pub(super) fn machine_error(instance: &Value, error: MachineError) -> Error {
     match error {
         MachineError::UnsettledReads { rounds, missing } => {
             Error::UnsettledReads { rounds, missing }
         }
+        MachineError::StatusConflicts { attempts } => Error::StatusConflicts {
+            instance: instance_name(instance),
+            attempts,
+        },
         other => Error::Machine { source: other },
     }
+}
+
+/// `namespace/name` of an instance, for errors.
+pub(super) fn instance_name(instance: &Value) -> String {
+    let text = |path| {
+        instance
+            .pointer(path)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+    };
+    format!("{}/{}", text("/metadata/namespace"), text("/metadata/name"))
 }
 
 fn node_summaries(plan: &Plan) -> Vec<NodeSummary> {

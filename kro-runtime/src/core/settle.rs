@@ -92,6 +92,8 @@ pub fn settle(input: &PlanInput<'_>, max_passes: usize) -> Settled {
                 }
                 Response::StatusWritten(Some(instance))
             }
+            // Offline writes never conflict, so this is never asked; the instance is at hand.
+            Step::ReadInstance => Response::InstanceRead(Some(machine.instance().clone())),
         };
         if machine.respond(response).is_err() {
             break;

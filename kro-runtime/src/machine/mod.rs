@@ -22,7 +22,9 @@
 //!    [`Step::Delete`] per wave (highest apply order first, UID preconditions), then the
 //!    shrunk ApplySet annotations, unless a UID conflict leaves that for later.
 //! 5. **Write the status** ([`Step::WriteStatus`]) when it differs from the stored one, with
-//!    failed nodes marked, then [`Step::Done`] with the [`Outcome`].
+//!    failed nodes marked; after a conflict the instance is read again ([`Step::ReadInstance`])
+//!    and the write retried over it, at most [`MAX_STATUS_ATTEMPTS`] times. Then
+//!    [`Step::Done`] with the [`Outcome`].
 //!
 //! The machine reads no clock (`now` is given) and keeps no global state; its step sequence
 //! for a given instance, knowledge and answers is deterministic (snapshot-tested).
@@ -32,6 +34,9 @@ mod apply_tests;
 mod deletion;
 mod errors;
 mod overlay;
+mod status;
+#[cfg(test)]
+mod status_tests;
 #[cfg(test)]
 mod tests;
 mod view;
@@ -46,7 +51,6 @@ use kro_cel::Activation;
 use kro_graph::{Graph, NodeKind};
 use serde_json::Value;
 
-use crate::compare::json_equal;
 use crate::core::{
     ApplyItem, InstanceState, Limits, Plan, PlanInput, PrunePlanInputs, Requeue, ResourceTarget,
     RgdIdentity, plan_with_activation,
@@ -58,6 +62,7 @@ pub use deletion::{
 };
 pub use errors::{REASON_APPLY_FAILED, REASON_FORBIDDEN, mark_apply_errors, mark_node_errors};
 pub use overlay::Read;
+pub use status::MAX_STATUS_ATTEMPTS;
 pub use view::{
     Complete, ExternalRead, Known, KnownState, Listing, RefSelection, selects_only_kro_children,
 };
@@ -65,6 +70,7 @@ pub use writes::{adopt_instance_response, instance_patch_body};
 
 use errors::NodeErrors;
 use overlay::Overlay;
+use status::StatusWrite;
 use view::MachineView;
 use writes::{labels_body, parent_body};
 
@@ -122,9 +128,12 @@ pub enum Step {
     /// Delete these objects, each with its UID precondition (one wave: they may go
     /// concurrently); answer [`Response::Deleted`].
     Delete(Vec<Deletion>),
-    /// Write this `.status` through the status subresource; answer
-    /// [`Response::StatusWritten`].
+    /// Write this `.status` through the status subresource over [`Reconcile::instance`] (its
+    /// `resourceVersion` included); answer [`Response::StatusWritten`], or
+    /// [`Response::StatusConflict`] when the server refused it with 409 Conflict.
     WriteStatus(Value),
+    /// Read the instance again (GET); answer [`Response::InstanceRead`].
+    ReadInstance,
     /// The reconcile is over.
     Done(Outcome),
 }
@@ -178,6 +187,11 @@ pub enum Response {
     Deleted(Vec<DeleteAnswer>),
     /// The instance after [`Step::WriteStatus`]; `None` when it is gone.
     StatusWritten(Option<Value>),
+    /// [`Step::WriteStatus`] was refused with 409 Conflict: the instance changed since it was
+    /// read.
+    StatusConflict,
+    /// The instance read for [`Step::ReadInstance`]; `None` when it is gone.
+    InstanceRead(Option<Value>),
 }
 
 /// A resource the instance waits for.
@@ -249,6 +263,12 @@ pub enum MachineError {
         /// How many came.
         got: usize,
     },
+    /// The status write conflicted with another writer of the instance on every attempt.
+    #[error("the status write conflicted with another write of the instance {attempts} times")]
+    StatusConflicts {
+        /// How many attempts were made.
+        attempts: usize,
+    },
 }
 
 /// Where the machine is.
@@ -268,7 +288,14 @@ enum Phase {
     Pruning(Pruning),
     Deleting(Pruning),
     WritingCompleted,
-    WritingStatus,
+    WritingStatus(StatusWrite),
+    /// The next step reads the instance again, then retries this status write.
+    RereadNext(StatusWrite),
+    Rereading(StatusWrite),
+    /// The next step writes this status.
+    WriteStatusNext(StatusWrite),
+    /// The reconcile cannot go on (a status write that conflicted on its last attempt).
+    Failed(MachineError),
     Done,
 }
 
@@ -392,6 +419,19 @@ impl<'g> Reconcile<'g> {
                 self.phase = Phase::Done;
                 Ok(Step::Done(self.outcome()))
             }
+            Phase::RereadNext(write) => {
+                self.phase = Phase::Rereading(write);
+                Ok(Step::ReadInstance)
+            }
+            Phase::WriteStatusNext(write) => {
+                let status = write.status.clone();
+                self.phase = Phase::WritingStatus(write);
+                Ok(Step::WriteStatus(status))
+            }
+            Phase::Failed(error) => {
+                self.phase = Phase::Failed(error.clone());
+                Err(error)
+            }
             waiting => {
                 let expected = waiting.expected();
                 self.phase = waiting;
@@ -455,11 +495,28 @@ impl<'g> Reconcile<'g> {
                 self.instance = instance;
                 self.phase = Phase::Finishing;
             }
-            (Phase::WritingStatus, Response::StatusWritten(instance)) => {
+            (Phase::WritingStatus(_), Response::StatusWritten(instance)) => {
                 if let Some(instance) = instance {
                     self.instance = instance;
                 }
                 self.phase = Phase::Done;
+            }
+            (Phase::WritingStatus(write), Response::StatusConflict) => {
+                self.phase = match write.after_conflict() {
+                    Ok(write) => Phase::RereadNext(write),
+                    Err(error) => Phase::Failed(error),
+                };
+            }
+            (Phase::Rereading(write), Response::InstanceRead(fresh)) => {
+                // A vanished instance has no status to write.
+                self.phase = match fresh {
+                    Some(fresh) => {
+                        let next = write.retry_over(&fresh);
+                        self.instance = fresh;
+                        next.map_or(Phase::Done, Phase::WriteStatusNext)
+                    }
+                    None => Phase::Done,
+                };
             }
             (phase, _) => {
                 let expected = phase.expected();
@@ -503,15 +560,21 @@ fn wave_deletions(plan: &PrunePlan, wave: usize) -> Vec<Deletion> {
 impl Phase {
     fn expected(&self) -> &'static str {
         match self {
-            Self::Plan | Self::Finishing | Self::Pruning(_) | Self::ApplyNext(_) | Self::Done => {
-                "no response (call step)"
-            }
+            Self::Plan
+            | Self::Finishing
+            | Self::Pruning(_)
+            | Self::ApplyNext(_)
+            | Self::RereadNext(_)
+            | Self::WriteStatusNext(_)
+            | Self::Failed(_)
+            | Self::Done => "no response (call step)",
             Self::Reading(_) => "Response::Read",
             Self::Preparing(_) | Self::WritingCompleted => "Response::InstanceWritten",
             Self::Applying(_) => "Response::Applied",
             Self::Listing(_) => "Response::Members",
             Self::Deleting(_) => "Response::Deleted",
-            Self::WritingStatus => "Response::StatusWritten",
+            Self::WritingStatus(_) => "Response::StatusWritten or Response::StatusConflict",
+            Self::Rereading(_) => "Response::InstanceRead",
         }
     }
 }

@@ -11,7 +11,7 @@ use crate::compare::contains;
 
 use super::{
     ApplyAnswer, ApplyItem, InstanceState, MachineError, MachineView, Outcome, Phase, Plan,
-    PlanInput, Pruning, Reconcile, Requeue, Step, WaitingOn, json_equal, labels_body,
+    PlanInput, Pruning, Reconcile, Requeue, StatusWrite, Step, WaitingOn, labels_body,
     mark_node_errors, parent_body, plan_with_activation, wave_deletions,
 };
 
@@ -224,16 +224,12 @@ impl Reconcile<'_> {
             self.errors.reason(),
             &self.now,
         );
-        let current = self
-            .instance
-            .get("status")
-            .unwrap_or(&serde_json::Value::Null);
-        if json_equal(current, &status) {
+        let Some(write) = StatusWrite::first(&self.instance, status) else {
             self.phase = Phase::Done;
             return Step::Done(self.outcome());
-        }
-        self.phase = Phase::WritingStatus;
-        Step::WriteStatus(status)
+        };
+        self.phase = Phase::WritingStatus(write.clone());
+        Step::WriteStatus(write.status)
     }
 
     /// The plan's state and waits, overridden by apply errors, which also bring the retry

@@ -179,6 +179,7 @@ pub(super) fn drive(
                 instance["status"] = status;
                 Response::StatusWritten(Some(instance))
             }
+            Step::ReadInstance => panic!("the scripted server never refuses a status write"),
         };
         machine.respond(response).expect("the answer fits the step");
     }
@@ -381,6 +382,7 @@ fn prune_deletes_orphans_wave_by_wave_and_a_uid_conflict_defers_the_inventory_sh
                     .respond(Response::StatusWritten(Some(instance)))
                     .expect("fits");
             }
+            Step::ReadInstance => panic!("no status write conflicts here"),
         }
     }
     // The parent metadata before the applies, the prune, and no shrink after the conflict.
@@ -476,7 +478,7 @@ fn reads_that_never_settle_end_the_reconcile_with_an_error() {
 
 /// The instance after its first reconcile wrote kro's labels, finalizer and ApplySet
 /// metadata (contains-group-kinds ConfigMap), marked for deletion.
-fn deleting_instance() -> Value {
+pub(super) fn deleting_instance() -> Value {
     let graph = graph();
     let mut machine = Reconcile::new(&graph, instance(), "2026-01-01T00:00:00Z", settings());
     drive(&mut machine, &ChildCache, Server::Accepting);
@@ -487,7 +489,7 @@ fn deleting_instance() -> Value {
     instance
 }
 
-fn member(instance: &Value, name: &str, order: u32) -> Value {
+pub(super) fn member(instance: &Value, name: &str, order: u32) -> Value {
     json!({
         "apiVersion": "v1", "kind": "ConfigMap",
         "metadata": {
