@@ -6,10 +6,10 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt as _;
 use kro_graph::Graph;
-use kro_runtime::core::{ApplyItem, Plan};
+use kro_runtime::core::Plan;
 use kro_runtime::machine::{
-    ApplyAnswer, DeleteAnswer, Known, KnownState as _, MachineError, Read, ReadAnswer, Reconcile,
-    Response, Settings, Step,
+    ApplyAnswer, ApplyRequest, DeleteAnswer, MachineError, Read, ReadAnswer, Reconcile, Response,
+    Settings, Step,
 };
 use kube::api::ListParams;
 use serde_json::Value;
@@ -56,7 +56,7 @@ impl Executor {
                     Response::InstanceWritten(current)
                 }
                 Step::Apply(items) => {
-                    Response::Applied(self.apply_items(&items, &machine, &known, stats).await?)
+                    Response::Applied(self.apply_items(&items, &machine, stats).await?)
                 }
                 Step::ListMembers(scope) => {
                     let members = list_members(
@@ -218,30 +218,22 @@ impl Executor {
         }
     }
 
-    /// Applies `items`; each answer in order. The observed object of each item is the one this
-    /// reconcile read or applied, else the cache's body.
+    /// Applies `requests`; each answer in order.
     async fn apply_items(
         &self,
-        items: &[ApplyItem],
+        requests: &[ApplyRequest],
         machine: &Reconcile<'_>,
-        known: &CacheState<'_>,
         stats: &mut ReconcileStats,
     ) -> Result<Vec<ApplyAnswer>, Error> {
-        let mut targeted = Vec::with_capacity(items.len());
-        for item in items {
+        let mut targeted = Vec::with_capacity(requests.len());
+        for request in requests {
             let target = machine
-                .target(&item.node_id)
+                .target(&request.item.node_id)
                 .ok_or_else(|| Error::UnknownKind {
-                    key: item.key.clone(),
+                    key: request.item.key.clone(),
                 })?
                 .clone();
-            let observed = machine.observed(&target, &item.key).or_else(|| {
-                match known.get(&target, item.key.namespace.as_deref(), &item.key.name) {
-                    Known::Object(object) => Some(object),
-                    Known::Absent | Known::NoKroObject | Known::Unknown => None,
-                }
-            });
-            targeted.push((item, target, observed));
+            targeted.push((request, target));
         }
         self.apply_targeted(targeted, stats).await
     }

@@ -12,7 +12,8 @@ use crate::core::plan::Plan;
 use crate::core::view::InMemoryView;
 use crate::core::{PlanInput, plan_with_activation};
 use crate::machine::{
-    ApplyAnswer, Complete, DeleteAnswer, ReadAnswer, Reconcile, Response, Settings, Step,
+    ApplyAnswer, ApplyRequest, Complete, DeleteAnswer, ReadAnswer, Reconcile, Response, Settings,
+    Step,
 };
 
 /// The result of [`settle`].
@@ -64,7 +65,7 @@ pub fn settle(input: &PlanInput<'_>, max_passes: usize) -> Settled {
             Step::Apply(items) => Response::Applied(
                 items
                     .iter()
-                    .map(|item| {
+                    .map(|ApplyRequest { item, .. }| {
                         let observed = machine.target(&item.node_id).and_then(|target| {
                             machine.observed(target, &item.key).or_else(|| {
                                 input.view.get(

@@ -14,7 +14,10 @@
 //! 3. **Apply** what changed since the last round ([`Step::Apply`]); a change the driver
 //!    applied before to an object that still holds it needs no request, and the machine
 //!    answers it itself ([`KnownState::applied_before`], counted by
-//!    [`Reconcile::skipped_applies`]). Accepted objects go into
+//!    [`Reconcile::skipped_applies`]). An object the driver does not know is applied without
+//!    force first; on a conflict the machine reads it and lets `kro_applyset::check_membership`
+//!    decide between a forced apply and the node's error (see `takeover`). Accepted objects
+//!    go into
 //!    the overlay, so a layer whose objects are ready at once unlocks the next layer in the
 //!    same reconcile; rejections and refusals become that node's error. Rounds repeat until a
 //!    plan brings nothing new, the instance is suspended, or the round bound is reached.
@@ -120,9 +123,10 @@ pub enum Step {
         /// The ApplySet parent labels and annotations.
         parent: Option<Value>,
     },
-    /// Server-side apply each item (`kro.run/applyset`, force; items of one call may go
-    /// concurrently); answer [`Response::Applied`] with one answer per item, in order.
-    Apply(Vec<ApplyItem>),
+    /// Server-side apply each request's item (field manager `kro.run/applyset`, forced when
+    /// the request says so; requests of one step may go concurrently); answer
+    /// [`Response::Applied`] with one answer per request, in order.
+    Apply(Vec<ApplyRequest>),
     /// List the ApplySet members in this scope; answer [`Response::Members`].
     ListMembers(PruneScope),
     /// Delete these objects, each with its UID precondition (one wave: they may go
@@ -136,6 +140,18 @@ pub enum Step {
     ReadInstance,
     /// The reconcile is over.
     Done(Outcome),
+}
+
+/// One server-side apply the driver must send.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApplyRequest {
+    /// What to apply.
+    pub item: ApplyItem,
+    /// Whether to force field ownership. An object the driver does not know may belong to
+    /// someone else: its first apply goes without force, and a conflict
+    /// ([`ApplyAnswer::Conflict`]) makes the machine read the object and check whether kro may
+    /// take it over before a forced apply.
+    pub force: bool,
 }
 
 /// The answer to one [`Read`].
@@ -154,13 +170,15 @@ pub enum ReadAnswer {
 /// The answer to one apply.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ApplyAnswer {
-    /// Accepted: the object as the server returned it (or as observed when the driver skipped
-    /// a request that would have changed nothing).
+    /// Accepted: the object as the server returned it.
     Applied(Arc<Value>),
     /// Rejected by the server (validation, admission, a conflict with another ApplySet).
     Rejected(String),
-    /// 403 Forbidden on the apply or on the read before it: a permission the operator lacks.
+    /// 403 Forbidden: a permission the operator lacks.
     Forbidden(String),
+    /// An unforced apply was refused with 409 Conflict (another field manager owns a field
+    /// kro sets), with the server's message.
+    Conflict(String),
 }
 
 /// The answer to one delete.
@@ -277,11 +295,15 @@ enum Phase {
     /// The next step plans.
     Plan,
     Reading(Vec<Read>),
-    /// Writing instance metadata; then apply these items, or finish when `None`.
-    Preparing(Option<Vec<ApplyItem>>),
-    /// The next step applies these items.
-    ApplyNext(Vec<ApplyItem>),
-    Applying(Vec<ApplyItem>),
+    /// Writing instance metadata; then apply these requests, or finish when `None`.
+    Preparing(Option<Vec<ApplyRequest>>),
+    /// The next step applies these requests.
+    ApplyNext(Vec<ApplyRequest>),
+    Applying(Vec<ApplyRequest>),
+    /// The next step reads these items' objects, whose unforced apply met a conflict.
+    TakeOverNext(Vec<ApplyItem>),
+    /// Reading them, to decide whether kro may take them over.
+    CheckingTakeOver(Vec<ApplyItem>),
     Finishing,
     Listing(PrunePlanInputs),
     /// The next step deletes wave `wave` or later of `plan`.
@@ -415,6 +437,7 @@ impl<'g> Reconcile<'g> {
                 self.phase = Phase::Applying(items.clone());
                 Ok(Step::Apply(items))
             }
+            Phase::TakeOverNext(contested) => Ok(self.take_over_reads(contested)),
             Phase::Done => {
                 self.phase = Phase::Done;
                 Ok(Step::Done(self.outcome()))
@@ -469,7 +492,14 @@ impl<'g> Reconcile<'g> {
                     self.phase = Phase::Applying(items);
                     return Err(error);
                 }
-                self.record_applies(items, answers);
+                self.answer_applies(items, answers);
+            }
+            (Phase::CheckingTakeOver(contested), Response::Read(answers)) => {
+                if let Err(error) = check_count("Read", contested.len(), answers.len()) {
+                    self.phase = Phase::CheckingTakeOver(contested);
+                    return Err(error);
+                }
+                self.check_take_over(contested, answers)?;
             }
             (Phase::Listing(prune), Response::Members(members)) => {
                 let plan = prune.plan(&members);
@@ -564,11 +594,12 @@ impl Phase {
             | Self::Finishing
             | Self::Pruning(_)
             | Self::ApplyNext(_)
+            | Self::TakeOverNext(_)
             | Self::RereadNext(_)
             | Self::WriteStatusNext(_)
             | Self::Failed(_)
             | Self::Done => "no response (call step)",
-            Self::Reading(_) => "Response::Read",
+            Self::Reading(_) | Self::CheckingTakeOver(_) => "Response::Read",
             Self::Preparing(_) | Self::WritingCompleted => "Response::InstanceWritten",
             Self::Applying(_) => "Response::Applied",
             Self::Listing(_) => "Response::Members",
@@ -580,3 +611,4 @@ impl Phase {
 }
 
 mod steps;
+mod takeover;

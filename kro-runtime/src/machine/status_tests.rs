@@ -22,10 +22,12 @@ fn until_status_write(machine: &mut Reconcile<'_>) -> Value {
                 }
                 Response::InstanceWritten(instance)
             }
-            Step::Apply(items) => Response::Applied(
-                items
+            Step::Apply(requests) => Response::Applied(
+                requests
                     .iter()
-                    .map(|item| ApplyAnswer::Applied(Arc::new(item.body.clone())))
+                    .map(|ApplyRequest { item, .. }| {
+                        ApplyAnswer::Applied(Arc::new(item.body.clone()))
+                    })
                     .collect(),
             ),
             Step::ListMembers(_) => Response::Members(Vec::new()),

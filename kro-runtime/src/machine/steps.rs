@@ -10,8 +10,8 @@ use super::Known;
 use crate::compare::contains;
 
 use super::{
-    ApplyAnswer, ApplyItem, InstanceState, MachineError, MachineView, Outcome, Phase, Plan,
-    PlanInput, Pruning, Reconcile, Requeue, StatusWrite, Step, WaitingOn, labels_body,
+    ApplyAnswer, ApplyItem, ApplyRequest, InstanceState, MachineError, MachineView, Outcome, Phase,
+    Plan, PlanInput, Pruning, Reconcile, Requeue, StatusWrite, Step, WaitingOn, labels_body,
     mark_node_errors, parent_body, plan_with_activation, wave_deletions,
 };
 
@@ -120,12 +120,13 @@ impl Reconcile<'_> {
     }
 
     /// Answers the items the driver applied before whose observed object still holds the body
-    /// (a request would change nothing); the items that need a request.
+    /// (a request would change nothing); the requests for the others, forced over objects the
+    /// driver knows (kro's own) and unforced over the rest (see `takeover`).
     fn skip_unchanged(
         &mut self,
         items: Vec<ApplyItem>,
         known: &dyn super::KnownState,
-    ) -> Vec<ApplyItem> {
+    ) -> Vec<ApplyRequest> {
         let mut requests = Vec::new();
         let (mut skipped, mut answers) = (Vec::new(), Vec::new());
         for item in items {
@@ -134,7 +135,10 @@ impl Reconcile<'_> {
                     skipped.push(item);
                     answers.push(ApplyAnswer::Applied(observed));
                 }
-                _ => requests.push(item),
+                observed => requests.push(ApplyRequest {
+                    item,
+                    force: observed.is_some(),
+                }),
             }
         }
         self.skipped_applies += skipped.len();

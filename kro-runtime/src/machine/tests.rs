@@ -135,7 +135,8 @@ pub(super) fn drive(
                 );
                 Response::InstanceWritten(instance)
             }
-            Step::Apply(items) => {
+            Step::Apply(requests) => {
+                let items: Vec<_> = requests.into_iter().map(|request| request.item).collect();
                 let answers = items
                     .iter()
                     .map(|item| match server {
@@ -357,7 +358,8 @@ fn prune_deletes_orphans_wave_by_wave_and_a_uid_conflict_defers_the_inventory_sh
                     .respond(Response::InstanceWritten(instance))
                     .expect("fits");
             }
-            Step::Apply(items) => {
+            Step::Apply(requests) => {
+                let items: Vec<_> = requests.into_iter().map(|request| request.item).collect();
                 let answers = items
                     .iter()
                     .map(|item| ApplyAnswer::Applied(Arc::new(item.body.clone())))

@@ -41,7 +41,7 @@ use objects::{KindObjects, KindStore};
 use watch::run_watch;
 
 pub use identity::{InstanceKey, KindMapping};
-pub(crate) use metadata::{labels_of, part_of, uid_of};
+pub(crate) use metadata::{labels_of, uid_of};
 pub use write::WriteGuard;
 
 /// What the cache knows about a read.
