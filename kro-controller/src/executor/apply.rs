@@ -4,81 +4,51 @@ use std::sync::Arc;
 
 use futures::StreamExt as _;
 use kro_applyset::labels::CHILD_FIELD_MANAGER;
-use kro_applyset::{ChildMeta, check_membership};
 use kro_runtime::core::{ApplyItem, KindMapping};
-use kro_runtime::machine::ApplyAnswer;
+use kro_runtime::machine::{ApplyAnswer, ApplyRequest};
 use kube::api::{DynamicObject, Patch, PatchParams};
-use serde_json::Value;
 
 use super::cache::KindApi as _;
-use super::cache::{part_of, uid_of};
+use super::cache::uid_of;
 use super::instance::observed_json;
 use super::memo::body_hash;
-use super::{Error, Executor, ReconcileStats, contains};
+use super::{Error, Executor, ReconcileStats};
 
 impl Executor {
-    /// Applies each item over its observed object, skipping requests that would change
-    /// nothing (the observed object holds the body, which was applied before); one answer per
-    /// item, in order.
+    /// Applies each request (the machine already answered those a request would not change);
+    /// one answer per request, in order.
     pub(super) async fn apply_targeted(
         &self,
-        items: Vec<(&ApplyItem, KindMapping, Option<Arc<Value>>)>,
+        requests: Vec<(&ApplyRequest, KindMapping)>,
         stats: &mut ReconcileStats,
     ) -> Result<Vec<ApplyAnswer>, Error> {
-        let mut requests = Vec::new();
-        let mut results: Vec<Option<ApplyAnswer>> = Vec::with_capacity(items.len());
-        for (index, (item, target, observed)) in items.into_iter().enumerate() {
-            let hash = body_hash(&item.body);
-            let unchanged = observed.as_ref().is_some_and(|observed| {
-                let uid = uid_of(observed).unwrap_or_default();
-                self.memo.matches(&item.key, uid, hash) && contains(observed, &item.body)
-            });
-            match observed {
-                Some(observed) if unchanged => {
-                    stats.skipped_applies += 1;
-                    results.push(Some(ApplyAnswer::Applied(observed)));
-                }
-                observed => {
-                    results.push(None);
-                    requests.push((index, item, target, hash, observed.is_none()));
-                }
-            }
-        }
         stats.applies += requests.len();
         // Futures are built eagerly: a `map` closure over borrowed items would make the
         // reconcile future lose `Send` (rustc cannot prove it for every lifetime).
         let pending: Vec<_> = requests
             .into_iter()
-            .map(|(index, item, target, hash, absent)| async move {
-                (index, self.apply_one(item, &target, hash, absent).await)
-            })
+            .map(|(request, target)| async move { self.apply_one(request, &target).await })
             .collect();
-        let responses: Vec<(usize, Result<ApplyAnswer, Error>)> = futures::stream::iter(pending)
-            .buffer_unordered(self.config.concurrency.max(1))
-            .collect()
-            .await;
-        for (index, response) in responses {
-            if let Some(slot) = results.get_mut(index) {
-                *slot = Some(response?);
-            }
-        }
-        Ok(results
+        futures::stream::iter(pending)
+            .buffered(self.config.concurrency.max(1))
+            .collect::<Vec<_>>()
+            .await
             .into_iter()
-            .map(|result| result.unwrap_or_else(|| ApplyAnswer::Rejected("no response".into())))
-            .collect())
+            .collect()
     }
 
+    /// One apply, with the cache told of the write in flight (so a relist that started before
+    /// it does not bring back the object's older state).
     pub(super) async fn apply_one(
         &self,
-        item: &ApplyItem,
+        request: &ApplyRequest,
         target: &KindMapping,
-        hash: u64,
-        absent_from_cache: bool,
     ) -> Result<ApplyAnswer, Error> {
+        let item = &request.item;
         let write = self
             .cache
             .begin_write(target, item.key.namespace.as_deref(), &item.key.name);
-        let result = self.send_apply(item, target, hash, absent_from_cache).await;
+        let result = self.send_apply(request, target).await;
         write.finish(match &result {
             Ok(ApplyAnswer::Applied(observed)) => Some(observed),
             _ => None,
@@ -86,67 +56,27 @@ impl Executor {
         result
     }
 
+    /// Sends one server-side apply, forced when the machine says so. A conflict on an unforced
+    /// apply goes back to the machine, which decides whether kro may take the object over.
     pub(super) async fn send_apply(
         &self,
-        item: &ApplyItem,
+        request: &ApplyRequest,
         target: &KindMapping,
-        hash: u64,
-        absent_from_cache: bool,
     ) -> Result<ApplyAnswer, Error> {
+        let item = &request.item;
         let api = target.api(self.client.clone(), item.key.namespace.as_deref());
-        // The cache never sees objects without kro's label (other tools' ApplySets, objects
-        // made by hand): a forced apply would take them over. A creation is therefore first
-        // applied without force, which the server refuses with a conflict when another manager
-        // owns a field kro sets to another value (such as the ApplySet label); only then is the
-        // live object looked at. A new object costs one request, not a read and a write. The
-        // server does not refuse kro's own objects (same manager): the cache enters each write's
-        // response when it returns, so another instance's object is not absent here (short of
-        // a relist that started before the write, until the watch reports the object).
-        if absent_from_cache {
-            match api
-                .patch(
-                    &item.key.name,
-                    &PatchParams::apply(CHILD_FIELD_MANAGER),
-                    &Patch::Apply(&item.body),
-                )
-                .await
-            {
-                Ok(response) => return Ok(self.applied(item, target, hash, &response)),
-                Err(kube::Error::Api(status)) if status.code == 409 => {}
-                Err(error) => return self.apply_failed(item, error),
-            }
-            let live = match api.get_opt(&item.key.name).await {
-                Ok(live) => live,
-                // Without read access the take-over check cannot be made: nothing is applied,
-                // and the node reports the refusal.
-                Err(kube::Error::Api(status)) if status.code == 403 => {
-                    self.memo.forget(&item.key);
-                    return Ok(ApplyAnswer::Forbidden(status.message.clone()));
-                }
-                Err(source) => return Err(Error::kube(format!("reading {}", item.key), source)),
-            };
-            if let Some(live) = live {
-                let live = observed_json(&live, target);
-                let current =
-                    ChildMeta::from_object(&live).map_err(|source| Error::InvalidObject {
-                        key: item.key.to_string(),
-                        source,
-                    })?;
-                let applyset_id = part_of(&item.body).unwrap_or_default();
-                if let Err(conflict) = check_membership(applyset_id, &item.key, Some(&current)) {
-                    return Ok(ApplyAnswer::Rejected(conflict.to_string()));
-                }
-            }
+        let mut params = PatchParams::apply(CHILD_FIELD_MANAGER);
+        if request.force {
+            params = params.force();
         }
         match api
-            .patch(
-                &item.key.name,
-                &PatchParams::apply(CHILD_FIELD_MANAGER).force(),
-                &Patch::Apply(&item.body),
-            )
+            .patch(&item.key.name, &params, &Patch::Apply(&item.body))
             .await
         {
-            Ok(response) => Ok(self.applied(item, target, hash, &response)),
+            Ok(response) => Ok(self.applied(item, target, &response)),
+            Err(kube::Error::Api(status)) if status.code == 409 && !request.force => {
+                Ok(ApplyAnswer::Conflict(status.message.clone()))
+            }
             Err(error) => self.apply_failed(item, error),
         }
     }
@@ -156,12 +86,11 @@ impl Executor {
         &self,
         item: &ApplyItem,
         target: &KindMapping,
-        hash: u64,
         response: &DynamicObject,
     ) -> ApplyAnswer {
         let observed = observed_json(response, target);
         let uid = uid_of(&observed).unwrap_or_default();
-        self.memo.record(&item.key, uid, hash);
+        self.memo.record(&item.key, uid, body_hash(&item.body));
         let observed = Arc::new(observed);
         self.cache.remember(target, &observed);
         ApplyAnswer::Applied(observed)

@@ -18,9 +18,9 @@ use kro_runtime::machine::{
 use kube::api::{DynamicObject, Patch, PatchParams};
 use serde_json::Value;
 
-use super::cache::KindApi as _;
 use super::error::status_code;
-use super::instance::{instance_json, now_rfc3339};
+use super::instance::{StatusWritten, instance_json, now_rfc3339, parse_instance};
+use super::live::machine_error;
 use super::members::{ListFrom, delete_all, list_members};
 use super::{Error, Executor, Outcome, ReconcileStats, VanishedInstance, WaitingOn};
 
@@ -64,13 +64,22 @@ impl Executor {
                     DeletionResponse::Deleted { watched }
                 }
                 DeletionStep::WriteStatus(status) => {
-                    let mut current = machine.instance().object().clone();
-                    self.write_status(graph, &mut current, status, stats)
-                        .await?;
-                    DeletionResponse::StatusWritten(Some(current))
+                    match self
+                        .write_status(graph, machine.instance(), status, stats)
+                        .await?
+                    {
+                        StatusWritten::Written(instance) => {
+                            DeletionResponse::StatusWritten(Some(instance))
+                        }
+                        StatusWritten::Gone => DeletionResponse::StatusWritten(None),
+                        StatusWritten::Conflict => DeletionResponse::StatusConflict,
+                    }
                 }
+                DeletionStep::ReadInstance => DeletionResponse::InstanceRead(
+                    self.read_instance(graph, machine.instance(), stats).await?,
+                ),
                 DeletionStep::RemoveFinalizer(patch) => DeletionResponse::FinalizerRemoved(
-                    self.remove_finalizer(machine.instance().object(), &patch, stats)
+                    self.remove_finalizer(graph, machine.instance(), &patch, stats)
                         .await?,
                 ),
             };
@@ -113,14 +122,18 @@ impl Executor {
     /// instance's `resourceVersion`).
     async fn remove_finalizer(
         &self,
-        instance: &Value,
+        graph: &Graph,
+        instance: &Instance,
         patch: &Value,
         stats: &mut ReconcileStats,
     ) -> Result<FinalizerAnswer, Error> {
-        let (kind, namespace, name) = self.instance_api_parts(instance)?;
-        let api = kind.api(self.client.clone(), namespace.as_deref());
+        let (_, api) = self.instance_api(graph, instance);
         match api
-            .patch(&name, &PatchParams::default(), &Patch::Merge(patch))
+            .patch(
+                instance.name(),
+                &PatchParams::default(),
+                &Patch::Merge(patch),
+            )
             .await
         {
             Ok(_) => {
@@ -130,7 +143,7 @@ impl Executor {
             Err(error) if status_code(&error) == Some(409) => Ok(FinalizerAnswer::Conflict),
             Err(error) if status_code(&error) == Some(404) => Ok(FinalizerAnswer::Gone),
             Err(source) => Err(Error::kube(
-                format!("removing the finalizer of instance {name}"),
+                format!("removing the finalizer of instance {}", instance.name()),
                 source,
             )),
         }
@@ -155,34 +168,30 @@ impl Executor {
         last_state: &DynamicObject,
     ) -> Result<VanishedInstance, Error> {
         self.mapper.learn_graph(graph);
-        let instance = instance_json(graph, last_state)?;
-        if !vanished_unfinalized(&instance) {
+        let last_state = parse_instance(instance_json(graph, last_state)?)?;
+        let instance = last_state.object();
+        if !vanished_unfinalized(instance) {
             return Ok(VanishedInstance::Finalized);
         }
-        if never_applied(&instance) {
+        if never_applied(instance) {
             return Ok(VanishedInstance::NeverApplied);
         }
-        let (kind, namespace, name) = self.instance_api_parts(&instance)?;
-        let api = kind.api(self.client.clone(), namespace.as_deref());
+        let (_, api) = self.instance_api(graph, &last_state);
+        let name = last_state.name();
         let current = api
-            .get_metadata_opt(&name)
+            .get_metadata_opt(name)
             .await
             .map_err(|source| Error::kube(format!("reading instance {name}"), source))?;
         if current.is_some() {
             return Ok(VanishedInstance::StillThere);
         }
-        self.cache.watch_external_refs(
-            &graph
-                .instance()
-                .mapping()
-                .object_key(namespace.as_deref(), &name),
-            BTreeSet::new(),
-        );
-        let blocked = |reason| deletion_blocked(namespace.as_deref(), &name, reason);
+        self.cache
+            .watch_external_refs(last_state.key(), BTreeSet::new());
+        let blocked = |reason| deletion_blocked(last_state.namespace(), name, reason);
         let members = self
-            .inventory_members(&instance, ListFrom::Server, blocked)
+            .inventory_members(instance, ListFrom::Server, blocked)
             .await?;
-        let deletions = vanished_instance_deletions(&instance, &members).map_err(blocked)?;
+        let deletions = vanished_instance_deletions(instance, &members).map_err(blocked)?;
         let requests: Vec<_> = deletions.iter().collect();
         delete_all(
             &self.client,
@@ -232,7 +241,7 @@ fn deletion_error(instance: &Instance, error: DeletionError) -> Error {
         DeletionError::Blocked { reason } => {
             deletion_blocked(instance.namespace(), instance.name(), reason)
         }
-        DeletionError::Protocol(source) => Error::Machine { source },
+        DeletionError::Protocol(source) => machine_error(instance, source),
     }
 }
 

@@ -87,6 +87,16 @@ pub enum Error {
         /// The reads still unanswered.
         missing: String,
     },
+    /// The status write conflicted with another writer of the instance on every attempt.
+    #[error(
+        "writing the status of instance {instance}: it changed under each of {attempts} attempts"
+    )]
+    StatusConflicts {
+        /// `namespace/name` of the instance.
+        instance: String,
+        /// How many attempts were made.
+        attempts: usize,
+    },
     /// A kind the plan refers to is not known to the executor (no plural or scope).
     #[error("no REST mapping for {key}: the kind is not in the compiled graph")]
     UnknownKind {

@@ -5,40 +5,45 @@ use kro_api::{Instance, InstanceError};
 use kro_applyset::labels::{LABELLER_FIELD_MANAGER, PARENT_FIELD_MANAGER};
 use kro_graph::Graph;
 use kro_runtime::machine::adopt_instance_response;
-use kube::api::{DynamicObject, Patch, PatchParams, PostParams};
+use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
 use serde_json::Value;
 
 use super::cache::KindApi as _;
 use super::error::status_code;
-use super::{Error, Executor, KindMapping, ReconcileStats, contains, json_equal};
+use super::{Error, Executor, KindMapping, ReconcileStats, contains};
 
 impl Executor {
     /// Writes the instance's kro labels and finalizer (`labels`, manager
     /// `kro.run/labeller`) and its ApplySet metadata (`parent`, manager
-    /// `kro.run/applyset-parent`), each only when given. Two separate managers keep upstream's
-    /// field ownership; when both are due they go out together, and the instance afterwards is
-    /// the response that carries both (the write that committed last).
+    /// `kro.run/applyset-parent`), each only when given; the instance afterwards. Two separate
+    /// managers keep upstream's field ownership; when both are due they go out together, and
+    /// the instance afterwards is the response that carries both (the write that committed
+    /// last).
     pub(super) async fn write_instance_metadata(
         &self,
-        instance: &mut Value,
+        graph: &Graph,
+        instance: &Instance,
         labels: Option<Value>,
         parent: Option<Value>,
         stats: &mut ReconcileStats,
-    ) -> Result<(), Error> {
-        match (labels, parent) {
-            (None, None) => Ok(()),
+    ) -> Result<Value, Error> {
+        let mut current = instance.object().clone();
+        let latest = match (labels, parent) {
+            (None, None) => return Ok(current),
             (Some(body), None) => {
-                self.apply_to_instance(instance, &body, LABELLER_FIELD_MANAGER, stats)
-                    .await
+                stats.instance_writes += 1;
+                self.send_instance_apply(graph, instance, &body, LABELLER_FIELD_MANAGER)
+                    .await?
             }
             (None, Some(body)) => {
-                self.apply_to_instance(instance, &body, PARENT_FIELD_MANAGER, stats)
-                    .await
+                stats.instance_writes += 1;
+                self.send_instance_apply(graph, instance, &body, PARENT_FIELD_MANAGER)
+                    .await?
             }
             (Some(labels), Some(parent)) => {
                 let (labelled, parented) = futures::join!(
-                    self.send_instance_apply(instance, &labels, LABELLER_FIELD_MANAGER),
-                    self.send_instance_apply(instance, &parent, PARENT_FIELD_MANAGER),
+                    self.send_instance_apply(graph, instance, &labels, LABELLER_FIELD_MANAGER),
+                    self.send_instance_apply(graph, instance, &parent, PARENT_FIELD_MANAGER),
                 );
                 let (labelled, parented) = (labelled?, parented?);
                 stats.instance_writes += 2;
@@ -47,149 +52,115 @@ impl Executor {
                     contains(&metadata["labels"], &labels["metadata"]["labels"])
                         && contains(metadata, &parent["metadata"])
                 };
-                let latest = if carries_both(&labelled) {
+                if carries_both(&labelled) {
                     labelled
                 } else {
                     parented
-                };
-                adopt_instance_response(instance, latest);
-                Ok(())
+                }
             }
-        }
-    }
-
-    pub(super) async fn apply_to_instance(
-        &self,
-        instance: &mut Value,
-        body: &Value,
-        manager: &str,
-        stats: &mut ReconcileStats,
-    ) -> Result<(), Error> {
-        let response = self.send_instance_apply(instance, body, manager).await?;
-        stats.instance_writes += 1;
-        adopt_instance_response(instance, response);
-        Ok(())
+        };
+        adopt_instance_response(&mut current, latest);
+        Ok(current)
     }
 
     /// Server-side applies `body` to the instance; the response as JSON with its kind.
-    pub(super) async fn send_instance_apply(
+    async fn send_instance_apply(
         &self,
-        instance: &Value,
+        graph: &Graph,
+        instance: &Instance,
         body: &Value,
         manager: &str,
     ) -> Result<Value, Error> {
-        let (kind, namespace, name) = self.instance_api_parts(instance)?;
-        let api = kind.api(self.client.clone(), namespace.as_deref());
+        let (kind, api) = self.instance_api(graph, instance);
         let response = api
             .patch(
-                &name,
+                instance.name(),
                 &PatchParams::apply(manager).force(),
                 &Patch::Apply(body),
             )
             .await
             .map_err(|source| {
                 Error::kube(
-                    format!("applying {manager} metadata to instance {name}"),
+                    format!(
+                        "applying {manager} metadata to instance {}",
+                        instance.name()
+                    ),
                     source,
                 )
             })?;
         Ok(observed_json_kind(&response, &kind))
     }
 
+    /// Writes `status` over `instance` (its `resourceVersion` included) through the status
+    /// subresource, once: the machine decides whether to write and how to retry a conflict.
     pub(super) async fn write_status(
         &self,
         graph: &Graph,
-        instance: &mut Value,
+        instance: &Instance,
         status: Value,
         stats: &mut ReconcileStats,
-    ) -> Result<(), Error> {
-        let current = instance.get("status").cloned().unwrap_or(Value::Null);
-        if json_equal(&current, &status) {
-            return Ok(());
-        }
-        let (kind, namespace, name) = self.instance_api_parts(instance)?;
-        let api = kind.api(self.client.clone(), namespace.as_deref());
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let mut body = instance.clone();
-            if let Some(map) = body.as_object_mut() {
-                map.insert("status".into(), status.clone());
+    ) -> Result<StatusWritten, Error> {
+        let (kind, api) = self.instance_api(graph, instance);
+        let mut body = instance.clone();
+        body.set_status(status);
+        let body: DynamicObject =
+            serde_json::from_value(body.into_object()).map_err(|_| Error::InvalidInstance {
+                field: "metadata",
+                expected: "Kubernetes object metadata",
+            })?;
+        match api
+            .replace_status(instance.name(), &PostParams::default(), &body)
+            .await
+        {
+            Ok(response) => {
+                stats.status_written = true;
+                Ok(StatusWritten::Written(observed_json_kind(&response, &kind)))
             }
-            let body: DynamicObject =
-                serde_json::from_value(body).map_err(|_| Error::InvalidInstance {
-                    field: "metadata",
-                    expected: "Kubernetes object metadata",
-                })?;
-            match api
-                .replace_status(&name, &PostParams::default(), &body)
-                .await
-            {
-                Ok(response) => {
-                    stats.status_written = true;
-                    *instance = observed_json_kind(&response, &kind);
-                    return Ok(());
-                }
-                Err(error) if status_code(&error) == Some(409) && attempt < 3 => {
-                    let fresh = api.get(&name).await.map_err(|source| {
-                        Error::kube(format!("reading instance {name}"), source)
-                    })?;
-                    *instance = instance_json(graph, &fresh)?;
-                }
-                Err(error) if status_code(&error) == Some(404) => return Ok(()),
-                Err(source) => {
-                    return Err(Error::kube(
-                        format!("writing the status of instance {name}"),
-                        source,
-                    ));
-                }
-            }
+            Err(error) if status_code(&error) == Some(409) => Ok(StatusWritten::Conflict),
+            Err(error) if status_code(&error) == Some(404) => Ok(StatusWritten::Gone),
+            Err(source) => Err(Error::kube(
+                format!("writing the status of instance {}", instance.name()),
+                source,
+            )),
         }
     }
 
-    pub(super) fn instance_api_parts(
+    /// Reads the instance again; `None` when it is gone.
+    pub(super) async fn read_instance(
         &self,
-        instance: &Value,
-    ) -> Result<(KindMapping, Option<String>, String), Error> {
-        let api_version =
-            instance
-                .get("apiVersion")
-                .and_then(Value::as_str)
-                .ok_or(Error::InvalidInstance {
-                    field: "apiVersion",
-                    expected: "a string",
-                })?;
-        let kind_name =
-            instance
-                .get("kind")
-                .and_then(Value::as_str)
-                .ok_or(Error::InvalidInstance {
-                    field: "kind",
-                    expected: "a string",
-                })?;
-        let (group, _) = kro_applyset::object::split_api_version(api_version);
-        let kind = self
-            .mapper
-            .known(&kro_applyset::GroupKind::new(group, kind_name))
-            .ok_or(Error::InvalidInstance {
-                field: "kind",
-                expected: "the generated kind of the graph",
-            })?;
-        let name = instance
-            .pointer("/metadata/name")
-            .and_then(Value::as_str)
-            .ok_or(Error::InvalidInstance {
-                field: "metadata.name",
-                expected: "a string",
-            })?
-            .to_owned();
-        let namespace = instance
-            .pointer("/metadata/namespace")
-            .and_then(Value::as_str)
-            .filter(|ns| !ns.is_empty())
-            .map(str::to_owned);
-        Ok((kind, namespace, name))
+        graph: &Graph,
+        instance: &Instance,
+        stats: &mut ReconcileStats,
+    ) -> Result<Option<Value>, Error> {
+        let (_, api) = self.instance_api(graph, instance);
+        stats.live_reads += 1;
+        let fresh = api.get_opt(instance.name()).await.map_err(|source| {
+            Error::kube(format!("reading instance {}", instance.name()), source)
+        })?;
+        fresh.map(|fresh| instance_json(graph, &fresh)).transpose()
     }
+
+    /// The graph's generated kind, and the API of `instance` (its namespace, when the kind is
+    /// namespaced): the identity comes from the parsed instance, never from JSON again.
+    pub(super) fn instance_api(
+        &self,
+        graph: &Graph,
+        instance: &Instance,
+    ) -> (KindMapping, Api<DynamicObject>) {
+        let kind = graph.instance().mapping();
+        let api = kind.api(self.client.clone(), instance.namespace());
+        (kind, api)
+    }
+}
+
+/// How one status write went.
+pub(super) enum StatusWritten {
+    /// Written: the instance the server returned.
+    Written(Value),
+    /// 409 Conflict: the instance changed since it was read.
+    Conflict,
+    /// 404: the instance is gone.
+    Gone,
 }
 
 /// The instance's identity, read once for the whole reconcile.

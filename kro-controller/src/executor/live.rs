@@ -7,16 +7,16 @@ use std::time::{Duration, Instant};
 use futures::StreamExt as _;
 use kro_api::Instance;
 use kro_graph::Graph;
-use kro_runtime::core::{ApplyItem, Gating, Plan};
+use kro_runtime::core::{Gating, Plan};
 use kro_runtime::machine::{
-    ApplyAnswer, DeleteAnswer, Known, KnownState as _, MachineError, Read, ReadAnswer, Reconcile,
-    Response, Settings, Step,
+    ApplyAnswer, ApplyRequest, DeleteAnswer, MachineError, Read, ReadAnswer, Reconcile, Response,
+    Settings, Step,
 };
 use kube::api::ListParams;
 
 use super::cache::KindApi as _;
 use super::error::status_code;
-use super::instance::{now_rfc3339, observed_json};
+use super::instance::{StatusWritten, now_rfc3339, observed_json};
 use super::members::{DeleteResult, ListFrom, delete_all, list_members};
 use super::view::CacheState;
 use super::{Error, Executor, ExternalRef, NodeSummary, Outcome, ReconcileStats};
@@ -37,22 +37,25 @@ impl Executor {
                 self.cache.ensure_watch(target);
             }
         }
-        let known = CacheState { cache: &self.cache };
+        let known = CacheState {
+            cache: &self.cache,
+            memo: &self.memo,
+        };
         let outcome = loop {
             let started = Instant::now();
-            let step = machine.step(&known).map_err(machine_error)?;
+            let step = machine
+                .step(&known)
+                .map_err(|error| machine_error(machine.instance(), error))?;
             stats.planning += started.elapsed();
             let response = match step {
                 Step::Done(outcome) => break outcome,
                 Step::Read(reads) => Response::Read(self.read_all(&reads, stats).await?),
-                Step::WriteInstanceMetadata { labels, parent } => {
-                    let mut current = machine.instance().object().clone();
-                    self.write_instance_metadata(&mut current, labels, parent, stats)
-                        .await?;
-                    Response::InstanceWritten(current)
-                }
+                Step::WriteInstanceMetadata { labels, parent } => Response::InstanceWritten(
+                    self.write_instance_metadata(graph, machine.instance(), labels, parent, stats)
+                        .await?,
+                ),
                 Step::Apply(items) => {
-                    Response::Applied(self.apply_items(&items, &machine, &known, stats).await?)
+                    Response::Applied(self.apply_items(&items, &machine, stats).await?)
                 }
                 Step::ListMembers(scope) => {
                     let members = list_members(
@@ -85,15 +88,25 @@ impl Executor {
                     Response::Deleted(answers)
                 }
                 Step::WriteStatus(status) => {
-                    let mut current = machine.instance().object().clone();
-                    self.write_status(graph, &mut current, status, stats)
-                        .await?;
-                    Response::StatusWritten(Some(current))
+                    match self
+                        .write_status(graph, machine.instance(), status, stats)
+                        .await?
+                    {
+                        StatusWritten::Written(instance) => Response::StatusWritten(Some(instance)),
+                        StatusWritten::Gone => Response::StatusWritten(None),
+                        StatusWritten::Conflict => Response::StatusConflict,
+                    }
                 }
+                Step::ReadInstance => Response::InstanceRead(
+                    self.read_instance(graph, machine.instance(), stats).await?,
+                ),
             };
-            machine.respond(response).map_err(machine_error)?;
+            machine
+                .respond(response)
+                .map_err(|error| machine_error(machine.instance(), error))?;
         };
         stats.plan_passes = machine.plan_passes();
+        stats.skipped_applies = machine.skipped_applies();
         if let Some((plan, _)) = machine.last_plan() {
             stats.nodes = node_summaries(plan);
         }
@@ -206,41 +219,42 @@ impl Executor {
         }
     }
 
-    /// Applies `items`; each answer in order. The observed object of each item is the one this
-    /// reconcile read or applied, else the cache's body.
+    /// Applies `requests`; each answer in order.
     async fn apply_items(
         &self,
-        items: &[ApplyItem],
+        requests: &[ApplyRequest],
         machine: &Reconcile<'_>,
-        known: &CacheState<'_>,
         stats: &mut ReconcileStats,
     ) -> Result<Vec<ApplyAnswer>, Error> {
-        let mut targeted = Vec::with_capacity(items.len());
-        for item in items {
+        let mut targeted = Vec::with_capacity(requests.len());
+        for request in requests {
             let target = machine
-                .target(&item.node_id)
+                .target(&request.item.node_id)
                 .ok_or_else(|| Error::UnknownKind {
-                    key: item.key.clone(),
+                    key: request.item.key.clone(),
                 })?
                 .clone();
-            let observed = machine.observed(&target, &item.key).or_else(|| {
-                match known.get(&target, item.key.namespace.as_deref(), &item.key.name) {
-                    Known::Object(object) => Some(object),
-                    Known::Absent | Known::NoKroObject | Known::Unknown => None,
-                }
-            });
-            targeted.push((item, target, observed));
+            targeted.push((request, target));
         }
         self.apply_targeted(targeted, stats).await
     }
 }
 
-/// The machine's protocol errors are the driver's bugs; unsettled reads keep their own error.
-fn machine_error(error: MachineError) -> Error {
+/// The machine's protocol errors are the driver's bugs; unsettled reads and a status write
+/// that kept conflicting keep their own errors.
+pub(super) fn machine_error(instance: &Instance, error: MachineError) -> Error {
     match error {
         MachineError::UnsettledReads { rounds, missing } => {
             Error::UnsettledReads { rounds, missing }
         }
+        MachineError::StatusConflicts { attempts } => Error::StatusConflicts {
+            instance: format!(
+                "{}/{}",
+                instance.namespace().unwrap_or_default(),
+                instance.name()
+            ),
+            attempts,
+        },
         other => Error::Machine { source: other },
     }
 }

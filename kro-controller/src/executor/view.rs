@@ -6,15 +6,18 @@
 //! reference, which the machine then asks to read live. Lists are answered only for selectors
 //! on kro's bookkeeping labels; a member whose body the cache did not keep is read on its own.
 
+use kro_api::ObjectKey;
 use kro_runtime::core::LabelSelector;
 use kro_runtime::machine::{Known, KnownState, Listing, selects_only_kro_children};
 use serde_json::Value;
 
 use super::cache::{CacheAnswer, KindMapping, Lookup, ObjectCache};
+use super::memo::{AppliedMemo, body_hash};
 
-/// The watch cache as the machine's knowledge.
+/// The watch cache as the machine's knowledge, with the executor's memory of applied bodies.
 pub(crate) struct CacheState<'a> {
     pub(crate) cache: &'a ObjectCache,
+    pub(crate) memo: &'a AppliedMemo,
 }
 
 impl KnownState for CacheState<'_> {
@@ -56,5 +59,9 @@ impl KnownState for CacheState<'_> {
             ),
             CacheAnswer::NotSynced => Listing::Unknown,
         }
+    }
+
+    fn applied_before(&self, key: &ObjectKey, uid: &str, body: &Value) -> bool {
+        self.memo.matches(key, uid, body_hash(body))
     }
 }

@@ -13,7 +13,8 @@ use crate::core::plan::Plan;
 use crate::core::view::InMemoryView;
 use crate::core::{PlanInput, plan_with_activation};
 use crate::machine::{
-    ApplyAnswer, Complete, DeleteAnswer, ReadAnswer, Reconcile, Response, Settings, Step,
+    ApplyAnswer, ApplyRequest, Complete, DeleteAnswer, ReadAnswer, Reconcile, Response, Settings,
+    Step,
 };
 
 /// The result of [`settle`].
@@ -77,7 +78,7 @@ pub fn settle(input: &PlanInput<'_>, max_passes: usize) -> Settled {
             Step::Apply(items) => Response::Applied(
                 items
                     .iter()
-                    .map(|item| {
+                    .map(|ApplyRequest { item, .. }| {
                         let observed = machine.target(&item.node_id).and_then(|target| {
                             machine.observed(target, &item.key).or_else(|| {
                                 input.view.get(
@@ -103,6 +104,8 @@ pub fn settle(input: &PlanInput<'_>, max_passes: usize) -> Settled {
                 instance.set_status(status);
                 Response::StatusWritten(Some(instance.into_object()))
             }
+            // Offline writes never conflict, so this is never asked; the instance is at hand.
+            Step::ReadInstance => Response::InstanceRead(Some(machine.instance().object().clone())),
         };
         if machine.respond(response).is_err() {
             break;

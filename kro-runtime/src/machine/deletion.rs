@@ -4,17 +4,18 @@
 //!
 //! Steps: [`DeletionStep::ListMembers`] (unless the instance never got its ApplySet metadata,
 //! so no child was ever applied), then either [`DeletionStep::Delete`] of one wave followed by
-//! [`DeletionStep::WriteStatus`] and a wait for the wave's deletion events, or
-//! [`DeletionStep::RemoveFinalizer`] when no member is left.
+//! [`DeletionStep::WriteStatus`] (when the status changed; after a conflict the instance is
+//! read again and the write retried, as for a live instance) and a wait for the wave's
+//! deletion events, or [`DeletionStep::RemoveFinalizer`] when no member is left.
 
 use std::time::Duration;
 
-use kro_api::Instance;
 use kro_api::labels::{APPLYSET_ID_LABEL, FINALIZER, TOOLING_ANNOTATION};
+use kro_api::{Instance, InstanceError};
 use kro_applyset::{Deletion as MemberDeletion, PruneScope};
 use serde_json::{Value, json};
 
-use super::{MachineError, WaitingOn, deletion_waiting_on};
+use super::{MachineError, StatusWrite, WaitingOn, deletion_waiting_on};
 use crate::core::view::{object_annotations, object_labels};
 use crate::core::{DeletionOutcome, carries_finalizer, instance_deletion_scope, plan_deletion};
 
@@ -34,9 +35,12 @@ pub enum DeletionStep {
     /// Delete these members, each with its UID precondition; answer
     /// [`DeletionResponse::Deleted`].
     Delete(Vec<MemberDeletion>),
-    /// Write this `.status` through the status subresource; answer
-    /// [`DeletionResponse::StatusWritten`].
+    /// Write this `.status` through the status subresource over
+    /// [`DeletionReconcile::instance`]; answer [`DeletionResponse::StatusWritten`], or
+    /// [`DeletionResponse::StatusConflict`] when the server refused it with 409 Conflict.
     WriteStatus(Value),
+    /// Read the instance again (GET); answer [`DeletionResponse::InstanceRead`].
+    ReadInstance,
     /// Merge-patch the instance with this body (kro's finalizer removed, the others kept,
     /// conditional on the `resourceVersion` it carries); answer
     /// [`DeletionResponse::FinalizerRemoved`].
@@ -58,6 +62,10 @@ pub enum DeletionResponse {
     },
     /// The instance after the status write; `None` when it is gone.
     StatusWritten(Option<Value>),
+    /// The status write was refused with 409 Conflict: the instance changed since it was read.
+    StatusConflict,
+    /// The instance read for [`DeletionStep::ReadInstance`]; `None` when it is gone.
+    InstanceRead(Option<Value>),
     /// How the finalizer removal went.
     FinalizerRemoved(FinalizerAnswer),
 }
@@ -93,7 +101,8 @@ pub enum DeletionError {
         /// Why, naming the offending label or annotation.
         reason: String,
     },
-    /// A response that does not answer the last step.
+    /// A response that does not answer the last step, or a status write that kept
+    /// conflicting ([`MachineError::StatusConflicts`]).
     #[error(transparent)]
     Protocol(#[from] MachineError),
 }
@@ -109,6 +118,13 @@ enum Phase {
     WritingStatus {
         waiting_on: Vec<WaitingOn>,
         requeue: Duration,
+        write: StatusWrite,
+    },
+    /// Reading the instance again before retrying `write`.
+    Rereading {
+        waiting_on: Vec<WaitingOn>,
+        requeue: Duration,
+        write: StatusWrite,
     },
     RemovingFinalizer,
     Done(DeletionDone),
@@ -209,16 +225,14 @@ impl DeletionReconcile {
                 } else {
                     UNWATCHED_DELETION_REQUEUE
                 };
-                self.phase = Phase::WritingStatus {
-                    waiting_on,
-                    requeue,
-                };
-                Ok(DeletionStep::WriteStatus(status))
+                let write = StatusWrite::first(self.instance.object(), status);
+                Ok(self.write_status(waiting_on, requeue, write))
             }
             (
                 Phase::WritingStatus {
                     waiting_on,
                     requeue,
+                    ..
                 },
                 DeletionResponse::StatusWritten(instance),
             ) => {
@@ -226,6 +240,45 @@ impl DeletionReconcile {
                     self.instance.adopt(instance).map_err(MachineError::from)?;
                 }
                 Ok(self.done(waiting_on, Some(requeue), false))
+            }
+            (
+                Phase::WritingStatus {
+                    waiting_on,
+                    requeue,
+                    write,
+                },
+                DeletionResponse::StatusConflict,
+            ) => {
+                let write = write.after_conflict()?;
+                self.phase = Phase::Rereading {
+                    waiting_on,
+                    requeue,
+                    write,
+                };
+                Ok(DeletionStep::ReadInstance)
+            }
+            (
+                Phase::Rereading {
+                    waiting_on,
+                    requeue,
+                    write,
+                },
+                DeletionResponse::InstanceRead(fresh),
+            ) => {
+                // A vanished instance has no status to write; its deletion events follow.
+                let write = match fresh {
+                    Some(fresh) => {
+                        let next = write.retry_over(&fresh);
+                        match self.instance.adopt(fresh) {
+                            Ok(()) => next,
+                            // Another object took the name: the instance deleted is gone.
+                            Err(InstanceError::OtherObject { .. }) => None,
+                            Err(error) => return Err(MachineError::from(error).into()),
+                        }
+                    }
+                    None => None,
+                };
+                Ok(self.write_status(waiting_on, requeue, write))
             }
             (Phase::RemovingFinalizer, DeletionResponse::FinalizerRemoved(answer)) => {
                 Ok(match answer {
@@ -243,6 +296,25 @@ impl DeletionReconcile {
                 Err(MachineError::UnexpectedResponse { expected }.into())
             }
         }
+    }
+
+    /// Writes the deleting status when there is one to write, else ends the step.
+    fn write_status(
+        &mut self,
+        waiting_on: Vec<WaitingOn>,
+        requeue: Duration,
+        write: Option<StatusWrite>,
+    ) -> DeletionStep {
+        let Some(write) = write else {
+            return self.done(waiting_on, Some(requeue), false);
+        };
+        let status = write.status.clone();
+        self.phase = Phase::WritingStatus {
+            waiting_on,
+            requeue,
+            write,
+        };
+        DeletionStep::WriteStatus(status)
     }
 
     fn remove_finalizer(&mut self) -> DeletionStep {
@@ -278,7 +350,10 @@ impl Phase {
             Self::Start | Self::Done(_) => "no response (call step)",
             Self::Listing => "DeletionResponse::Members",
             Self::Deleting { .. } => "DeletionResponse::Deleted",
-            Self::WritingStatus { .. } => "DeletionResponse::StatusWritten",
+            Self::WritingStatus { .. } => {
+                "DeletionResponse::StatusWritten or DeletionResponse::StatusConflict"
+            }
+            Self::Rereading { .. } => "DeletionResponse::InstanceRead",
             Self::RemovingFinalizer => "DeletionResponse::FinalizerRemoved",
         }
     }

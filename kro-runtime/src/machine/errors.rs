@@ -31,7 +31,8 @@ impl NodeErrors {
                 self.forbidden.remove(node_id);
                 Some(object)
             }
-            ApplyAnswer::Rejected(message) => {
+            // A conflict reaches the errors only as a rejection (see `takeover`).
+            ApplyAnswer::Rejected(message) | ApplyAnswer::Conflict(message) => {
                 self.forbidden.remove(node_id);
                 self.messages.insert(node_id.to_owned(), message);
                 None

@@ -71,13 +71,19 @@ fn applied_rounds(mut machine: Reconcile<'_>) -> (Vec<Vec<String>>, Outcome) {
                 Response::InstanceWritten(written)
             }
             Step::Apply(items) => {
-                rounds.push(items.iter().map(|item| item.node_id.clone()).collect());
+                rounds.push(
+                    items
+                        .iter()
+                        .map(|request| request.item.node_id.clone())
+                        .collect(),
+                );
                 Response::Applied(
                     items
                         .iter()
-                        .map(|item| {
-                            let mut object = item.body.clone();
-                            object["metadata"]["uid"] = json!(format!("uid-{}", item.node_id));
+                        .map(|request| {
+                            let mut object = request.item.body.clone();
+                            object["metadata"]["uid"] =
+                                json!(format!("uid-{}", request.item.node_id));
                             ApplyAnswer::Applied(Arc::new(object))
                         })
                         .collect(),
@@ -85,6 +91,7 @@ fn applied_rounds(mut machine: Reconcile<'_>) -> (Vec<Vec<String>>, Outcome) {
             }
             Step::ListMembers(_) => Response::Members(Vec::new()),
             Step::Delete(wave) => Response::Deleted(vec![DeleteAnswer::Deleted; wave.len()]),
+            Step::ReadInstance => Response::InstanceRead(Some(machine.instance().object().clone())),
             Step::WriteStatus(status) => {
                 let mut written = machine.instance().clone();
                 written.set_status(status);

@@ -11,7 +11,13 @@
 //!    finalizer (first round) and the ApplySet parent metadata, written *before* any child is
 //!    applied so a crash never forgets where members may be. A waiting instance still becomes
 //!    an ApplySet parent on the first round, as upstream makes it.
-//! 3. **Apply** what changed since the last round ([`Step::Apply`]). Accepted objects go into
+//! 3. **Apply** what changed since the last round ([`Step::Apply`]); a change the driver
+//!    applied before to an object that still holds it needs no request, and the machine
+//!    answers it itself ([`KnownState::applied_before`], counted by
+//!    [`Reconcile::skipped_applies`]). An object the driver does not know is applied without
+//!    force first; on a conflict the machine reads it and lets `kro_applyset::check_membership`
+//!    decide between a forced apply and the node's error (see `takeover`). Accepted objects
+//!    go into
 //!    the overlay, so a layer whose objects are ready at once unlocks the next layer in the
 //!    same reconcile; rejections and refusals become that node's error. Rounds repeat until a
 //!    plan brings nothing new, the instance is suspended, or the round bound is reached.
@@ -19,16 +25,23 @@
 //!    [`Step::Delete`] per wave (highest apply order first, UID preconditions), then the
 //!    shrunk ApplySet annotations, unless a UID conflict leaves that for later.
 //! 5. **Write the status** ([`Step::WriteStatus`]) when it differs from the stored one, with
-//!    failed nodes marked, then [`Step::Done`] with the [`Outcome`].
+//!    failed nodes marked; after a conflict the instance is read again ([`Step::ReadInstance`])
+//!    and the write retried over it, at most [`MAX_STATUS_ATTEMPTS`] times. Then
+//!    [`Step::Done`] with the [`Outcome`].
 //!
 //! The machine reads no clock (`now` is given) and keeps no global state; its step sequence
 //! for a given instance, knowledge and answers is deterministic (snapshot-tested).
 
+#[cfg(test)]
+mod apply_tests;
 mod deletion;
 mod errors;
 #[cfg(test)]
 mod gating_tests;
 mod overlay;
+mod status;
+#[cfg(test)]
+mod status_tests;
 #[cfg(test)]
 mod tests;
 mod view;
@@ -44,7 +57,6 @@ use kro_cel::Activation;
 use kro_graph::{Graph, NodeKind};
 use serde_json::Value;
 
-use crate::compare::json_equal;
 use crate::core::{
     ApplyItem, Gating, InstanceState, KindMapping, Limits, Plan, PlanInput, PrunePlanInputs,
     Requeue, RgdIdentity, plan_with_activation,
@@ -56,6 +68,7 @@ pub use deletion::{
 };
 pub use errors::{REASON_APPLY_FAILED, REASON_FORBIDDEN, mark_apply_errors, mark_node_errors};
 pub use overlay::Read;
+pub use status::MAX_STATUS_ATTEMPTS;
 pub use view::{
     Complete, ExternalRead, Known, KnownState, Listing, RefSelection, selects_only_kro_children,
 };
@@ -63,6 +76,7 @@ pub use writes::{adopt_instance_response, instance_patch_body};
 
 use errors::NodeErrors;
 use overlay::Overlay;
+use status::StatusWrite;
 use view::MachineView;
 use writes::{labels_body, parent_body};
 
@@ -116,19 +130,35 @@ pub enum Step {
         /// The ApplySet parent labels and annotations.
         parent: Option<Value>,
     },
-    /// Server-side apply each item (`kro.run/applyset`, force; items of one call may go
-    /// concurrently); answer [`Response::Applied`] with one answer per item, in order.
-    Apply(Vec<ApplyItem>),
+    /// Server-side apply each request's item (field manager `kro.run/applyset`, forced when
+    /// the request says so; requests of one step may go concurrently); answer
+    /// [`Response::Applied`] with one answer per request, in order.
+    Apply(Vec<ApplyRequest>),
     /// List the ApplySet members in this scope; answer [`Response::Members`].
     ListMembers(PruneScope),
     /// Delete these objects, each with its UID precondition (one wave: they may go
     /// concurrently); answer [`Response::Deleted`].
     Delete(Vec<Deletion>),
-    /// Write this `.status` through the status subresource; answer
-    /// [`Response::StatusWritten`].
+    /// Write this `.status` through the status subresource over [`Reconcile::instance`] (its
+    /// `resourceVersion` included); answer [`Response::StatusWritten`], or
+    /// [`Response::StatusConflict`] when the server refused it with 409 Conflict.
     WriteStatus(Value),
+    /// Read the instance again (GET); answer [`Response::InstanceRead`].
+    ReadInstance,
     /// The reconcile is over.
     Done(Outcome),
+}
+
+/// One server-side apply the driver must send.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApplyRequest {
+    /// What to apply.
+    pub item: ApplyItem,
+    /// Whether to force field ownership. An object the driver does not know may belong to
+    /// someone else: its first apply goes without force, and a conflict
+    /// ([`ApplyAnswer::Conflict`]) makes the machine read the object and check whether kro may
+    /// take it over before a forced apply.
+    pub force: bool,
 }
 
 /// The answer to one [`Read`].
@@ -147,13 +177,15 @@ pub enum ReadAnswer {
 /// The answer to one apply.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ApplyAnswer {
-    /// Accepted: the object as the server returned it (or as observed when the driver skipped
-    /// a request that would have changed nothing).
+    /// Accepted: the object as the server returned it.
     Applied(Arc<Value>),
     /// Rejected by the server (validation, admission, a conflict with another ApplySet).
     Rejected(String),
-    /// 403 Forbidden on the apply or on the read before it: a permission the operator lacks.
+    /// 403 Forbidden: a permission the operator lacks.
     Forbidden(String),
+    /// An unforced apply was refused with 409 Conflict (another field manager owns a field
+    /// kro sets), with the server's message.
+    Conflict(String),
 }
 
 /// The answer to one delete.
@@ -180,6 +212,11 @@ pub enum Response {
     Deleted(Vec<DeleteAnswer>),
     /// The instance after [`Step::WriteStatus`]; `None` when it is gone.
     StatusWritten(Option<Value>),
+    /// [`Step::WriteStatus`] was refused with 409 Conflict: the instance changed since it was
+    /// read.
+    StatusConflict,
+    /// The instance read for [`Step::ReadInstance`]; `None` when it is gone.
+    InstanceRead(Option<Value>),
 }
 
 /// A resource the instance waits for.
@@ -254,6 +291,12 @@ pub enum MachineError {
         /// How many came.
         got: usize,
     },
+    /// The status write conflicted with another writer of the instance on every attempt.
+    #[error("the status write conflicted with another write of the instance {attempts} times")]
+    StatusConflicts {
+        /// How many attempts were made.
+        attempts: usize,
+    },
 }
 
 /// Where the machine is.
@@ -262,18 +305,29 @@ enum Phase {
     /// The next step plans.
     Plan,
     Reading(Vec<Read>),
-    /// Writing instance metadata; then apply these items, or finish when `None`.
-    Preparing(Option<Vec<ApplyItem>>),
-    /// The next step applies these items.
-    ApplyNext(Vec<ApplyItem>),
-    Applying(Vec<ApplyItem>),
+    /// Writing instance metadata; then apply these requests, or finish when `None`.
+    Preparing(Option<Vec<ApplyRequest>>),
+    /// The next step applies these requests.
+    ApplyNext(Vec<ApplyRequest>),
+    Applying(Vec<ApplyRequest>),
+    /// The next step reads these items' objects, whose unforced apply met a conflict.
+    TakeOverNext(Vec<ApplyItem>),
+    /// Reading them, to decide whether kro may take them over.
+    CheckingTakeOver(Vec<ApplyItem>),
     Finishing,
     Listing(PrunePlanInputs),
     /// The next step deletes wave `wave` or later of `plan`.
     Pruning(Pruning),
     Deleting(Pruning),
     WritingCompleted,
-    WritingStatus,
+    WritingStatus(StatusWrite),
+    /// The next step reads the instance again, then retries this status write.
+    RereadNext(StatusWrite),
+    Rereading(StatusWrite),
+    /// The next step writes this status.
+    WriteStatusNext(StatusWrite),
+    /// The reconcile cannot go on (a status write that conflicted on its last attempt).
+    Failed(MachineError),
     Done,
 }
 
@@ -298,6 +352,7 @@ pub struct Reconcile<'g> {
     converged: bool,
     prune_started: bool,
     prune_conflicts: bool,
+    skipped_applies: usize,
     phase: Phase,
 }
 
@@ -333,6 +388,7 @@ impl<'g> Reconcile<'g> {
             converged: false,
             prune_started: false,
             prune_conflicts: false,
+            skipped_applies: 0,
             phase: Phase::Plan,
         }
     }
@@ -374,6 +430,12 @@ impl<'g> Reconcile<'g> {
         self.plan_passes
     }
 
+    /// How many changed items the machine answered itself because the driver had applied the
+    /// same body before and the object still held it ([`KnownState::applied_before`]).
+    pub fn skipped_applies(&self) -> usize {
+        self.skipped_applies
+    }
+
     /// The target (kind, plural, scope) of resource node `id`.
     pub fn target(&self, node_id: &str) -> Option<&KindMapping> {
         self.targets.get(node_id)
@@ -402,9 +464,23 @@ impl<'g> Reconcile<'g> {
                 self.phase = Phase::Applying(items.clone());
                 Ok(Step::Apply(items))
             }
+            Phase::TakeOverNext(contested) => Ok(self.take_over_reads(contested)),
             Phase::Done => {
                 self.phase = Phase::Done;
                 Ok(Step::Done(self.outcome()))
+            }
+            Phase::RereadNext(write) => {
+                self.phase = Phase::Rereading(write);
+                Ok(Step::ReadInstance)
+            }
+            Phase::WriteStatusNext(write) => {
+                let status = write.status.clone();
+                self.phase = Phase::WritingStatus(write);
+                Ok(Step::WriteStatus(status))
+            }
+            Phase::Failed(error) => {
+                self.phase = Phase::Failed(error.clone());
+                Err(error)
             }
             waiting => {
                 let expected = waiting.expected();
@@ -432,6 +508,8 @@ impl<'g> Reconcile<'g> {
             (Phase::Preparing(next), Response::InstanceWritten(instance)) => {
                 self.instance.adopt(instance)?;
                 self.phase = match next {
+                    // Every change was applied before: the next round plans.
+                    Some(items) if items.is_empty() => Phase::Plan,
                     Some(items) => Phase::ApplyNext(items),
                     None => Phase::Finishing,
                 };
@@ -441,7 +519,14 @@ impl<'g> Reconcile<'g> {
                     self.phase = Phase::Applying(items);
                     return Err(error);
                 }
-                self.record_applies(items, answers);
+                self.answer_applies(items, answers);
+            }
+            (Phase::CheckingTakeOver(contested), Response::Read(answers)) => {
+                if let Err(error) = check_count("Read", contested.len(), answers.len()) {
+                    self.phase = Phase::CheckingTakeOver(contested);
+                    return Err(error);
+                }
+                self.check_take_over(contested, answers)?;
             }
             (Phase::Listing(prune), Response::Members(members)) => {
                 let plan = prune.plan(&members);
@@ -467,11 +552,32 @@ impl<'g> Reconcile<'g> {
                 self.instance.adopt(instance)?;
                 self.phase = Phase::Finishing;
             }
-            (Phase::WritingStatus, Response::StatusWritten(instance)) => {
+            (Phase::WritingStatus(_), Response::StatusWritten(instance)) => {
                 if let Some(instance) = instance {
                     self.instance.adopt(instance)?;
                 }
                 self.phase = Phase::Done;
+            }
+            (Phase::WritingStatus(write), Response::StatusConflict) => {
+                self.phase = match write.after_conflict() {
+                    Ok(write) => Phase::RereadNext(write),
+                    Err(error) => Phase::Failed(error),
+                };
+            }
+            (Phase::Rereading(write), Response::InstanceRead(fresh)) => {
+                // A vanished instance has no status to write.
+                self.phase = match fresh {
+                    Some(fresh) => {
+                        let next = write.retry_over(&fresh);
+                        match self.instance.adopt(fresh) {
+                            Ok(()) => next.map_or(Phase::Done, Phase::WriteStatusNext),
+                            // Another object took the name: the instance reconciled is gone.
+                            Err(InstanceError::OtherObject { .. }) => Phase::Done,
+                            Err(error) => Phase::Failed(error.into()),
+                        }
+                    }
+                    None => Phase::Done,
+                };
             }
             (phase, _) => {
                 let expected = phase.expected();
@@ -515,17 +621,25 @@ fn wave_deletions(plan: &PrunePlan, wave: usize) -> Vec<Deletion> {
 impl Phase {
     fn expected(&self) -> &'static str {
         match self {
-            Self::Plan | Self::Finishing | Self::Pruning(_) | Self::ApplyNext(_) | Self::Done => {
-                "no response (call step)"
-            }
-            Self::Reading(_) => "Response::Read",
+            Self::Plan
+            | Self::Finishing
+            | Self::Pruning(_)
+            | Self::ApplyNext(_)
+            | Self::TakeOverNext(_)
+            | Self::RereadNext(_)
+            | Self::WriteStatusNext(_)
+            | Self::Failed(_)
+            | Self::Done => "no response (call step)",
+            Self::Reading(_) | Self::CheckingTakeOver(_) => "Response::Read",
             Self::Preparing(_) | Self::WritingCompleted => "Response::InstanceWritten",
             Self::Applying(_) => "Response::Applied",
             Self::Listing(_) => "Response::Members",
             Self::Deleting(_) => "Response::Deleted",
-            Self::WritingStatus => "Response::StatusWritten",
+            Self::WritingStatus(_) => "Response::StatusWritten or Response::StatusConflict",
+            Self::Rereading(_) => "Response::InstanceRead",
         }
     }
 }
 
 mod steps;
+mod takeover;

@@ -1,13 +1,29 @@
 //! The decisions of each step: when to read, what to write to the instance, what to apply,
 //! whether to prune, what the status and the outcome say.
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use serde_json::Value;
+
+use super::Known;
+use crate::compare::contains;
+
 use super::{
-    ApplyAnswer, ApplyItem, InstanceState, MachineError, MachineView, Outcome, Phase, Plan,
-    PlanInput, Pruning, Reconcile, Requeue, Step, WaitingOn, json_equal, labels_body,
+    ApplyAnswer, ApplyItem, ApplyRequest, InstanceState, MachineError, MachineView, Outcome, Phase,
+    Plan, PlanInput, Pruning, Reconcile, Requeue, StatusWrite, Step, WaitingOn, labels_body,
     mark_node_errors, parent_body, plan_with_activation, wave_deletions,
 };
+
+/// Whether the driver applied the item's body to the observed object before and the object
+/// still holds it.
+fn applied_before(known: &dyn super::KnownState, item: &ApplyItem, observed: &Value) -> bool {
+    let uid = observed
+        .pointer("/metadata/uid")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    known.applied_before(&item.key, uid, &item.body) && contains(observed, &item.body)
+}
 
 /// After a prune left a UID conflict (a recreated object), retry soon.
 const PRUNE_CONFLICT_RETRY: Duration = Duration::from_secs(1);
@@ -53,11 +69,16 @@ impl Reconcile<'_> {
             return Ok(Step::Read(reads));
         }
         self.read_rounds = 0;
-        Ok(self.act_on(planned, activation))
+        self.act_on(planned, activation, known)
     }
 
     /// One apply round on a settled plan: prepare the instance, apply what changed, or finish.
-    fn act_on(&mut self, plan: Plan, activation: kro_cel::Activation) -> Step {
+    fn act_on(
+        &mut self,
+        plan: Plan,
+        activation: kro_cel::Activation,
+        known: &dyn super::KnownState,
+    ) -> Result<Step, MachineError> {
         let labels = if self.instance_prepared {
             None
         } else {
@@ -83,18 +104,62 @@ impl Reconcile<'_> {
             .filter(|_| !done || first_round)
             .and_then(|metadata| parent_body(self.instance.object(), metadata));
         self.last = Some((plan, activation));
-        let next = (!done).then_some(changed);
+        let next = (!done).then(|| self.skip_unchanged(changed, known));
         if labels.is_some() || parent.is_some() {
             self.phase = Phase::Preparing(next);
-            return Step::WriteInstanceMetadata { labels, parent };
+            return Ok(Step::WriteInstanceMetadata { labels, parent });
         }
         match next {
+            // Every change was applied before: the round is over without a request.
+            Some(items) if items.is_empty() => self.plan_step(known),
             Some(items) => {
                 self.phase = Phase::Applying(items.clone());
-                Step::Apply(items)
+                Ok(Step::Apply(items))
             }
-            None => self.finish_step(),
+            None => Ok(self.finish_step()),
         }
+    }
+
+    /// Answers the items the driver applied before whose observed object still holds the body
+    /// (a request would change nothing); the requests for the others, forced over objects the
+    /// driver knows (kro's own) and unforced over the rest (see `takeover`).
+    fn skip_unchanged(
+        &mut self,
+        items: Vec<ApplyItem>,
+        known: &dyn super::KnownState,
+    ) -> Vec<ApplyRequest> {
+        let mut requests = Vec::new();
+        let (mut skipped, mut answers) = (Vec::new(), Vec::new());
+        for item in items {
+            match self.observed_or_known(&item, known) {
+                Some(observed) if applied_before(known, &item, &observed) => {
+                    skipped.push(item);
+                    answers.push(ApplyAnswer::Applied(observed));
+                }
+                observed => requests.push(ApplyRequest {
+                    item,
+                    force: observed.is_some(),
+                }),
+            }
+        }
+        self.skipped_applies += skipped.len();
+        self.record_applies(skipped, answers);
+        requests
+    }
+
+    /// The object `item` applies to as this reconcile observed it, else as the driver knows it.
+    pub(super) fn observed_or_known(
+        &self,
+        item: &ApplyItem,
+        known: &dyn super::KnownState,
+    ) -> Option<Arc<Value>> {
+        let target = self.targets.get(&item.node_id)?;
+        self.observed(target, &item.key).or_else(|| {
+            match known.get(target, item.key.namespace.as_deref(), &item.key.name) {
+                Known::Object(object) => Some(object),
+                Known::Absent | Known::NoKroObject | Known::Unknown => None,
+            }
+        })
     }
 
     /// Lays apply answers into the overlay and the node errors.
@@ -165,13 +230,12 @@ impl Reconcile<'_> {
             self.errors.reason(),
             &self.now,
         );
-        let current = self.instance.status().unwrap_or(&serde_json::Value::Null);
-        if json_equal(current, &status) {
+        let Some(write) = StatusWrite::first(self.instance.object(), status) else {
             self.phase = Phase::Done;
             return Step::Done(self.outcome());
-        }
-        self.phase = Phase::WritingStatus;
-        Step::WriteStatus(status)
+        };
+        self.phase = Phase::WritingStatus(write.clone());
+        Step::WriteStatus(write.status)
     }
 
     /// The plan's state and waits, overridden by apply errors, which also bring the retry

@@ -6,7 +6,7 @@ use kro_graph::{OfflineResolver, compile};
 use serde_json::json;
 
 use super::*;
-use crate::core::{InMemoryView, LabelSelector};
+use crate::core::{InMemoryView, LabelSelector, merge_object};
 
 /// A ConfigMap, a Secret read by an external reference, and a second ConfigMap that waits for
 /// the first (readyWhen on data the server would add is not needed: observed means ready).
@@ -49,17 +49,17 @@ spec:
           copy: ${first.data.value}
 "#;
 
-fn graph() -> Graph {
+pub(super) fn graph() -> Graph {
     let rgd = ResourceGraphDefinition::from_yaml(CHAIN).expect("the test RGD parses");
     compile(&rgd, &OfflineResolver::new()).expect("the test RGD compiles")
 }
 
 /// The instance as the machine takes it.
-fn parsed(object: Value) -> Instance {
+pub(super) fn parsed(object: Value) -> Instance {
     Instance::from_object(object).expect("a stored instance")
 }
 
-fn instance() -> Value {
+pub(super) fn instance() -> Value {
     json!({
         "apiVersion": "kro.run/v1alpha1",
         "kind": "Chain",
@@ -68,7 +68,7 @@ fn instance() -> Value {
     })
 }
 
-fn settings() -> Settings {
+pub(super) fn settings() -> Settings {
     Settings {
         kro_version: "v0.9.4".into(),
         rgd: RgdIdentity {
@@ -79,7 +79,7 @@ fn settings() -> Settings {
     }
 }
 
-fn secret() -> Arc<Value> {
+pub(super) fn secret() -> Arc<Value> {
     Arc::new(json!({
         "apiVersion": "v1", "kind": "Secret",
         "metadata": {"name": "token", "namespace": "ns", "uid": "s-1"},
@@ -89,7 +89,7 @@ fn secret() -> Arc<Value> {
 
 /// What the scripted server does.
 #[derive(Clone, Copy)]
-enum Server {
+pub(super) enum Server {
     /// Accepts everything; the Secret exists.
     Accepting,
     /// Refuses to read Secrets (403).
@@ -99,7 +99,11 @@ enum Server {
 }
 
 /// Drives `machine` to the end against a scripted server; a transcript of steps and answers.
-fn drive(machine: &mut Reconcile<'_>, known: &dyn KnownState, server: Server) -> (String, Outcome) {
+pub(super) fn drive(
+    machine: &mut Reconcile<'_>,
+    known: &dyn KnownState,
+    server: Server,
+) -> (String, Outcome) {
     let mut transcript = String::new();
     let mut uid = 0;
     loop {
@@ -126,7 +130,7 @@ fn drive(machine: &mut Reconcile<'_>, known: &dyn KnownState, server: Server) ->
             Step::WriteInstanceMetadata { labels, parent } => {
                 let mut instance = machine.instance().object().clone();
                 for body in labels.iter().chain(parent.iter()) {
-                    merge(&mut instance, body);
+                    merge_object(&mut instance, body);
                 }
                 let _ = writeln!(
                     transcript,
@@ -136,7 +140,8 @@ fn drive(machine: &mut Reconcile<'_>, known: &dyn KnownState, server: Server) ->
                 );
                 Response::InstanceWritten(instance)
             }
-            Step::Apply(items) => {
+            Step::Apply(requests) => {
+                let items: Vec<_> = requests.into_iter().map(|request| request.item).collect();
                 let answers = items
                     .iter()
                     .map(|item| match server {
@@ -180,25 +185,14 @@ fn drive(machine: &mut Reconcile<'_>, known: &dyn KnownState, server: Server) ->
                 instance["status"] = status;
                 Response::StatusWritten(Some(instance))
             }
+            Step::ReadInstance => panic!("the scripted server never refuses a status write"),
         };
         machine.respond(response).expect("the answer fits the step");
     }
 }
 
-/// What a server-side apply of `body` does to the fields it names.
-fn merge(target: &mut Value, body: &Value) {
-    match (target, body) {
-        (Value::Object(target), Value::Object(body)) => {
-            for (key, value) in body {
-                merge(target.entry(key.clone()).or_insert(Value::Null), value);
-            }
-        }
-        (target, body) => *target = body.clone(),
-    }
-}
-
 /// A cache of kro's children that knows nothing of Secrets (not owned by kro).
-struct ChildCache;
+pub(super) struct ChildCache;
 
 impl KnownState for ChildCache {
     fn get(&self, target: &KindMapping, _: Option<&str>, _: &str) -> Known {
@@ -284,17 +278,8 @@ fn a_rejected_apply_errors_the_node_retries_soon_and_skips_prune() {
     );
 }
 
-#[test]
-fn a_settled_instance_costs_no_write() {
-    let graph = graph();
-    let mut machine = Reconcile::new(
-        &graph,
-        parsed(instance()),
-        "2026-01-01T00:00:00Z",
-        settings(),
-    );
-    drive(&mut machine, &ChildCache, Server::Accepting);
-    // The cluster now holds what the first reconcile applied.
+/// The cluster after `machine`'s reconcile: the Secret and every child it applied.
+pub(super) fn cluster_after(machine: &Reconcile<'_>) -> InMemoryView {
     let mut cluster = InMemoryView::new();
     cluster
         .insert(secret().as_ref().clone())
@@ -312,11 +297,25 @@ fn a_settled_instance_costs_no_write() {
             .insert(object.as_ref().clone())
             .expect("a valid object");
     }
-    let settled = machine.instance().object().clone();
-    let mut again = Reconcile::new(&graph, parsed(settled), "2026-01-01T00:01:00Z", settings());
+    cluster
+}
+
+#[test]
+fn a_settled_instance_costs_no_write() {
+    let graph = graph();
+    let mut machine = Reconcile::new(
+        &graph,
+        parsed(instance()),
+        "2026-01-01T00:00:00Z",
+        settings(),
+    );
+    drive(&mut machine, &ChildCache, Server::Accepting);
+    let cluster = cluster_after(&machine);
+    let settled = machine.instance().clone();
+    let mut again = Reconcile::new(&graph, settled, "2026-01-01T00:01:00Z", settings());
     let (transcript, outcome) = drive(&mut again, &cluster, Server::Accepting);
-    // The children are unchanged, so the apply is the only request left: the driver may skip
-    // it when its memo says the same body was applied (the executor does).
+    // The children are unchanged, so the apply is the only request left: a driver that
+    // remembers what it applied skips that too (see `apply_tests`).
     assert_eq!(
         transcript
             .lines()
@@ -366,13 +365,14 @@ fn prune_deletes_orphans_wave_by_wave_and_a_uid_conflict_defers_the_inventory_sh
                 ));
                 let mut instance = machine.instance().object().clone();
                 for body in labels.iter().chain(parent.iter()) {
-                    merge(&mut instance, body);
+                    merge_object(&mut instance, body);
                 }
                 machine
                     .respond(Response::InstanceWritten(instance))
                     .expect("fits");
             }
-            Step::Apply(items) => {
+            Step::Apply(requests) => {
+                let items: Vec<_> = requests.into_iter().map(|request| request.item).collect();
                 let answers = items
                     .iter()
                     .map(|item| ApplyAnswer::Applied(Arc::new(item.body.clone())))
@@ -397,6 +397,7 @@ fn prune_deletes_orphans_wave_by_wave_and_a_uid_conflict_defers_the_inventory_sh
                     .respond(Response::StatusWritten(Some(instance)))
                     .expect("fits");
             }
+            Step::ReadInstance => panic!("no status write conflicts here"),
         }
     }
     // The parent metadata before the applies, the prune, and no shrink after the conflict.
@@ -502,7 +503,7 @@ fn reads_that_never_settle_end_the_reconcile_with_an_error() {
 
 /// The instance after its first reconcile wrote kro's labels, finalizer and ApplySet
 /// metadata (contains-group-kinds ConfigMap), marked for deletion.
-fn deleting_instance() -> Value {
+pub(super) fn deleting_instance() -> Value {
     let graph = graph();
     let mut machine = Reconcile::new(
         &graph,
@@ -518,7 +519,7 @@ fn deleting_instance() -> Value {
     instance
 }
 
-fn member(instance: &Value, name: &str, order: u32) -> Value {
+pub(super) fn member(instance: &Value, name: &str, order: u32) -> Value {
     json!({
         "apiVersion": "v1", "kind": "ConfigMap",
         "metadata": {

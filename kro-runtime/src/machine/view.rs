@@ -10,6 +10,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use kro_api::labels::{INSTANCE_ID_LABEL, OWNED_LABEL, PART_OF_LABEL};
+use kro_applyset::ObjectKey;
 use serde_json::Value;
 
 use super::overlay::{Overlay, Read};
@@ -57,6 +58,14 @@ pub trait KnownState {
     /// Whether the resource node `node_id` counts as ready whatever its readiness conditions
     /// say (offline previews).
     fn assumed_ready(&self, _node_id: &str) -> bool {
+        false
+    }
+
+    /// Whether the driver already applied `body` to the object `key` while it had UID `uid`.
+    /// When the observed object still holds the body, applying it again would change nothing,
+    /// so the machine answers that apply itself. A driver that keeps no such memory answers
+    /// `false` (every changed item is then applied).
+    fn applied_before(&self, _key: &ObjectKey, _uid: &str, _body: &Value) -> bool {
         false
     }
 }

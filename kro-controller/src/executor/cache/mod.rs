@@ -43,7 +43,7 @@ use watch::run_watch;
 pub use identity::KindApi;
 use identity::store_key;
 pub use kro_api::{KindMapping, ObjectKey};
-pub(crate) use metadata::{labels_of, part_of, uid_of};
+pub(crate) use metadata::{labels_of, uid_of};
 pub use write::WriteGuard;
 
 /// What the cache knows about a read.
