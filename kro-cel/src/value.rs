@@ -222,14 +222,6 @@ pub(crate) fn to_json(
     bytes: BytesPolicy,
     path: &mut String,
 ) -> Result<Option<serde_json::Value>, ConversionError> {
-    let error = |path: &str, message: String| ConversionError {
-        path: if path.is_empty() {
-            "<result>".to_owned()
-        } else {
-            path.to_owned()
-        },
-        message,
-    };
     let json = match value {
         Value::Null => serde_json::Value::Null,
         Value::Bool(b) => serde_json::Value::Bool(*b),
@@ -237,7 +229,7 @@ pub(crate) fn to_json(
         Value::UInt(u) => match i64::try_from(*u) {
             Ok(i) => serde_json::Value::from(i),
             Err(_) => {
-                return Err(error(
+                return Err(conversion_error(
                     path,
                     format!("uint {u} does not fit a 64-bit integer"),
                 ));
@@ -245,7 +237,12 @@ pub(crate) fn to_json(
         },
         Value::Float(f) => match serde_json::Number::from_f64(*f) {
             Some(n) => serde_json::Value::Number(n),
-            None => return Err(error(path, format!("double {f} has no JSON form"))),
+            None => {
+                return Err(conversion_error(
+                    path,
+                    format!("double {f} has no JSON form"),
+                ));
+            }
         },
         Value::String(s) => serde_json::Value::String(s.as_str().to_owned()),
         Value::Bytes(b) => match bytes {
@@ -253,7 +250,7 @@ pub(crate) fn to_json(
                 base64::engine::general_purpose::STANDARD.encode(b.as_slice()),
             ),
             BytesPolicy::Reject => {
-                return Err(error(
+                return Err(conversion_error(
                     path,
                     "bytes cannot be written to JSON: encode it explicitly, for example with \
                      base64.encode() or string()"
@@ -263,18 +260,7 @@ pub(crate) fn to_json(
         },
         Value::Timestamp(t) => serde_json::Value::String(rfc3339(t)),
         Value::Duration(d) => serde_json::Value::String(go_duration(d)),
-        Value::List(items) => {
-            let base = path.len();
-            let mut out = Vec::with_capacity(items.len());
-            for (index, item) in items.iter().enumerate() {
-                path.push_str(&format!("[{index}]"));
-                if let Some(json) = to_json(item, bytes, path)? {
-                    out.push(json);
-                }
-                path.truncate(base);
-            }
-            serde_json::Value::Array(out)
-        }
+        Value::List(items) => list_to_json(items, bytes, path)?,
         Value::Map(map) => {
             let mut entries: Vec<(String, &Value)> =
                 map.map.iter().map(|(k, v)| (key_string(k), v)).collect();
@@ -282,66 +268,111 @@ pub(crate) fn to_json(
             let base = path.len();
             let mut out = serde_json::Map::new();
             for (name, item) in entries {
-                if !path.is_empty() {
-                    path.push('.');
-                }
-                path.push_str(&name);
-                if let Some(json) = to_json(item, bytes, path)? {
+                if let Some(json) = field_to_json(&name, item, bytes, path, base)? {
                     out.insert(name, json);
                 }
-                path.truncate(base);
             }
             serde_json::Value::Object(out)
         }
-        Value::Opaque(opaque) => {
-            if is_omit(value) {
-                return Ok(None);
-            }
-            if let Some(object) = crate::eval::object::as_object(value) {
-                let base = path.len();
-                let mut out = serde_json::Map::new();
-                for (name, item) in object.raw_fields() {
-                    let item = match item {
-                        Raw::Text(text) => {
-                            out.insert(name.to_owned(), serde_json::Value::String(text.to_owned()));
-                            continue;
-                        }
-                        Raw::Value(item) => item,
-                    };
-                    if !path.is_empty() {
-                        path.push('.');
-                    }
-                    path.push_str(name);
-                    if let Some(json) = to_json(item, bytes, path)? {
-                        out.insert(name.to_owned(), json);
-                    }
-                    path.truncate(base);
-                }
-                return Ok(Some(serde_json::Value::Object(out)));
-            }
-            if let Some(optional) = opaque.downcast_ref::<OptionalValue>() {
-                return match optional.value() {
-                    Some(inner) => to_json(inner, bytes, path),
-                    None => Ok(Some(serde_json::Value::Null)),
-                };
-            }
-            return Err(error(
-                path,
-                format!(
-                    "a value of type {} has no JSON form: convert it first (for example with \
-                     string())",
-                    opaque.runtime_type_name()
-                ),
-            ));
-        }
+        Value::Opaque(_) => return opaque_to_json(value, bytes, path),
         Value::Struct(_) | Value::Function(..) => {
-            return Err(error(
+            return Err(conversion_error(
                 path,
                 format!("a {:?} value has no JSON form", value.type_of()),
             ));
         }
     };
     Ok(Some(json))
+}
+
+/// The error at `path` (`<result>` for the value itself).
+fn conversion_error(path: &str, message: String) -> ConversionError {
+    ConversionError {
+        path: if path.is_empty() {
+            "<result>".to_owned()
+        } else {
+            path.to_owned()
+        },
+        message,
+    }
+}
+
+fn list_to_json(
+    items: &[Value],
+    bytes: BytesPolicy,
+    path: &mut String,
+) -> Result<serde_json::Value, ConversionError> {
+    let base = path.len();
+    let mut out = Vec::with_capacity(items.len());
+    for (index, item) in items.iter().enumerate() {
+        path.push_str(&format!("[{index}]"));
+        if let Some(json) = to_json(item, bytes, path)? {
+            out.push(json);
+        }
+        path.truncate(base);
+    }
+    Ok(serde_json::Value::Array(out))
+}
+
+/// One field of a map or object, with `name` appended to `path` while it converts (`path` is
+/// `base` long again afterwards).
+fn field_to_json(
+    name: &str,
+    item: &Value,
+    bytes: BytesPolicy,
+    path: &mut String,
+    base: usize,
+) -> Result<Option<serde_json::Value>, ConversionError> {
+    if !path.is_empty() {
+        path.push('.');
+    }
+    path.push_str(name);
+    let json = to_json(item, bytes, path);
+    path.truncate(base);
+    json
+}
+
+/// kro's opaque values: `omit()` (no value), objects read from the cluster, optionals; any
+/// other opaque value has no JSON form.
+fn opaque_to_json(
+    value: &Value,
+    bytes: BytesPolicy,
+    path: &mut String,
+) -> Result<Option<serde_json::Value>, ConversionError> {
+    if is_omit(value) {
+        return Ok(None);
+    }
+    if let Some(object) = crate::eval::object::as_object(value) {
+        let base = path.len();
+        let mut out = serde_json::Map::new();
+        for (name, item) in object.raw_fields() {
+            let json = match item {
+                Raw::Text(text) => Some(serde_json::Value::String(text.to_owned())),
+                Raw::Value(item) => field_to_json(name, item, bytes, path, base)?,
+            };
+            if let Some(json) = json {
+                out.insert(name.to_owned(), json);
+            }
+        }
+        return Ok(Some(serde_json::Value::Object(out)));
+    }
+    let Value::Opaque(opaque) = value else {
+        return Err(conversion_error(path, "not an opaque value".to_owned()));
+    };
+    if let Some(optional) = opaque.downcast_ref::<OptionalValue>() {
+        return match optional.value() {
+            Some(inner) => to_json(inner, bytes, path),
+            None => Ok(Some(serde_json::Value::Null)),
+        };
+    }
+    Err(conversion_error(
+        path,
+        format!(
+            "a value of type {} has no JSON form: convert it first (for example with \
+             string())",
+            opaque.runtime_type_name()
+        ),
+    ))
 }
 
 /// A map key as a JSON object key. Only string keys appear in Kubernetes objects; other key

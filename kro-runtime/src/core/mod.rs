@@ -169,67 +169,13 @@ pub fn plan_with_activation(input: &PlanInput<'_>) -> (Plan, Activation) {
     );
     let (mut walked, activation) = walker.walk(graph.topological_order());
 
-    let tooling = version.tooling();
-    let mut instance_error = None;
-    let (parent_metadata, inventory) =
-        match PassInventory::new(instance.parent(), &walked.wanted, &annotations) {
-            Ok(inventory) => (Some(inventory.superset_metadata(&tooling)), Some(inventory)),
-            Err(error) => {
-                instance_error =
-                    Some(kro_api::ErrorChain::new(&InstanceError::Inventory(error)).to_string());
-                (
-                    Some(kro_applyset::ParentMetadata::for_applied(
-                        &instance.parent(),
-                        &tooling,
-                        &walked.wanted,
-                    )),
-                    None,
-                )
-            }
-        };
-    let prune = inventory
-        .filter(|_| prune_gate(walked.incomplete, false).is_ok())
-        .map(|inventory| PrunePlanInputs {
-            inventory,
-            applied: std::mem::take(&mut walked.wanted),
-            graph_apply_orders: graph
-                .resources()
-                .iter()
-                .map(|node| (node.id().to_owned(), node.wave()))
-                .collect(),
-            tooling,
-        });
-
-    let generation = generation(input.instance);
-    let previous = previous_conditions(input.previous_status);
-    let built_in = built_in_conditions(
-        resources_ready(&walked.nodes, instance_error.as_deref()),
-        &previous,
-        generation,
-        input.now,
-    );
-    let author = (!graph.instance().conditions().is_empty())
-        .then(|| author_conditions(graph, &activation, &previous, generation, input.now));
-    let resources = explains_resources(graph).then(|| {
-        resources_explanation(
-            &walked.nodes,
-            input.previous_status,
-            creation_timestamp(input.instance),
-            input.now,
-        )
-    });
-    let any_node_error = instance_error.is_some()
-        || walked
-            .nodes
-            .iter()
-            .any(|node| node.state == NodeState::Error);
-    let (status, instance_state) = assemble(StatusParts {
-        fields: project_fields(graph, &activation),
-        built_in,
-        author,
-        any_node_error,
-        resources,
-    });
+    let PassSet {
+        parent_metadata,
+        prune,
+        instance_error,
+    } = pass_set(graph, &instance, &version, &annotations, &mut walked);
+    let (status, instance_state) =
+        pass_status(input, &walked.nodes, &activation, instance_error.as_deref());
     let requeue = requeue(&walked.nodes, instance_state, input.limits);
     let plan = Plan {
         nodes: walked.nodes,
@@ -252,6 +198,96 @@ pub fn plan_with_activation(input: &PlanInput<'_>) -> (Plan, Activation) {
         instance_error,
     };
     (plan, activation)
+}
+
+/// What a pass makes of the ApplySet: the parent metadata to write, the prune inputs (when
+/// pruning is safe), and the instance's error when its recorded inventory does not parse.
+struct PassSet {
+    parent_metadata: Option<kro_applyset::ParentMetadata>,
+    prune: Option<PrunePlanInputs>,
+    instance_error: Option<String>,
+}
+
+fn pass_set(
+    graph: &Graph,
+    instance: &InstanceRef,
+    version: &KroVersion,
+    annotations: &BTreeMap<String, String>,
+    walked: &mut walk::WalkResult,
+) -> PassSet {
+    let tooling = version.tooling();
+    let (parent_metadata, inventory, instance_error) =
+        match PassInventory::new(instance.parent(), &walked.wanted, annotations) {
+            Ok(inventory) => (
+                Some(inventory.superset_metadata(&tooling)),
+                Some(inventory),
+                None,
+            ),
+            Err(error) => (
+                Some(kro_applyset::ParentMetadata::for_applied(
+                    &instance.parent(),
+                    &tooling,
+                    &walked.wanted,
+                )),
+                None,
+                Some(kro_api::ErrorChain::new(&InstanceError::Inventory(error)).to_string()),
+            ),
+        };
+    let prune = inventory
+        .filter(|_| prune_gate(walked.incomplete, false).is_ok())
+        .map(|inventory| PrunePlanInputs {
+            inventory,
+            applied: std::mem::take(&mut walked.wanted),
+            graph_apply_orders: graph
+                .resources()
+                .iter()
+                .map(|node| (node.id().to_owned(), node.wave()))
+                .collect(),
+            tooling,
+        });
+    PassSet {
+        parent_metadata,
+        prune,
+        instance_error,
+    }
+}
+
+/// The status a pass writes (projected fields, conditions, `resources`) and the state it
+/// gives the instance.
+fn pass_status(
+    input: &PlanInput<'_>,
+    nodes: &[NodeOutcome],
+    activation: &Activation,
+    instance_error: Option<&str>,
+) -> (Value, InstanceState) {
+    let graph = input.graph;
+    let generation = generation(input.instance);
+    let previous = previous_conditions(input.previous_status);
+    let built_in = built_in_conditions(
+        resources_ready(nodes, instance_error),
+        &previous,
+        generation,
+        input.now,
+    );
+    let author = (!graph.instance().conditions().is_empty())
+        .then(|| author_conditions(graph, activation, &previous, generation, input.now));
+    let resources = explains_resources(graph).then(|| {
+        resources_explanation(
+            nodes,
+            input.previous_status,
+            creation_timestamp(input.instance),
+            input.now,
+        )
+    });
+    let any_node_error =
+        instance_error.is_some() || nodes.iter().any(|node| node.state == NodeState::Error);
+    assemble(StatusParts {
+        fields: project_fields(graph, activation),
+        built_in,
+        author,
+        any_node_error,
+        resources,
+    })
 }
 
 fn requeue(nodes: &[NodeOutcome], state: InstanceState, limits: Limits) -> Requeue {
