@@ -39,6 +39,18 @@ impl ParentRef {
     }
 }
 
+/// The object `key` names as an ApplySet parent (the parent id has no version).
+impl From<&kro_api::ObjectKey> for ParentRef {
+    fn from(key: &kro_api::ObjectKey) -> Self {
+        Self {
+            group: key.group.clone(),
+            kind: key.kind.clone(),
+            namespace: key.namespace.clone(),
+            name: key.name.clone(),
+        }
+    }
+}
+
 /// A kro instance: the ApplySet parent plus what children record about it in their labels.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct InstanceRef {

@@ -101,7 +101,7 @@ where
     })
 }
 
-type LastStates = HashMap<ObjectRef<DynamicObject>, DynamicObject>;
+type LastStates<K> = HashMap<ObjectRef<K>, K>;
 
 /// Instances that disappeared without being marked for deletion although they carried kro's
 /// finalizer: the API server let a delete through that raced with the finalizer's addition,
@@ -112,21 +112,37 @@ type LastStates = HashMap<ObjectRef<DynamicObject>, DynamicObject>;
 /// reference as not found (`kube::runtime::controller::Error::ObjectNotFound`), after any
 /// running reconcile of that instance ended; [`VanishedInstances::take`] gives the last state
 /// to pass to [`Executor::sweep_vanished_instance`](crate::Executor::sweep_vanished_instance).
-#[derive(Debug, Clone)]
-pub struct VanishedInstances {
+///
+/// `K` is the type the controller stores instances as, usually [`DynamicObject`].
+#[derive(Debug)]
+pub struct VanishedInstances<K = DynamicObject>
+where
+    K: Resource<DynamicType = ApiResource>,
+{
     resource: ApiResource,
-    last_states: Arc<Mutex<LastStates>>,
-    queue: mpsc::UnboundedSender<ObjectRef<DynamicObject>>,
+    last_states: Arc<Mutex<LastStates<K>>>,
+    queue: mpsc::UnboundedSender<ObjectRef<K>>,
 }
 
-impl VanishedInstances {
+// Not derived: a derive would ask `K: Clone` of the handle, which only shares the states.
+impl<K: Resource<DynamicType = ApiResource>> Clone for VanishedInstances<K> {
+    fn clone(&self) -> Self {
+        Self {
+            resource: self.resource.clone(),
+            last_states: Arc::clone(&self.last_states),
+            queue: self.queue.clone(),
+        }
+    }
+}
+
+impl<K> VanishedInstances<K>
+where
+    K: Resource<DynamicType = ApiResource> + Clone + Send + 'static,
+{
     /// A tracker for instances of `instance`'s kind, and the stream of references to queue.
     pub fn new(
         instance: &ApiResource,
-    ) -> (
-        Self,
-        impl Stream<Item = ObjectRef<DynamicObject>> + Send + 'static,
-    ) {
+    ) -> (Self, impl Stream<Item = ObjectRef<K>> + Send + 'static) {
         let (queue, receiver) = mpsc::unbounded_channel();
         let refs = stream::unfold(receiver, |mut receiver| async move {
             let object_ref = receiver.recv().await?;
@@ -142,13 +158,13 @@ impl VanishedInstances {
 
     /// Looks at one event of the instance watch: the deletion of an instance that vanished
     /// unfinalized is remembered and its reference queued. Returns whether it was.
-    pub fn observe(&self, event: &watcher::Event<DynamicObject>) -> bool {
+    pub fn observe(&self, event: &watcher::Event<K>) -> bool {
         let watcher::Event::Delete(object) = event else {
             return false;
         };
-        let unfinalized = serde_json::to_value(object)
-            .is_ok_and(|value| kro_runtime::core::vanished_unfinalized(&value));
-        if !unfinalized {
+        // The decision reads the metadata only (finalizers, deletion mark).
+        let metadata = serde_json::json!({ "metadata": object.meta() });
+        if !kro_runtime::core::vanished_unfinalized(&metadata) {
             return false;
         }
         let object_ref = ObjectRef::from_obj_with(object, self.resource.clone());
@@ -160,11 +176,11 @@ impl VanishedInstances {
 
     /// The last state of a vanished instance whose reference the controller reported as not
     /// found, once; `None` for any other reference.
-    pub fn take(&self, object_ref: &ObjectRef<DynamicObject>) -> Option<DynamicObject> {
+    pub fn take(&self, object_ref: &ObjectRef<K>) -> Option<K> {
         self.lock().remove(object_ref)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, LastStates> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, LastStates<K>> {
         self.last_states
             .lock()
             .unwrap_or_else(PoisonError::into_inner)

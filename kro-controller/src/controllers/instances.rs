@@ -44,10 +44,11 @@ use super::rgd::truncate;
 use super::runner::Runner;
 use super::stored_instance::StoredInstance;
 use crate::Outcome;
+use crate::embed::VanishedInstances;
 use crate::executor::KindApi as _;
 use crate::executor::{Executor, ExecutorConfig, ObjectCache};
 use streams::{WatchSignals, instance_events, reconcile_triggers};
-use vanished::{VanishedInstances, sweep_vanished};
+use vanished::sweep_vanished;
 
 /// The annotation that suspends an instance's reconciliation.
 const SUSPEND_ANNOTATION: &str = kro_applyset::labels::RECONCILE_ANNOTATION;
@@ -249,12 +250,10 @@ async fn run_controller(
     let store = writer.as_reader();
     let telemetry = Arc::new(telemetry(&kind, &shared.env));
     telemetry.attached();
-    let vanished = VanishedInstances::default();
-    let (vanished_tx, vanished_rx) = mpsc::unbounded_channel();
+    let (vanished, vanished_refs) = VanishedInstances::<StoredInstance>::new(&resource);
     let (listed_tx, listed_rx) = mpsc::unbounded_channel();
     let signals = WatchSignals {
         vanished: vanished.clone(),
-        vanished_tx,
         listed_tx,
     };
     let instances = instance_events(api, writer, &store, &resource, &telemetry, signals);
@@ -263,7 +262,7 @@ async fn run_controller(
         &resource,
         &store,
         requeue_all,
-        vanished_rx,
+        vanished_refs,
         &telemetry,
     );
 

@@ -8,21 +8,18 @@ use std::time::Duration;
 
 use kro_api::Instance;
 use kro_graph::Graph;
-use kro_runtime::core::{
-    InstanceState, instance_deletion_scope, vanished_instance_deletions, vanished_unfinalized,
-};
+use kro_runtime::core::InstanceState;
 use kro_runtime::machine::{
     DeletionError, DeletionReconcile, DeletionResponse, DeletionStep, FinalizerAnswer,
-    never_applied,
 };
-use kube::api::{DynamicObject, Patch, PatchParams};
+use kube::api::{Patch, PatchParams};
 use serde_json::Value;
 
 use super::error::status_code;
-use super::instance::{StatusWritten, instance_json, now_rfc3339, parse_instance};
+use super::instance::{StatusWritten, now_rfc3339};
 use super::live::machine_error;
 use super::members::{ListFrom, delete_all, list_members};
-use super::{Error, Executor, Outcome, ReconcileStats, VanishedInstance, WaitingOn};
+use super::{Error, Executor, Outcome, ReconcileStats, WaitingOn};
 
 impl Executor {
     /// One step of a deleting instance: [`DeletionReconcile`] decides, this carries it out.
@@ -148,83 +145,6 @@ impl Executor {
             )),
         }
     }
-
-    /// Deletes what an instance left behind when it disappeared while it still carried kro's
-    /// finalizer, so that kro never ran its deletion.
-    ///
-    /// The API server can let a delete remove an object whose finalizer was added concurrently
-    /// (kubernetes issue 77988): kro's finalizer write succeeds, the instance is gone a moment
-    /// later, and the children kro applies meanwhile would be left with no instance. Call this
-    /// with the instance's last state (the watch's deletion event) once no reconcile of it is
-    /// running. Members are listed from the server, not the watch, which may not have reported
-    /// a child created a moment ago.
-    ///
-    /// # Errors
-    /// Reading the instance, listing or deleting members failed, or the last state's inventory
-    /// does not validate.
-    pub async fn sweep_vanished_instance(
-        &self,
-        graph: &Graph,
-        last_state: &DynamicObject,
-    ) -> Result<VanishedInstance, Error> {
-        self.mapper.learn_graph(graph);
-        let last_state = parse_instance(instance_json(graph, last_state)?)?;
-        let instance = last_state.object();
-        if !vanished_unfinalized(instance) {
-            return Ok(VanishedInstance::Finalized);
-        }
-        if never_applied(instance) {
-            return Ok(VanishedInstance::NeverApplied);
-        }
-        let (_, api) = self.instance_api(graph, &last_state);
-        let name = last_state.name();
-        let current = api
-            .get_metadata_opt(name)
-            .await
-            .map_err(|source| Error::kube(format!("reading instance {name}"), source))?;
-        if current.is_some() {
-            return Ok(VanishedInstance::StillThere);
-        }
-        self.cache
-            .watch_external_refs(last_state.key(), BTreeSet::new());
-        let blocked = |reason| deletion_blocked(last_state.namespace(), name, reason);
-        let members = self
-            .inventory_members(instance, ListFrom::Server, blocked)
-            .await?;
-        let deletions = vanished_instance_deletions(instance, &members).map_err(blocked)?;
-        let requests: Vec<_> = deletions.iter().collect();
-        delete_all(
-            &self.client,
-            &self.mapper,
-            &requests,
-            self.config.concurrency,
-        )
-        .await?;
-        for deletion in &deletions {
-            self.memo.forget(&deletion.key);
-        }
-        Ok(VanishedInstance::Swept(
-            deletions.into_iter().map(|deletion| deletion.key).collect(),
-        ))
-    }
-
-    /// The members of the ApplySet the instance's inventory records; `blocked` words the error
-    /// of an inventory that does not validate.
-    async fn inventory_members(
-        &self,
-        instance: &Value,
-        from: ListFrom,
-        blocked: impl Fn(String) -> Error,
-    ) -> Result<Vec<Value>, Error> {
-        let scope = instance_deletion_scope(instance).map_err(blocked)?;
-        Ok(
-            list_members(&self.client, &self.cache, &self.mapper, &scope, from)
-                .await?
-                .into_iter()
-                .map(|member| Arc::unwrap_or_clone(member.object))
-                .collect(),
-        )
-    }
 }
 
 /// The error of a deletion the instance's inventory does not allow.
@@ -236,7 +156,7 @@ fn deletion_blocked(namespace: Option<&str>, name: &str, reason: String) -> Erro
 }
 
 /// The executor's error for a deletion the machine stopped.
-fn deletion_error(instance: &Instance, error: DeletionError) -> Error {
+pub(super) fn deletion_error(instance: &Instance, error: DeletionError) -> Error {
     match error {
         DeletionError::Blocked { reason } => {
             deletion_blocked(instance.namespace(), instance.name(), reason)

@@ -69,23 +69,7 @@ impl Executor {
                     Response::Members(members.into_iter().map(|member| member.meta).collect())
                 }
                 Step::Delete(deletions) => {
-                    stats.deletes += deletions.len();
-                    let wave: Vec<_> = deletions.iter().collect();
-                    let results =
-                        delete_all(&self.client, &self.mapper, &wave, self.config.concurrency)
-                            .await?;
-                    let answers = deletions
-                        .iter()
-                        .zip(results)
-                        .map(|(deletion, result)| {
-                            self.memo.forget(&deletion.key);
-                            match result {
-                                DeleteResult::UidConflict => DeleteAnswer::UidConflict,
-                                DeleteResult::Deleted | DeleteResult::Gone => DeleteAnswer::Deleted,
-                            }
-                        })
-                        .collect();
-                    Response::Deleted(answers)
+                    Response::Deleted(self.prune_wave(&deletions, stats).await?)
                 }
                 Step::WriteStatus(status) => {
                     match self
@@ -129,6 +113,29 @@ impl Executor {
             stats: ReconcileStats::default(),
             elapsed: Duration::ZERO,
         })
+    }
+
+    /// Deletes one prune wave; one answer per deletion, in order.
+    async fn prune_wave(
+        &self,
+        deletions: &[kro_applyset::Deletion],
+        stats: &mut ReconcileStats,
+    ) -> Result<Vec<DeleteAnswer>, Error> {
+        stats.deletes += deletions.len();
+        let wave: Vec<_> = deletions.iter().collect();
+        let results =
+            delete_all(&self.client, &self.mapper, &wave, self.config.concurrency).await?;
+        Ok(deletions
+            .iter()
+            .zip(results)
+            .map(|(deletion, result)| {
+                self.memo.forget(&deletion.key);
+                match result {
+                    DeleteResult::UidConflict => DeleteAnswer::UidConflict,
+                    DeleteResult::Deleted | DeleteResult::Gone => DeleteAnswer::Deleted,
+                }
+            })
+            .collect())
     }
 
     fn machine_settings(&self) -> Settings {

@@ -34,9 +34,9 @@ mod instance;
 mod live;
 mod members;
 mod memo;
-mod orphans;
 mod rest;
 mod schemas;
+mod sweeps;
 #[cfg(test)]
 mod tests;
 mod view;
@@ -58,7 +58,7 @@ pub use events::{ChildEvent, ChildEvents};
 pub use externals::{ExternalRef, RefSelection};
 pub use kro_runtime::compare::{contains, json_equal};
 pub use kro_runtime::machine::{
-    REASON_APPLY_FAILED, REASON_FORBIDDEN, WaitingOn, mark_apply_errors,
+    REASON_APPLY_FAILED, REASON_FORBIDDEN, VanishedInstance, WaitingOn, mark_apply_errors,
 };
 pub use rest::RestMapper;
 pub use schemas::{ClusterResolver, compile_rgd};
@@ -148,21 +148,6 @@ pub struct Outcome {
     pub stats: ReconcileStats,
     /// Wall time of the reconcile.
     pub elapsed: Duration,
-}
-
-/// What [`Executor::sweep_vanished_instance`] found, and what it deleted.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum VanishedInstance {
-    /// The last state has no kro finalizer, or was marked for deletion: kro's deletion ran (or
-    /// the finalizer was stripped on purpose), nothing is swept.
-    Finalized,
-    /// An instance of that name exists (the same object, or a new one that now owns the
-    /// ApplySet): nothing is deleted.
-    StillThere,
-    /// The instance never got its ApplySet metadata, so no child was ever applied for it.
-    NeverApplied,
-    /// The members it left behind, each deleted with its UID precondition.
-    Swept(Vec<ObjectKey>),
 }
 
 /// Reconciles instances of one RGD. Cheap to share (`Arc`); reconciles of different instances

@@ -29,6 +29,9 @@
 //!    and the write retried over it, at most [`MAX_STATUS_ATTEMPTS`] times. Then
 //!    [`Step::Done`] with the [`Outcome`].
 //!
+//! [`DeletionReconcile`] does the same for an instance marked for deletion, and [`Sweep`] for
+//! the children of an instance that is gone (no instance left to write to).
+//!
 //! The machine reads no clock (`now` is given) and keeps no global state; its step sequence
 //! for a given instance, knowledge and answers is deterministic (snapshot-tested).
 
@@ -69,6 +72,7 @@ pub use deletion::{
 pub use errors::{REASON_APPLY_FAILED, REASON_FORBIDDEN, mark_apply_errors, mark_node_errors};
 pub use overlay::Read;
 pub use status::MAX_STATUS_ATTEMPTS;
+pub use sweep::{Sweep, SweepResponse, SweepStep, VanishedInstance};
 pub use view::{
     Complete, ExternalRead, Known, KnownState, Listing, RefSelection, selects_only_kro_children,
 };
@@ -642,4 +646,7 @@ impl Phase {
 }
 
 mod steps;
+mod sweep;
+#[cfg(test)]
+mod sweep_tests;
 mod takeover;

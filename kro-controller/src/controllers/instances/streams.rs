@@ -15,15 +15,14 @@ use tokio::sync::mpsc;
 use super::super::instance_metrics::InstanceTelemetry;
 use super::super::stored_instance::StoredInstance;
 use super::SUSPEND_ANNOTATION;
-use super::vanished::VanishedInstances;
+use crate::embed::VanishedInstances;
 use crate::executor::ObjectCache;
 
 /// Where the instance watch reports what the controller's queue does not carry.
 pub(super) struct WatchSignals {
-    /// The last states of instances that vanished unfinalized, kept for their sweep.
-    pub(super) vanished: VanishedInstances,
-    /// The reference of each such instance.
-    pub(super) vanished_tx: mpsc::UnboundedSender<ObjectRef<StoredInstance>>,
+    /// The last states of instances that vanished unfinalized, kept for their sweep (their
+    /// references go to the controller's queue through the tracker's stream).
+    pub(super) vanished: VanishedInstances<StoredInstance>,
     /// One message per completed (re)list of the instances.
     pub(super) listed_tx: mpsc::UnboundedSender<()>,
 }
@@ -40,13 +39,11 @@ pub(super) fn instance_events(
 ) -> impl Stream<Item = Result<StoredInstance, watcher::Error>> + Send + 'static {
     let WatchSignals {
         vanished,
-        vanished_tx,
         listed_tx,
     } = signals;
     let pending = Arc::clone(telemetry);
     let events = Arc::clone(telemetry);
     let resource = resource.clone();
-    let deleted_resource = resource.clone();
     let known = store.clone();
     let watched = resource.clone();
     let mut synced = false;
@@ -62,12 +59,10 @@ pub(super) fn instance_events(
         })
         .reflect(writer)
         .inspect(move |event| {
-            if let Ok(watcher::Event::Delete(object)) = event
-                && let Some(object_ref) = vanished.remember(object, &deleted_resource)
-            {
-                // Through the controller's queue: the sweep waits for a running reconcile
-                // of the instance, which may still be applying children.
-                let _ = vanished_tx.send(object_ref);
+            // A vanished instance goes through the controller's queue: the sweep waits for a
+            // running reconcile of the instance, which may still be applying children.
+            if let Ok(event) = event {
+                vanished.observe(event);
             }
         })
         .applied_objects()
@@ -88,7 +83,7 @@ pub(super) fn reconcile_triggers(
     resource: &ApiResource,
     store: &Store<StoredInstance>,
     requeue_all: mpsc::UnboundedReceiver<()>,
-    vanished_rx: mpsc::UnboundedReceiver<ObjectRef<StoredInstance>>,
+    vanished_refs: impl Stream<Item = ObjectRef<StoredInstance>> + Send + 'static,
     telemetry: &Arc<InstanceTelemetry>,
 ) -> impl Stream<Item = ObjectRef<StoredInstance>> + Send + 'static {
     let children = crate::triggers(cache, resource, store.clone());
@@ -97,12 +92,6 @@ pub(super) fn reconcile_triggers(
         let resource = resource.clone();
         tokio_stream_from(requeue_all).flat_map(move |()| stream::iter(all_refs(&store, &resource)))
     };
-    let vanished_refs = stream::unfold(vanished_rx, |mut receiver| async move {
-        receiver
-            .recv()
-            .await
-            .map(|object_ref| (object_ref, receiver))
-    });
     let pending = Arc::clone(telemetry);
     stream::select(stream::select(children, everything), vanished_refs)
         .inspect(move |object_ref| pending.queue().add(object_ref.clone()))

@@ -1,5 +1,4 @@
 use super::streams::trigger_hash;
-use super::vanished::vanished_unfinalized;
 use super::*;
 use kro_applyset::labels::FINALIZER;
 use kube::api::GroupVersionKind;
@@ -17,32 +16,29 @@ fn last_state(finalizers: &[&str], marked: bool) -> StoredInstance {
 }
 
 #[test]
-fn only_an_unmarked_deletion_with_kros_finalizer_is_a_vanished_instance() {
-    assert!(vanished_unfinalized(&last_state(&[FINALIZER], false)));
-    assert!(vanished_unfinalized(&last_state(
-        &["other", FINALIZER],
-        false
-    )));
-    // kro finalized it: the deletion event shows the mark and the finalizer still on.
-    assert!(!vanished_unfinalized(&last_state(&[FINALIZER], true)));
-    // Never adopted by kro, or its finalizer stripped first.
-    assert!(!vanished_unfinalized(&last_state(&[], false)));
-    assert!(!vanished_unfinalized(&last_state(&["other"], false)));
-
-    let vanished = VanishedInstances::default();
+fn the_controllers_remember_instances_that_vanished_unfinalized_in_their_stored_form() {
     let resource = ApiResource::from_gvk_with_plural(
         &GroupVersionKind::gvk("kro.run", "v1alpha1", "App"),
         "apps",
     );
+    let (vanished, _refs) = VanishedInstances::<StoredInstance>::new(&resource);
+    let deleted = |finalizers: &[&str], marked| {
+        kube::runtime::watcher::Event::Delete(last_state(finalizers, marked))
+    };
+    // kro finalized it: the deletion event shows the mark and the finalizer still on.
+    assert!(!vanished.observe(&deleted(&[FINALIZER], true)));
+    // Never adopted by kro, or its finalizer stripped first.
+    assert!(!vanished.observe(&deleted(&[], false)));
+    assert!(!vanished.observe(&deleted(&["other"], false)));
     assert!(
-        vanished
-            .remember(&last_state(&[FINALIZER], true), &resource)
-            .is_none()
+        !vanished.observe(&kube::runtime::watcher::Event::Apply(last_state(
+            &[FINALIZER],
+            false
+        )))
     );
-    let object_ref = vanished
-        .remember(&last_state(&[FINALIZER], false), &resource)
-        .expect("remembered");
-    assert_eq!(object_ref, instance_ref("a", Some("n"), &resource));
+    let object_ref = instance_ref("a", Some("n"), &resource);
+    assert!(vanished.take(&object_ref).is_none());
+    assert!(vanished.observe(&deleted(&["other", FINALIZER], false)));
     assert!(vanished.take(&object_ref).is_some());
     assert!(vanished.take(&object_ref).is_none(), "taken once");
 }
