@@ -154,7 +154,7 @@ impl InstanceTelemetry {
         }
         let observed = observed_conditions(status);
         self.sink
-            .conditions_observed((namespace, name), &observed, SystemTime::now());
+            .conditions_observed(namespace, name, &observed, SystemTime::now());
     }
 
     /// Whether `InstanceConditionMetrics` is on.

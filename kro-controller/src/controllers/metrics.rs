@@ -186,16 +186,17 @@ pub trait InstanceControllerMetrics: Send + Sync {
     fn node_planned(&self, state: NodeState, collection_size: Option<usize>) {
         let _ = (state, collection_size);
     }
-    /// The conditions of instance `(namespace, name)` as written after a reconcile (only with
+    /// The conditions of instance `namespace/name` as written after a reconcile (only with
     /// [`ControllersConfig::instance_condition_metrics`](super::ControllersConfig)); `now`
     /// anchors conditions without a transition time.
     fn conditions_observed(
         &self,
-        instance: (&str, &str),
+        namespace: &str,
+        name: &str,
         conditions: &[ObservedCondition],
         now: SystemTime,
     ) {
-        let _ = (instance, conditions, now);
+        let _ = (namespace, name, conditions, now);
     }
     /// Instance `namespace/name` is gone: its per-instance series go.
     fn instance_removed(&self, namespace: &str, name: &str) {

@@ -294,7 +294,8 @@ impl InstanceControllerMetrics for InstanceSink {
 
     fn conditions_observed(
         &self,
-        (namespace, name): (&str, &str),
+        namespace: &str,
+        name: &str,
         conditions: &[ObservedCondition],
         now: SystemTime,
     ) {
@@ -334,7 +335,7 @@ mod tests {
             reason: String::new(),
             last_transition: None,
         };
-        sink.conditions_observed(("ns", "a"), &[ready], SystemTime::now());
+        sink.conditions_observed("ns", "a", &[ready], SystemTime::now());
         let text = metrics.encode().expect("encodes");
         for expected in [
             "dynamic_controller_reconcile_total{gvr=\"kro.run/v1alpha1/webapps\"} 1",
