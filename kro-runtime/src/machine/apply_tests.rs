@@ -3,7 +3,7 @@
 //! it did not know of.
 
 use super::tests::{
-    ChildCache, Server, cluster_after, drive, graph, instance, parsed, secret, settings,
+    ChildCache, Server, cluster_after, drive, graph, parsed, reconcile_at_start, secret, settings,
 };
 use super::*;
 use crate::core::{InMemoryView, LabelSelector};
@@ -65,12 +65,7 @@ fn applied_ids(transcript: &str) -> Vec<&str> {
 #[test]
 fn bodies_the_driver_applied_before_are_answered_by_the_machine_without_a_request() {
     let graph = graph();
-    let mut first = Reconcile::new(
-        &graph,
-        parsed(instance()),
-        "2026-01-01T00:00:00Z",
-        settings(),
-    );
+    let mut first = reconcile_at_start(&graph);
     drive(&mut first, &ChildCache, Server::Accepting);
     let cluster = cluster_after(&first);
     let remembering = Remembering::after(&first, &cluster);
@@ -86,12 +81,7 @@ fn bodies_the_driver_applied_before_are_answered_by_the_machine_without_a_reques
 #[test]
 fn an_object_that_no_longer_holds_the_body_is_applied_again() {
     let graph = graph();
-    let mut first = Reconcile::new(
-        &graph,
-        parsed(instance()),
-        "2026-01-01T00:00:00Z",
-        settings(),
-    );
+    let mut first = reconcile_at_start(&graph);
     drive(&mut first, &ChildCache, Server::Accepting);
     let mut cluster = cluster_after(&first);
     let remembering = Remembering::after(&first, &cluster);
@@ -123,12 +113,7 @@ fn an_object_that_no_longer_holds_the_body_is_applied_again() {
 #[test]
 fn a_recreated_object_with_a_new_uid_is_applied_again() {
     let graph = graph();
-    let mut first = Reconcile::new(
-        &graph,
-        parsed(instance()),
-        "2026-01-01T00:00:00Z",
-        settings(),
-    );
+    let mut first = reconcile_at_start(&graph);
     drive(&mut first, &ChildCache, Server::Accepting);
     let cluster = cluster_after(&first);
     let mut remembering = Remembering::after(&first, &cluster);
@@ -241,12 +226,7 @@ fn ready_reason(machine: &Reconcile<'_>) -> Value {
 #[test]
 fn a_new_object_costs_one_unforced_apply_and_a_known_one_is_applied_with_force() {
     let graph = graph();
-    let mut first = Reconcile::new(
-        &graph,
-        parsed(instance()),
-        "2026-01-01T00:00:00Z",
-        settings(),
-    );
+    let mut first = reconcile_at_start(&graph);
     let (transcript, outcome) = drive_applies(&mut first, &ChildCache, accepted, |read| {
         panic!("no read before a new object's apply: {read}")
     });
@@ -278,12 +258,7 @@ fn a_new_object_costs_one_unforced_apply_and_a_known_one_is_applied_with_force()
 #[test]
 fn a_conflict_on_another_applysets_object_becomes_the_nodes_error_without_a_forced_apply() {
     let graph = graph();
-    let mut machine = Reconcile::new(
-        &graph,
-        parsed(instance()),
-        "2026-01-01T00:00:00Z",
-        settings(),
-    );
+    let mut machine = reconcile_at_start(&graph);
     let (transcript, outcome) = drive_applies(&mut machine, &ChildCache, conflict_on_first, |_| {
         live_first(&json!({"applyset.kubernetes.io/part-of": "applyset-someone-else-v1"}))
     });
@@ -304,12 +279,7 @@ fn a_conflict_on_another_applysets_object_becomes_the_nodes_error_without_a_forc
 #[test]
 fn a_conflict_on_an_object_of_no_applyset_is_taken_over_by_a_forced_apply() {
     let graph = graph();
-    let mut machine = Reconcile::new(
-        &graph,
-        parsed(instance()),
-        "2026-01-01T00:00:00Z",
-        settings(),
-    );
+    let mut machine = reconcile_at_start(&graph);
     let (transcript, outcome) = drive_applies(&mut machine, &ChildCache, conflict_on_first, |_| {
         live_first(&json!({"app": "made-by-hand"}))
     });
@@ -325,12 +295,7 @@ fn a_conflict_on_an_object_of_no_applyset_is_taken_over_by_a_forced_apply() {
     assert_eq!(outcome.state, InstanceState::Active);
 
     // Gone between the conflict and the read: the forced apply creates it.
-    let mut gone = Reconcile::new(
-        &graph,
-        parsed(instance()),
-        "2026-01-01T00:00:00Z",
-        settings(),
-    );
+    let mut gone = reconcile_at_start(&graph);
     let (transcript, _) = drive_applies(&mut gone, &ChildCache, conflict_on_first, |_| {
         ReadAnswer::Absent
     });
@@ -340,12 +305,7 @@ fn a_conflict_on_an_object_of_no_applyset_is_taken_over_by_a_forced_apply() {
 #[test]
 fn a_refused_take_over_read_makes_the_node_forbidden_and_applies_nothing() {
     let graph = graph();
-    let mut machine = Reconcile::new(
-        &graph,
-        parsed(instance()),
-        "2026-01-01T00:00:00Z",
-        settings(),
-    );
+    let mut machine = reconcile_at_start(&graph);
     let (transcript, outcome) = drive_applies(&mut machine, &ChildCache, conflict_on_first, |_| {
         ReadAnswer::Refused("configmaps \"demo-first\" is forbidden".into())
     });
@@ -360,12 +320,7 @@ fn a_refused_take_over_read_makes_the_node_forbidden_and_applies_nothing() {
 #[test]
 fn a_conflict_on_a_forced_apply_is_a_plain_rejection() {
     let graph = graph();
-    let mut first = Reconcile::new(
-        &graph,
-        parsed(instance()),
-        "2026-01-01T00:00:00Z",
-        settings(),
-    );
+    let mut first = reconcile_at_start(&graph);
     drive(&mut first, &ChildCache, Server::Accepting);
     let cluster = cluster_after(&first);
     let mut changed = first.instance().object().clone();

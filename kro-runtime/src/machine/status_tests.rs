@@ -4,7 +4,7 @@
 use serde_json::json;
 
 use super::tests::{
-    ChildCache, deleting_instance, graph, instance, member, parsed, secret, settings,
+    ChildCache, deleting_instance, graph, member, parsed, reconcile_at_start, secret,
 };
 use super::*;
 
@@ -48,12 +48,7 @@ fn changed_by_another_writer(instance: &Value, version: &str) -> Value {
 #[test]
 fn a_conflicting_status_write_rereads_the_instance_and_writes_over_the_fresh_one() {
     let graph = graph();
-    let mut machine = Reconcile::new(
-        &graph,
-        parsed(instance()),
-        "2026-01-01T00:00:00Z",
-        settings(),
-    );
+    let mut machine = reconcile_at_start(&graph);
     let status = until_status_write(&mut machine);
     machine.respond(Response::StatusConflict).expect("fits");
     assert_eq!(machine.step(&ChildCache), Ok(Step::ReadInstance));
@@ -85,12 +80,7 @@ fn a_conflicting_status_write_rereads_the_instance_and_writes_over_the_fresh_one
 #[test]
 fn the_status_write_gives_up_after_its_last_conflicting_attempt() {
     let graph = graph();
-    let mut machine = Reconcile::new(
-        &graph,
-        parsed(instance()),
-        "2026-01-01T00:00:00Z",
-        settings(),
-    );
+    let mut machine = reconcile_at_start(&graph);
     until_status_write(&mut machine);
     let mut steps = vec!["write"];
     for attempt in 1..MAX_STATUS_ATTEMPTS {
@@ -118,12 +108,7 @@ fn the_status_write_gives_up_after_its_last_conflicting_attempt() {
 #[test]
 fn a_status_another_writer_already_wrote_or_a_vanished_instance_needs_no_retry() {
     let graph = graph();
-    let mut machine = Reconcile::new(
-        &graph,
-        parsed(instance()),
-        "2026-01-01T00:00:00Z",
-        settings(),
-    );
+    let mut machine = reconcile_at_start(&graph);
     let status = until_status_write(&mut machine);
     machine.respond(Response::StatusConflict).expect("fits");
     assert_eq!(machine.step(&ChildCache), Ok(Step::ReadInstance));
@@ -134,12 +119,7 @@ fn a_status_another_writer_already_wrote_or_a_vanished_instance_needs_no_retry()
         .expect("fits");
     assert!(matches!(machine.step(&ChildCache), Ok(Step::Done(_))));
 
-    let mut gone = Reconcile::new(
-        &graph,
-        parsed(instance()),
-        "2026-01-01T00:00:00Z",
-        settings(),
-    );
+    let mut gone = reconcile_at_start(&graph);
     until_status_write(&mut gone);
     gone.respond(Response::StatusConflict).expect("fits");
     assert_eq!(gone.step(&ChildCache), Ok(Step::ReadInstance));

@@ -54,6 +54,16 @@ pub(super) fn graph() -> Graph {
     compile(&rgd, &OfflineResolver::new()).expect("the test RGD compiles")
 }
 
+/// A first reconcile of [`instance`] at the tests' start time.
+pub(super) fn reconcile_at_start(graph: &Graph) -> Reconcile<'_> {
+    Reconcile::new(
+        graph,
+        parsed(instance()),
+        "2026-01-01T00:00:00Z",
+        settings(),
+    )
+}
+
 /// The instance as the machine takes it.
 pub(super) fn parsed(object: Value) -> Instance {
     Instance::from_object(object).expect("a stored instance")
@@ -211,12 +221,7 @@ impl KnownState for ChildCache {
 #[test]
 fn a_new_instance_reads_its_reference_prepares_itself_then_applies_layer_by_layer() {
     let graph = graph();
-    let mut machine = Reconcile::new(
-        &graph,
-        parsed(instance()),
-        "2026-01-01T00:00:00Z",
-        settings(),
-    );
+    let mut machine = reconcile_at_start(&graph);
     let (transcript, outcome) = drive(&mut machine, &ChildCache, Server::Accepting);
     insta::assert_snapshot!(transcript);
     assert_eq!(outcome.state, InstanceState::Active);
@@ -228,12 +233,7 @@ fn a_new_instance_reads_its_reference_prepares_itself_then_applies_layer_by_laye
 #[test]
 fn a_refused_read_fails_the_nodes_of_that_kind_with_its_own_reason_and_blocks_prune() {
     let graph = graph();
-    let mut machine = Reconcile::new(
-        &graph,
-        parsed(instance()),
-        "2026-01-01T00:00:00Z",
-        settings(),
-    );
+    let mut machine = reconcile_at_start(&graph);
     let (transcript, outcome) = drive(&mut machine, &ChildCache, Server::NoSecretAccess);
     assert!(!transcript.contains("list members"), "{transcript}");
     assert_eq!(outcome.state, InstanceState::Error);
@@ -254,12 +254,7 @@ fn a_refused_read_fails_the_nodes_of_that_kind_with_its_own_reason_and_blocks_pr
 #[test]
 fn a_rejected_apply_errors_the_node_retries_soon_and_skips_prune() {
     let graph = graph();
-    let mut machine = Reconcile::new(
-        &graph,
-        parsed(instance()),
-        "2026-01-01T00:00:00Z",
-        settings(),
-    );
+    let mut machine = reconcile_at_start(&graph);
     let (transcript, outcome) = drive(&mut machine, &ChildCache, Server::RejectingSecond);
     assert!(!transcript.contains("list members"), "{transcript}");
     assert_eq!(outcome.state, InstanceState::Error);
@@ -303,12 +298,7 @@ pub(super) fn cluster_after(machine: &Reconcile<'_>) -> InMemoryView {
 #[test]
 fn a_settled_instance_costs_no_write() {
     let graph = graph();
-    let mut machine = Reconcile::new(
-        &graph,
-        parsed(instance()),
-        "2026-01-01T00:00:00Z",
-        settings(),
-    );
+    let mut machine = reconcile_at_start(&graph);
     drive(&mut machine, &ChildCache, Server::Accepting);
     let cluster = cluster_after(&machine);
     let settled = machine.instance().clone();
@@ -440,12 +430,7 @@ fn applyset_id(graph: &Graph) -> String {
 #[test]
 fn answers_must_fit_the_step() {
     let graph = graph();
-    let mut machine = Reconcile::new(
-        &graph,
-        parsed(instance()),
-        "2026-01-01T00:00:00Z",
-        settings(),
-    );
+    let mut machine = reconcile_at_start(&graph);
     let step = machine.step(&ChildCache).expect("allowed");
     assert!(
         matches!(step, Step::Read(ref reads) if reads.len() == 1),
@@ -505,12 +490,7 @@ fn reads_that_never_settle_end_the_reconcile_with_an_error() {
 /// metadata (contains-group-kinds ConfigMap), marked for deletion.
 pub(super) fn deleting_instance() -> Value {
     let graph = graph();
-    let mut machine = Reconcile::new(
-        &graph,
-        parsed(instance()),
-        "2026-01-01T00:00:00Z",
-        settings(),
-    );
+    let mut machine = reconcile_at_start(&graph);
     drive(&mut machine, &ChildCache, Server::Accepting);
     let mut instance = machine.instance().object().clone();
     instance["metadata"]["deletionTimestamp"] = json!("2026-01-01T00:05:00Z");
