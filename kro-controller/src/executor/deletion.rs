@@ -18,7 +18,7 @@ use serde_json::Value;
 use super::error::status_code;
 use super::instance::{StatusWritten, now_rfc3339};
 use super::live::machine_error;
-use super::members::{ListFrom, delete_all, list_members};
+use super::members::{ListFrom, list_members};
 use super::{Error, Executor, Outcome, ReconcileStats, WaitingOn};
 
 impl Executor {
@@ -94,17 +94,8 @@ impl Executor {
         stats: &mut ReconcileStats,
     ) -> Result<bool, Error> {
         stats.deletes += deletions.len();
-        let requests: Vec<_> = deletions.iter().collect();
-        delete_all(
-            &self.client,
-            &self.mapper,
-            &requests,
-            self.config.concurrency,
-        )
-        .await?;
-        for deletion in deletions {
-            self.memo.forget(&deletion.key);
-        }
+        // A UID conflict needs no answer here: the next listing shows the new object.
+        self.delete_wave_answers(deletions).await?;
         Ok(deletions.iter().all(|deletion| {
             self.mapper
                 .known(&kro_applyset::GroupKind::new(

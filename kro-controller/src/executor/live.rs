@@ -69,7 +69,8 @@ impl Executor {
                     Response::Members(members.into_iter().map(|member| member.meta).collect())
                 }
                 Step::Delete(deletions) => {
-                    Response::Deleted(self.prune_wave(&deletions, stats).await?)
+                    stats.deletes += deletions.len();
+                    Response::Deleted(self.delete_wave_answers(&deletions).await?)
                 }
                 Step::WriteStatus(status) => {
                     match self
@@ -115,13 +116,13 @@ impl Executor {
         })
     }
 
-    /// Deletes one prune wave; one answer per deletion, in order.
-    async fn prune_wave(
+    /// Deletes `deletions` (one wave, each with its UID precondition) and forgets what was
+    /// applied to them; one answer per deletion, in order. Prune, deletion and the sweeps all
+    /// delete through here.
+    pub(super) async fn delete_wave_answers(
         &self,
         deletions: &[kro_applyset::Deletion],
-        stats: &mut ReconcileStats,
     ) -> Result<Vec<DeleteAnswer>, Error> {
-        stats.deletes += deletions.len();
         let wave: Vec<_> = deletions.iter().collect();
         let results =
             delete_all(&self.client, &self.mapper, &wave, self.config.concurrency).await?;

@@ -9,7 +9,7 @@ use kro_api::Instance;
 use kro_applyset::{GroupKind, ObjectKey};
 use kro_graph::Graph;
 use kro_runtime::machine::{
-    DeleteAnswer, DeletionError, MachineError, Sweep, SweepResponse, SweepStep, VanishedInstance,
+    DeletionError, MachineError, Sweep, SweepResponse, SweepStep, VanishedInstance,
 };
 use kube::api::{DynamicObject, ListParams, ObjectList, PartialObjectMeta};
 use serde_json::Value;
@@ -19,7 +19,7 @@ use super::cache::{KindApi as _, KindMapping};
 use super::deletion::deletion_error;
 use super::error::Error;
 use super::instance::{instance_json, parse_instance};
-use super::members::{DeleteResult, ListFrom, delete_all, list_members};
+use super::members::{ListFrom, list_members};
 
 impl Executor {
     /// Deletes what an instance left behind when it disappeared while it still carried kro's
@@ -152,26 +152,7 @@ impl Executor {
                         children = deletions.len(),
                         "deleting the children of an instance that no longer exists"
                     );
-                    let requests: Vec<_> = deletions.iter().collect();
-                    let results = delete_all(
-                        &self.client,
-                        &self.mapper,
-                        &requests,
-                        self.config.concurrency,
-                    )
-                    .await?;
-                    for deletion in &deletions {
-                        self.memo.forget(&deletion.key);
-                    }
-                    SweepResponse::Deleted(
-                        results
-                            .into_iter()
-                            .map(|result| match result {
-                                DeleteResult::UidConflict => DeleteAnswer::UidConflict,
-                                DeleteResult::Deleted | DeleteResult::Gone => DeleteAnswer::Deleted,
-                            })
-                            .collect(),
-                    )
+                    SweepResponse::Deleted(self.delete_wave_answers(&deletions).await?)
                 }
             };
             sweep.respond(response).map_err(stopped)?;
