@@ -3,7 +3,8 @@
 //! it did not know of.
 
 use super::tests::{
-    ChildCache, Server, cluster_after, drive, graph, parsed, reconcile_at_start, secret, settings,
+    ChildCache, Server, cluster_after, drive, graph, metadata_written, parsed, reconcile_at_start,
+    secret, settings,
 };
 use super::*;
 use crate::core::{InMemoryView, LabelSelector};
@@ -160,10 +161,7 @@ fn drive_applies(
                     .collect(),
             ),
             Step::WriteInstanceMetadata { labels, parent } => {
-                let mut instance = machine.instance().object().clone();
-                for body in labels.iter().chain(parent.iter()) {
-                    crate::core::merge_object(&mut instance, body);
-                }
+                let instance = metadata_written(machine, &labels, &parent);
                 Response::InstanceWritten(instance)
             }
             Step::Apply(requests) => Response::Applied(

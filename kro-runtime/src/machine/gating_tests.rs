@@ -4,6 +4,7 @@ use kro_api::{Instance, ResourceGraphDefinition};
 use kro_graph::{OfflineResolver, compile};
 use serde_json::json;
 
+use super::tests::metadata_written;
 use super::*;
 use crate::core::InMemoryView;
 
@@ -64,10 +65,7 @@ fn applied_rounds(mut machine: Reconcile<'_>) -> (Vec<Vec<String>>, Outcome) {
             Step::Done(outcome) => return (rounds, outcome),
             Step::Read(reads) => Response::Read(vec![ReadAnswer::Absent; reads.len()]),
             Step::WriteInstanceMetadata { labels, parent } => {
-                let mut written = machine.instance().object().clone();
-                for body in labels.iter().chain(parent.iter()) {
-                    crate::core::merge_object(&mut written, body);
-                }
+                let written = metadata_written(&machine, &labels, &parent);
                 Response::InstanceWritten(written)
             }
             Step::Apply(items) => {

@@ -4,7 +4,8 @@
 use serde_json::json;
 
 use super::tests::{
-    ChildCache, deleting_instance, graph, member, parsed, reconcile_at_start, secret,
+    ChildCache, deleting_instance, graph, member, metadata_written, parsed, reconcile_at_start,
+    secret,
 };
 use super::*;
 
@@ -16,10 +17,7 @@ fn until_status_write(machine: &mut Reconcile<'_>) -> Value {
             Step::WriteStatus(status) => return status,
             Step::Read(reads) => Response::Read(vec![ReadAnswer::Object(secret()); reads.len()]),
             Step::WriteInstanceMetadata { labels, parent } => {
-                let mut instance = machine.instance().object().clone();
-                for body in labels.iter().chain(parent.iter()) {
-                    crate::core::merge_object(&mut instance, body);
-                }
+                let instance = metadata_written(machine, &labels, &parent);
                 Response::InstanceWritten(instance)
             }
             Step::Apply(requests) => Response::Applied(

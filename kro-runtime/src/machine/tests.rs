@@ -64,6 +64,19 @@ pub(super) fn reconcile_at_start(graph: &Graph) -> Reconcile<'_> {
     )
 }
 
+/// The instance as a server stores it after kro's metadata writes: each body merged in.
+pub(super) fn metadata_written(
+    machine: &Reconcile<'_>,
+    labels: &Option<Value>,
+    parent: &Option<Value>,
+) -> Value {
+    let mut instance = machine.instance().object().clone();
+    for body in labels.iter().chain(parent.iter()) {
+        merge_object(&mut instance, body);
+    }
+    instance
+}
+
 /// The instance as the machine takes it.
 pub(super) fn parsed(object: Value) -> Instance {
     Instance::from_object(object).expect("a stored instance")
@@ -138,10 +151,7 @@ pub(super) fn drive(
                 Response::Read(answers)
             }
             Step::WriteInstanceMetadata { labels, parent } => {
-                let mut instance = machine.instance().object().clone();
-                for body in labels.iter().chain(parent.iter()) {
-                    merge_object(&mut instance, body);
-                }
+                let instance = metadata_written(machine, &labels, &parent);
                 let _ = writeln!(
                     transcript,
                     "write instance metadata: labels {} parent {}",
@@ -353,10 +363,7 @@ fn prune_deletes_orphans_wave_by_wave_and_a_uid_conflict_defers_the_inventory_sh
                     labels.is_some(),
                     parent.is_some()
                 ));
-                let mut instance = machine.instance().object().clone();
-                for body in labels.iter().chain(parent.iter()) {
-                    merge_object(&mut instance, body);
-                }
+                let instance = metadata_written(&machine, &labels, &parent);
                 machine
                     .respond(Response::InstanceWritten(instance))
                     .expect("fits");
