@@ -76,7 +76,7 @@ mod plan;
 mod render;
 mod selector;
 mod settle;
-mod stamp;
+pub(crate) mod stamp;
 mod status;
 pub(crate) mod view;
 mod walk;

@@ -18,6 +18,7 @@ use serde_json::Value;
 use super::{
     ApplyAnswer, ApplyItem, ApplyRequest, MachineError, Phase, Read, ReadAnswer, Reconcile, Step,
 };
+use crate::core::stamp::live_label;
 
 impl Reconcile<'_> {
     /// Lays the answers of an apply step into the overlay and the node errors; objects whose
@@ -120,12 +121,7 @@ fn take_over(item: &ApplyItem, live: ReadAnswer) -> Result<Option<ApplyAnswer>, 
             ))));
         }
     };
-    let applyset_id = item
-        .body
-        .pointer("/metadata/labels")
-        .and_then(|labels| labels.get(PART_OF_LABEL))
-        .and_then(Value::as_str)
-        .unwrap_or_default();
+    let applyset_id = live_label(&item.body, PART_OF_LABEL).unwrap_or_default();
     Ok(check_membership(applyset_id, &item.key, Some(&current))
         .err()
         .map(|conflict| ApplyAnswer::Rejected(conflict.to_string())))
